@@ -1,0 +1,3 @@
+from aladia_etl.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""`aladia config show`."""
+
+from __future__ import annotations
+
+import typer
+
+from aladia_etl.cli.context import settings
+
+app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Print the effective settings (environment, .env, defaults) with secrets masked."""
+    from aladia_etl.cli.render import emit_json, out
+
+    data = settings().masked()
+    if as_json:
+        emit_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("setting")
+    table.add_column("environment variable", style="dim")
+    table.add_column("value")
+    for key, value in _flatten(data):
+        env = "ALADIA_" + key.replace(".", "__").upper() if key != "artifacts_dir" else "(derived)"
+        table.add_row(key, env, "" if value is None else str(value))
+    out.print(table)
+
+
+def _flatten(data: dict, prefix: str = "") -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, name + "."))
+        else:
+            rows.append((name, value))
+    return rows

@@ -1,0 +1,86 @@
+"""Rendering for the terminal: the rich reporter, error lines, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from aladia_etl.reporting import Reporter, Task
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=_default) + "\n")
+    sys.stdout.flush()
+
+
+class _RichTask(Task):
+    def __init__(self, progress: Progress, description: str, total: float | None) -> None:
+        self._progress = progress
+        self._id = progress.add_task(description, total=total)
+        progress.start()
+
+    def advance(self, amount: float = 1, description: str | None = None) -> None:
+        kwargs = {"description": description} if description else {}
+        self._progress.update(self._id, advance=amount, **kwargs)
+
+    def update(self, *, completed=None, total=None, description=None) -> None:
+        kwargs = {
+            k: v for k, v in (("completed", completed), ("total", total), ("description", description)) if v is not None
+        }
+        self._progress.update(self._id, **kwargs)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+class RichReporter(Reporter):
+    def __init__(self, console: Console = err) -> None:
+        self.console = console
+
+    def info(self, message: str) -> None:
+        self.console.print(f"[dim]•[/dim] {message}", markup=True, highlight=False)
+
+    def success(self, message: str) -> None:
+        self.console.print(f"[green]✓[/green] {message}")
+
+    def warning(self, message: str) -> None:
+        self.console.print(f"[yellow]![/yellow] {message}")
+
+    def task(self, description: str, total: float | None = None) -> Task:
+        if not self.console.is_terminal:
+            self.console.print(f"[dim]…[/dim] {description}")
+            return Task()
+        columns = [SpinnerColumn(), TextColumn("{task.description}")]
+        if total is not None:
+            columns += [BarColumn(), TaskProgressColumn()]
+        columns.append(TimeElapsedColumn())
+        progress = Progress(*columns, console=self.console, transient=True)
+        return _RichTask(progress, description, total)
+
+
+def print_error(message: str, detail: str | None = None) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False)
+    if detail:
+        err.print(detail, markup=False, highlight=False, style="dim")

@@ -1,0 +1,62 @@
+"""One error type for everything a user can fix, and the exit codes the CLI maps it to."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    CONFIG = 3
+    UNAVAILABLE = 4
+    CONFLICT = 5
+    MISSING_DEPENDENCY = 6
+    UNHEALTHY = 7
+    VERIFY_FAILED = 8
+    INTERRUPTED = 130
+
+
+class AladiaError(Exception):
+    """An error the user can act on: what is wrong (reason) and what to do about it (fix)."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, reason: str, fix: str | None = None, *, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix
+        # Extra lines (a log tail, a task trace) shown below the one-line message.
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.reason} — {self.fix}" if self.fix else self.reason
+
+
+class ConfigError(AladiaError):
+    exit_code = ExitCode.CONFIG
+
+
+class UsageError(AladiaError):
+    exit_code = ExitCode.USAGE
+
+
+class ServiceUnavailable(AladiaError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class PortInUse(AladiaError):
+    exit_code = ExitCode.CONFLICT
+
+
+class MissingDependency(AladiaError):
+    exit_code = ExitCode.MISSING_DEPENDENCY
+
+
+class ComponentFailed(AladiaError):
+    exit_code = ExitCode.UNHEALTHY
+
+
+class VerificationFailed(AladiaError):
+    exit_code = ExitCode.VERIFY_FAILED

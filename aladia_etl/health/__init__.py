@@ -1,0 +1,1 @@
+"""Health checks that ask each component whether it really serves."""

@@ -1,0 +1,115 @@
+"""One check per component. Each returns a ComponentHealth and never raises for an unreachable service."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aladia_etl import versions
+from aladia_etl.settings import Settings
+
+
+@dataclass
+class ComponentHealth:
+    name: str
+    healthy: bool
+    address: str
+    detail: str = ""
+    version: str | None = None
+    pid: int | None = None
+    managed: bool = False  # started by `aladia up` (pid file present)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def quiet_kafka_logging() -> None:
+    """kafka-python logs connection failures at ERROR; health checks report them instead."""
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+def check_postgres(settings: Settings) -> ComponentHealth:
+    import psycopg
+
+    pg = settings.postgres
+    address = f"{pg.host}:{pg.port}"
+    try:
+        with psycopg.connect(**pg.conninfo("postgres", connect_timeout=3)) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            wal_level = conn.execute("SHOW wal_level").fetchone()[0]
+            dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    except psycopg.Error as exc:
+        return ComponentHealth("postgres", False, address, _first_line(exc))
+    missing = [db for db in (pg.source_db, pg.warehouse_db) if db not in dbs]
+    detail = f"wal_level={wal_level}"
+    healthy = True
+    if missing:
+        detail += f"; missing databases: {', '.join(missing)}"
+        healthy = False
+    if wal_level != "logical":
+        healthy = False
+    return ComponentHealth("postgres", healthy, address, detail, version.split()[0], extra={"wal_level": wal_level})
+
+
+def kafka_admin(settings: Settings, timeout_ms: int = 3000):
+    """A KafkaAdminClient with short timeouts (kafka-python blocks 30 s by default with no broker)."""
+    from kafka import KafkaAdminClient
+
+    quiet_kafka_logging()
+    return KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        bootstrap_timeout_ms=timeout_ms,
+        request_timeout_ms=timeout_ms,
+        client_id="aladia-health",
+    )
+
+
+def check_kafka(settings: Settings) -> ComponentHealth:
+    address = settings.kafka.bootstrap_servers
+    try:
+        admin = kafka_admin(settings)
+        try:
+            cluster = admin.describe_cluster()
+            topics = admin.list_topics()
+        finally:
+            admin.close()
+    except Exception as exc:  # kafka-python raises a variety of errors for an absent broker
+        return ComponentHealth("kafka", False, address, _first_line(exc) or type(exc).__name__)
+    brokers = len(cluster.get("brokers", []))
+    detail = f"cluster {cluster.get('cluster_id')}, {brokers} broker(s), {len(topics)} topic(s)"
+    return ComponentHealth(
+        "kafka",
+        brokers > 0,
+        address,
+        detail,
+        versions.KAFKA_VERSION,
+        extra={"cluster_id": cluster.get("cluster_id"), "topics": len(topics)},
+    )
+
+
+def check_connect(settings: Settings) -> ComponentHealth:
+    import requests
+
+    url = settings.connect.url
+    try:
+        root = requests.get(url + "/", timeout=3)
+        plugins = requests.get(url + "/connector-plugins", timeout=5)
+        root.raise_for_status()
+        plugins.raise_for_status()
+        classes = [p.get("class") for p in plugins.json()]
+    except (requests.RequestException, ValueError) as exc:
+        return ComponentHealth("connect", False, url, _first_line(exc))
+    has_debezium = versions.POSTGRES_CONNECTOR_CLASS in classes
+    detail = (
+        "Debezium PostgreSQL connector plugin loaded"
+        if has_debezium
+        else "Debezium PostgreSQL connector plugin missing from plugin.path"
+    )
+    return ComponentHealth("connect", has_debezium, url, detail, root.json().get("version"), extra={"plugins": classes})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

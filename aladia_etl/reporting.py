@@ -1,0 +1,62 @@
+"""How core code reports progress without printing: a small reporter interface.
+
+The CLI passes a rich implementation; tests and library callers get the silent default.
+"""
+
+from __future__ import annotations
+
+
+class Task:
+    """A unit of work with optional progress; `advance` and `update` may be called from one thread."""
+
+    def advance(self, amount: float = 1, description: str | None = None) -> None:  # noqa: B027
+        pass
+
+    def update(
+        self, *, completed: float | None = None, total: float | None = None, description: str | None = None
+    ) -> None:  # noqa: B027
+        pass
+
+    def close(self) -> None:  # noqa: B027
+        pass
+
+    def __enter__(self) -> Task:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Reporter:
+    """Silent reporter; subclasses render."""
+
+    def info(self, message: str) -> None:  # noqa: B027
+        pass
+
+    def success(self, message: str) -> None:  # noqa: B027
+        pass
+
+    def warning(self, message: str) -> None:  # noqa: B027
+        pass
+
+    def task(self, description: str, total: float | None = None) -> Task:
+        return Task()
+
+
+SILENT = Reporter()
+
+
+class RecordingReporter(Reporter):
+    """Keeps every message; handy in tests and for building summaries."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str]] = []
+
+    def info(self, message: str) -> None:
+        self.messages.append(("info", message))
+
+    def success(self, message: str) -> None:
+        self.messages.append(("success", message))
+
+    def warning(self, message: str) -> None:
+        self.messages.append(("warning", message))

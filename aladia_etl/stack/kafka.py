@@ -1,0 +1,123 @@
+"""A single-node Apache Kafka broker in KRaft mode (combined broker and controller)."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from aladia_etl.errors import ComponentFailed
+from aladia_etl.health.checks import ComponentHealth, check_kafka
+from aladia_etl.reporting import SILENT, Reporter
+from aladia_etl.settings import Settings
+from aladia_etl.stack import jvm
+from aladia_etl.stack.process import ManagedProcess
+
+
+class LocalKafka:
+    name = "kafka"
+
+    def __init__(self, settings: Settings, reporter: Reporter = SILENT) -> None:
+        self.settings = settings
+        self.reporter = reporter
+        self.home = settings.data_dir / "kafka"
+        self.process = ManagedProcess(self.name, settings.state_dir / "kafka.pid", settings.logs_dir / "kafka.log")
+
+    @property
+    def log_dirs(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "server.properties"
+
+    def server_properties(self) -> dict[str, object]:
+        k = self.settings.kafka
+        host, port, cport = k.host, k.port, k.controller_port
+        return {
+            "process.roles": "broker,controller",
+            "node.id": 1,
+            "controller.quorum.voters": f"1@{host}:{cport}",
+            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": self.log_dirs,
+            "num.partitions": 1,
+            "auto.create.topics.enable": "true",
+            "offsets.topic.replication.factor": 1,
+            "offsets.topic.num.partitions": 4,
+            "transaction.state.log.replication.factor": 1,
+            "transaction.state.log.min.isr": 1,
+            "share.coordinator.state.topic.replication.factor": 1,
+            "share.coordinator.state.topic.min.isr": 1,
+            "group.initial.rebalance.delay.ms": 0,
+            "log.retention.hours": 168,
+        }
+
+    def is_formatted(self) -> bool:
+        return (self.log_dirs / "meta.properties").is_file()
+
+    def start(self, java: Path, jars: list[Path]) -> int:
+        self.home.mkdir(parents=True, exist_ok=True)
+        jvm.write_properties(self.config_file, self.server_properties())
+        log_config = self.home / "log4j2.properties"
+        log_config.write_text(jvm.LOG4J2_PROPERTIES)
+        cp = ":".join(str(j) for j in jars)
+        if not self.is_formatted():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            self.reporter.info(f"formatting Kafka storage in {self.log_dirs} (cluster id {cluster_id})")
+            cmd = jvm.java_command(
+                java,
+                "256m",
+                cp,
+                log_config,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config_file),
+            )
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            if result.returncode != 0:
+                shutil.rmtree(self.log_dirs, ignore_errors=True)
+                raise ComponentFailed(
+                    "formatting the Kafka storage directory failed",
+                    f"see the output below; storage directory {self.log_dirs}",
+                    detail=(result.stdout + result.stderr)[-2000:],
+                )
+        cmd = jvm.java_command(java, self.settings.kafka.heap, cp, log_config, "kafka.Kafka", str(self.config_file))
+        return self.process.start(cmd, cwd=self.home)
+
+    def health(self) -> ComponentHealth:
+        return check_kafka(self.settings)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        health = None
+        while time.monotonic() < deadline:
+            if not self.process.is_running():
+                raise self._failure("exited during start-up")
+            health = self.health()
+            if health.healthy:
+                return
+            time.sleep(0.3)
+        raise self._failure(f"did not serve metadata within {timeout:.0f} s ({health.detail if health else ''})")
+
+    def stop(self, timeout: float = 30) -> bool:
+        return self.process.stop(timeout=timeout)
+
+    def purge(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def _failure(self, what: str) -> ComponentFailed:
+        return ComponentFailed(
+            f"Kafka broker {what}; log: {self.process.log_file}",
+            "read the log lines below, fix the cause, then run 'aladia up' again",
+            detail=self.process.tail(15),
+        )

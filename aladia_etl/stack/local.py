@@ -1,0 +1,125 @@
+"""`aladia up` / `down` / `status` for the local stack of real processes."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aladia_etl.health.checks import ComponentHealth
+from aladia_etl.reporting import SILENT, Reporter
+from aladia_etl.settings import Settings
+from aladia_etl.stack.artifacts import ArtifactStore, debezium_postgres_bundle, kafka_bundle
+from aladia_etl.stack.binaries import find_java, find_pg_bin_dir
+from aladia_etl.stack.connect import LocalConnect
+from aladia_etl.stack.kafka import LocalKafka
+from aladia_etl.stack.postgres import LocalPostgres
+from aladia_etl.stack.process import ensure_port_free
+
+DEBEZIUM_PLUGIN_NAME = "debezium-connector-postgres"
+
+
+@dataclass
+class UpResult:
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+    databases_created: list[str] = field(default_factory=list)
+    health: list[ComponentHealth] = field(default_factory=list)
+
+
+class LocalStack:
+    def __init__(self, settings: Settings, reporter: Reporter = SILENT) -> None:
+        self.settings = settings
+        self.reporter = reporter
+        self.artifacts = ArtifactStore(settings.artifacts_dir, reporter)
+        self.postgres = LocalPostgres(settings, reporter)
+        self.kafka = LocalKafka(settings, reporter)
+        self.connect = LocalConnect(settings, reporter)
+
+    @property
+    def components(self) -> list[LocalPostgres | LocalKafka | LocalConnect]:
+        return [self.postgres, self.kafka, self.connect]
+
+    def _ports(self, component) -> list[tuple[str, int, str]]:
+        s = self.settings
+        if component is self.postgres:
+            return [(s.postgres.host, s.postgres.port, "ALADIA_POSTGRES__PORT")]
+        if component is self.kafka:
+            return [
+                (s.kafka.host, s.kafka.port, "ALADIA_KAFKA__BOOTSTRAP_SERVERS"),
+                (s.kafka.host, s.kafka.controller_port, "ALADIA_KAFKA__CONTROLLER_PORT"),
+            ]
+        return [(s.connect.host, s.connect.port, "ALADIA_CONNECT__URL")]
+
+    def up(self, timeout: float = 180) -> UpResult:
+        result = UpResult()
+        to_start = [c for c in self.components if not c.process.is_running()]
+        result.already_running = [c.name for c in self.components if c not in to_start]
+
+        # Everything that can fail before a process exists is checked first: nothing is left half-started.
+        java = find_java() if any(c is not self.postgres for c in to_start) else None
+        if self.postgres in to_start:
+            find_pg_bin_dir(self.settings.postgres.bin_dir)
+        kafka_jars = self.artifacts.jars(kafka_bundle(self.settings.versions.kafka))
+        debezium_dir = self.artifacts.resolve(debezium_postgres_bundle(self.settings.versions.debezium))
+        for component in to_start:
+            for host, port, setting in self._ports(component):
+                ensure_port_free(component.name, host, port, setting)
+
+        started = []
+        try:
+            for component in self.components:
+                if component in to_start:
+                    self.reporter.info(f"starting {component.name}")
+                    if component is self.postgres:
+                        self.postgres.start()
+                    elif component is self.kafka:
+                        self.kafka.start(java, kafka_jars)
+                    else:
+                        self.connect.start(java, kafka_jars, {DEBEZIUM_PLUGIN_NAME: debezium_dir})
+                    started.append(component)
+                    with self.reporter.task(f"waiting for {component.name} to serve"):
+                        component.wait_ready(timeout)
+                    self.reporter.success(f"{component.name} is ready")
+                else:
+                    component.wait_ready(timeout)
+                if component is self.postgres:
+                    result.databases_created = self.postgres.ensure_databases()
+        except BaseException:
+            for component in reversed(started):
+                component.stop()
+            raise
+        result.started = [c.name for c in started]
+        result.health = self.status()
+        return result
+
+    def down(self, purge: bool = False, timeout: float = 30) -> list[str]:
+        stopped = []
+        for component in reversed(self.components):
+            if component.stop(timeout=timeout):
+                stopped.append(component.name)
+                self.reporter.info(f"stopped {component.name}")
+        if purge:
+            for component in self.components:
+                component.purge()
+            for path in (
+                self.settings.state_dir,
+                self.settings.logs_dir,
+                self.settings.data_dir / "spark",
+                self.settings.data_dir / "beam",
+            ):
+                shutil.rmtree(path, ignore_errors=True)
+            self.reporter.info(f"removed the stack's state under {self.settings.data_dir} (artifact cache kept)")
+        return stopped
+
+    def status(self) -> list[ComponentHealth]:
+        out = []
+        for component in self.components:
+            health = component.health()
+            health.pid = component.process.pid()
+            health.managed = health.pid is not None
+            out.append(health)
+        return out
+
+    def log_files(self) -> dict[str, Path]:
+        return {c.name: c.process.log_file for c in self.components}

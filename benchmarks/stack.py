@@ -1,0 +1,83 @@
+"""Benchmarks of the spine: `aladia --help` wall time, cold `aladia up` with artifacts cached, and the
+resident memory of the whole stack at rest. Runs its own stack on its own ports and data directory.
+
+    .venv/bin/python benchmarks/stack.py [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.helpers import env_for, settings_env  # noqa: E402
+
+
+def aladia(args: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([str(REPO / ".venv/bin/aladia"), *args], env=env_for(env), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def rss_kib(pid: int) -> int:
+    """RSS of a process and all its descendants (PostgreSQL forks backends)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+        todo.extend(children.get(current, []))
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="aladia-bench-", dir="/tmp"))
+    base.chmod(0o755)
+    cache = Path(os.environ.get("ALADIA_TEST_CACHE_DIR", Path.home() / ".cache" / "aladia-test-artifacts"))
+    env = settings_env(base / "data", cache, 57432, 61092, 61093, 60083)
+    help_times = [aladia(["--help"], env) for _ in range(args.runs)]
+    aladia(["up"], env)  # make sure artifacts are cached, then measure cold starts from nothing
+    aladia(["down", "--purge"], env)
+    cold_fresh = aladia(["up"], env)
+    aladia(["down"], env)
+    cold_existing = aladia(["up"], env)
+    time.sleep(30)  # "at rest": let start-up allocations settle
+    pids = {p.stem: int(p.read_text()) for p in (base / "data" / "state").glob("*.pid")}
+    rss = {name: rss_kib(pid) for name, pid in pids.items()}
+    aladia(["down", "--purge"], env)
+    result = {
+        "help_wall_s": {"median": statistics.median(help_times), "max": max(help_times), "runs": args.runs},
+        "cold_up_fresh_data_dir_s": round(cold_fresh, 2),
+        "cold_up_existing_data_dir_s": round(cold_existing, 2),
+        "rss_mib": {name: round(kib / 1024) for name, kib in rss.items()},
+        "rss_total_mib": round(sum(rss.values()) / 1024),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Session fixtures: one real local stack (PostgreSQL, Kafka, Kafka Connect + Debezium) per test session,
+on its own ports and data directory, started by the same code as `aladia up`.
+
+There is no skip path: if the stack cannot start, every test that needs it errors (CI=true or not).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import settings_env
+
+# Ports of the session stack: far from the defaults so a developer's `aladia up` stack is never touched.
+PORTS = {"pg": 55432, "kafka": 59092, "controller": 59093, "connect": 58083}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.fspath)
+        if "/tests/integration/" in path:
+            item.add_marker(pytest.mark.integration)
+        elif "/tests/e2e/" in path:
+            item.add_marker(pytest.mark.e2e)
+
+
+def artifact_cache() -> Path:
+    """JVM artifacts are shared between test sessions (resolved once with Maven)."""
+    path = Path(os.environ.get("ALADIA_TEST_CACHE_DIR", Path.home() / ".cache" / "aladia-test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """ALADIA_* variables pointing at the session stack."""
+    base = Path(tempfile.mkdtemp(prefix="aladia-test-", dir="/tmp"))
+    base.chmod(0o755)  # the PostgreSQL server runs as an unprivileged user when tests run as root
+    env = settings_env(
+        base / "data", artifact_cache(), PORTS["pg"], PORTS["kafka"], PORTS["controller"], PORTS["connect"]
+    )
+    yield env
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack_settings(stack_env):
+    from aladia_etl.settings import Settings
+
+    overrides = {
+        "data_dir": stack_env["ALADIA_DATA_DIR"],
+        "cache_dir": stack_env["ALADIA_CACHE_DIR"],
+        "postgres": {"port": PORTS["pg"]},
+        "kafka": {
+            "bootstrap_servers": stack_env["ALADIA_KAFKA__BOOTSTRAP_SERVERS"],
+            "controller_port": PORTS["controller"],
+        },
+        "connect": {"url": stack_env["ALADIA_CONNECT__URL"]},
+    }
+    return Settings(_env_file=None, **overrides)
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings):
+    """The running local stack; stopped and purged at the end of the session."""
+    from aladia_etl.stack.local import LocalStack
+
+    local = LocalStack(stack_settings)
+    local.up(timeout=240)
+    yield local
+    local.down(purge=True)
