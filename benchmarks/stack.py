@@ -58,7 +58,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="aladia-bench-", dir="/tmp"))
     base.chmod(0o755)
     cache = Path(os.environ.get("ALADIA_TEST_CACHE_DIR", Path.home() / ".cache" / "aladia-test-artifacts"))
-    env = settings_env(base / "data", cache, 57432, 61092, 61093, 60083)
+    env = settings_env(base / "data", cache, 25434, 29292, 29293, 28283)
     help_times = [aladia(["--help"], env) for _ in range(args.runs)]
     aladia(["up"], env)  # make sure artifacts are cached, then measure cold starts from nothing
     aladia(["down", "--purge"], env)

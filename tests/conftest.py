@@ -15,8 +15,9 @@ import pytest
 
 from tests.helpers import settings_env
 
-# Ports of the session stack: far from the defaults so a developer's `aladia up` stack is never touched.
-PORTS = {"pg": 55432, "kafka": 59092, "controller": 59093, "connect": 58083}
+# Ports of the session stack: away from the defaults (a developer's `aladia up` stack is never touched) and
+# below the ephemeral range (32768+), where a client socket could hold the port by chance.
+PORTS = {"pg": 25432, "kafka": 29092, "controller": 29093, "connect": 28083}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -15,7 +15,7 @@ from aladia_etl.stack.process import pid_alive, port_is_open
 from tests.conftest import artifact_cache
 from tests.helpers import run_cli, settings_env
 
-PORTS = dict(pg_port=56432, kafka_port=60092, controller_port=60093, connect_port=59083)
+PORTS = dict(pg_port=25433, kafka_port=29192, controller_port=29193, connect_port=28183)
 
 
 @pytest.fixture
