@@ -20,13 +20,21 @@ from tests.helpers import settings_env
 PORTS = {"pg": 25432, "kafka": 29092, "controller": 29093, "connect": 28083}
 
 
+_ORDER = {"unit": 0, "integration": 1, "e2e": 2}
+
+
+def _kind(item: pytest.Item) -> str:
+    parts = Path(str(item.fspath)).parts
+    return next((p for p in parts if p in _ORDER), "unit")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark integration/e2e tests, and run fast tests first: unit, then integration, then e2e."""
     for item in items:
-        path = str(item.fspath)
-        if "/tests/integration/" in path:
-            item.add_marker(pytest.mark.integration)
-        elif "/tests/e2e/" in path:
-            item.add_marker(pytest.mark.e2e)
+        kind = _kind(item)
+        if kind != "unit":
+            item.add_marker(getattr(pytest.mark, kind))
+    items.sort(key=lambda item: _ORDER[_kind(item)])
 
 
 def artifact_cache() -> Path:
@@ -74,3 +82,15 @@ def stack(stack_settings):
     local.up(timeout=240)
     yield local
     local.down(purge=True)
+
+
+@pytest.fixture(scope="session")
+def pipeline(stack, stack_settings):
+    """Source schema seeded and the Debezium connector RUNNING (once per session)."""
+    from aladia_etl.cdc.service import register
+    from aladia_etl.source.bootstrap import bootstrap
+    from aladia_etl.source.seed import SeedSpec
+
+    bootstrap(stack_settings, SeedSpec(customers=60, products=25, orders=300, rng_seed=7))
+    register(stack_settings, timeout=120)
+    return stack_settings

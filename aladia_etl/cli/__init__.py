@@ -7,7 +7,10 @@ import sys
 import typer
 
 from aladia_etl import __version__
+from aladia_etl.cli import bus as bus_cmd
+from aladia_etl.cli import cdc as cdc_cmd
 from aladia_etl.cli import config as config_cmd
+from aladia_etl.cli import source as source_cmd
 from aladia_etl.cli import stack as stack_cmd
 from aladia_etl.cli.context import state
 
@@ -36,6 +39,9 @@ def root(
 
 
 stack_cmd.register(app)
+source_cmd.register(app)
+app.add_typer(cdc_cmd.app, name="cdc")
+bus_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 
 
@@ -59,3 +65,11 @@ def main(argv: list[str] | None = None) -> None:
 
         print_error("interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception as exc:  # a bug, not a user error: one line, the traceback only with --debug
+        if state.debug:
+            raise
+        from aladia_etl.cli.render import print_error
+
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print_error(f"unexpected {type(exc).__name__}: {text} — this is a bug; rerun with --debug for the traceback")
+        sys.exit(int(ExitCode.ERROR))

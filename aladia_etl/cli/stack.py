@@ -85,3 +85,18 @@ def _render_health(components, cdc=None) -> None:
         state = "[green]healthy[/green]" if h["healthy"] else "[red]unhealthy[/red]"
         table.add_row(h["name"], state, str(h["pid"] or "-"), h["address"], h["version"] or "-", h["detail"])
     out.print(table)
+    if not cdc:
+        return
+    slot = cdc.get("slot")
+    if slot:
+        if slot.get("present"):
+            active = "active" if slot["active"] else "inactive"
+            out.print(f"replication slot {slot['slot']}: {active}, retains {slot['retained_wal_bytes']:,} bytes of WAL")
+        else:
+            out.print(f"replication slot {slot['slot']}: not created yet (register the connector)")
+    if "connector" in cdc:
+        conn = cdc["connector"]
+        if conn is None:
+            out.print("connector: not registered ('aladia cdc register')")
+        else:
+            out.print(f"connector {conn['name']}: {conn['state']} (tasks: {', '.join(conn['tasks']) or 'none'})")

@@ -1,4 +1,4 @@
-"""`aladia status`: the local stack's processes and the health of every component."""
+"""`aladia status`: the stack's components, the replication slot and the connector."""
 
 from __future__ import annotations
 
@@ -11,7 +11,28 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     from aladia_etl.stack.local import LocalStack
 
     components = LocalStack(settings).status()
-    return {
-        "healthy": all(c.healthy for c in components),
-        "components": [c.as_dict() for c in components],
-    }
+    by_name = {c.name: c for c in components}
+    report: dict[str, Any] = {"components": [c.as_dict() for c in components]}
+    cdc: dict[str, Any] = {}
+    if by_name["postgres"].healthy:
+        from aladia_etl.cdc.service import slot_info
+
+        cdc["slot"] = slot_info(settings)
+    if by_name["connect"].healthy:
+        from aladia_etl.cdc.service import client_for
+
+        answer = client_for(settings).status(settings.cdc.connector_name)
+        cdc["connector"] = (
+            None
+            if answer is None
+            else {
+                "name": answer.get("name"),
+                "state": answer.get("connector", {}).get("state"),
+                "tasks": [t.get("state") for t in answer.get("tasks", [])],
+            }
+        )
+    report["cdc"] = cdc
+    connector = cdc.get("connector")
+    cdc_ok = connector is None or (connector["state"] == "RUNNING" and all(t == "RUNNING" for t in connector["tasks"]))
+    report["healthy"] = all(c.healthy for c in components) and cdc_ok
+    return report

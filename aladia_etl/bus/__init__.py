@@ -1,0 +1,1 @@
+"""Kafka helpers: topics and lag, consuming and producing, the dead-letter queue."""

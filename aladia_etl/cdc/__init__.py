@@ -1,0 +1,1 @@
+"""CDC through Debezium in Kafka Connect: the REST client, the connector configuration, registration."""

@@ -1,0 +1,202 @@
+"""Registering and operating the Debezium connector over Connect's REST API."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aladia_etl import versions
+from aladia_etl.cdc.client import ConnectClient
+from aladia_etl.cdc.connector import build_config, masked, validation_errors
+from aladia_etl.errors import AladiaError, ComponentFailed, ConfigError
+from aladia_etl.reporting import SILENT, Reporter
+from aladia_etl.settings import Settings
+from aladia_etl.source import schema
+
+
+@dataclass
+class RegisterResult:
+    name: str
+    action: str  # created | updated | unchanged
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "action": self.action, "status": self.state}
+
+
+def client_for(settings: Settings) -> ConnectClient:
+    return ConnectClient(settings.connect.url, settings.connect.timeout_s)
+
+
+def _states(status: dict) -> tuple[str, list[str]]:
+    connector = status.get("connector", {}).get("state", "UNKNOWN")
+    tasks = [t.get("state", "UNKNOWN") for t in status.get("tasks", [])]
+    return connector, tasks
+
+
+def wait_running(client: ConnectClient, name: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    status: dict = {}
+    while time.monotonic() < deadline:
+        status = client.status(name) or {}
+        connector, tasks = _states(status)
+        failed = [t for t in status.get("tasks", []) if t.get("state") == "FAILED"]
+        if connector == "FAILED" or failed:
+            trace = (failed[0] if failed else status.get("connector", {})).get("trace", "")
+            first = next((ln for ln in trace.splitlines() if ln.strip()), "no trace")
+            raise ComponentFailed(
+                f"connector {name} FAILED: {first}",
+                f"fix the cause, then 'aladia cdc restart {name} --include-tasks'",
+                detail="\n".join(trace.splitlines()[:25]),
+            )
+        if connector == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
+            return status
+        time.sleep(0.5)
+    connector, tasks = _states(status)
+    raise ComponentFailed(
+        f"connector {name} not RUNNING after {timeout:.0f} s (connector {connector}, tasks {tasks or 'none'})",
+        "see 'aladia cdc status' and the Connect log",
+    )
+
+
+def register(
+    settings: Settings,
+    name: str | None = None,
+    tables: tuple[str, ...] = schema.CAPTURED_TABLES,
+    database_host: str | None = None,
+    timeout: float = 90,
+    reporter: Reporter = SILENT,
+) -> RegisterResult:
+    name = name or settings.cdc.connector_name
+    client = client_for(settings)
+    config = build_config(settings, tables, database_host)
+    with reporter.task("validating the connector configuration with Connect"):
+        answer = client.validate(versions.POSTGRES_CONNECTOR_CLASS, {**config, "name": name})
+    errors = validation_errors(answer)
+    if errors:
+        lines = [f"{field_name}: {message}" for field_name, message in errors]
+        raise ConfigError(
+            f"Connect rejected the connector configuration ({len(errors)} error(s)): {lines[0]}",
+            "fix the settings named below (ALADIA_POSTGRES__*, ALADIA_CDC__*) and register again",
+            detail="\n".join(lines),
+        )
+    existing = client.config(name)
+    if existing is not None and {k: v for k, v in existing.items() if k != "name"} == config:
+        action = "unchanged"
+    else:
+        client.put_config(name, config)
+        action = "created" if existing is None else "updated"
+    reporter.info(f"connector {name}: {action}")
+    try:
+        with reporter.task(f"waiting for {name} and its task to be RUNNING"):
+            state = wait_running(client, name, timeout)
+    except AladiaError:
+        if action == "created":
+            client.delete(name)  # nothing half-registered is left behind
+        raise
+    return RegisterResult(name, action, state)
+
+
+def status(settings: Settings, name: str | None = None) -> dict:
+    client = client_for(settings)
+    name = name or settings.cdc.connector_name
+    answer = client.status(name)
+    if answer is None:
+        raise AladiaError(
+            f"no connector named {name} at {settings.connect.url}",
+            "register it with 'aladia cdc register' (see 'aladia cdc list')",
+        )
+    return answer
+
+
+def list_connectors(settings: Settings) -> dict[str, dict]:
+    return client_for(settings).connectors_with_status()
+
+
+def _require(client: ConnectClient, name: str, url: str) -> None:
+    if client.status(name) is None:
+        raise AladiaError(f"no connector named {name} at {url}", "see 'aladia cdc list'")
+
+
+def pause(settings: Settings, name: str) -> None:
+    client = client_for(settings)
+    _require(client, name, settings.connect.url)
+    client.pause(name)
+
+
+def resume(settings: Settings, name: str) -> None:
+    client = client_for(settings)
+    _require(client, name, settings.connect.url)
+    client.resume(name)
+
+
+def restart(settings: Settings, name: str, include_tasks: bool, only_failed: bool) -> Any:
+    client = client_for(settings)
+    _require(client, name, settings.connect.url)
+    return client.restart(name, include_tasks, only_failed)
+
+
+def config(settings: Settings, name: str) -> dict[str, str]:
+    answer = client_for(settings).config(name)
+    if answer is None:
+        raise AladiaError(f"no connector named {name} at {settings.connect.url}", "see 'aladia cdc list'")
+    return masked(answer)
+
+
+def delete(settings: Settings, name: str, drop_slot: bool = False, timeout: float = 30) -> dict:
+    client = client_for(settings)
+    existing = client.config(name)
+    if existing is None:
+        raise AladiaError(f"no connector named {name} at {settings.connect.url}", "see 'aladia cdc list'")
+    client.delete(name)
+    result: dict[str, Any] = {"deleted": name, "slot_dropped": None}
+    if drop_slot:
+        slot = existing.get("slot.name", settings.cdc.slot_name)
+        result["slot_dropped"] = drop_replication_slot(settings, slot, timeout)
+    return result
+
+
+def drop_replication_slot(settings: Settings, slot: str, timeout: float = 30) -> str | None:
+    """Drop a slot once its connector has let go of it. Returns the slot name, or None if it did not exist."""
+    from aladia_etl.source.bootstrap import connect
+
+    deadline = time.monotonic() + timeout
+    with connect(settings, "postgres", autocommit=True) as conn:
+        while True:
+            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+            if row is None:
+                return None
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                return slot
+            if time.monotonic() > deadline:
+                raise AladiaError(
+                    f"replication slot {slot} is still in use after {timeout:.0f} s",
+                    f"stop its consumer, then run: SELECT pg_drop_replication_slot('{slot}')",
+                )
+            time.sleep(0.3)
+
+
+def slot_info(settings: Settings) -> dict | None:
+    """The connector's replication slot: present, active, WAL it retains (bytes)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(**settings.postgres.conninfo("postgres", connect_timeout=3)) as conn:
+            row = conn.execute(
+                "SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+                "confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                (settings.cdc.slot_name,),
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None:
+        return {"slot": settings.cdc.slot_name, "present": False}
+    return {
+        "slot": row[0],
+        "present": True,
+        "active": row[1],
+        "retained_wal_bytes": row[2],
+        "confirmed_flush_lsn": row[3],
+    }

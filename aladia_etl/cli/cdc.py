@@ -1,0 +1,138 @@
+"""`aladia cdc …`: register and operate the Debezium connector."""
+
+from __future__ import annotations
+
+import typer
+
+from aladia_etl.cli.context import reporter, settings
+
+app = typer.Typer(help="Register and operate the Debezium PostgreSQL connector in Kafka Connect.", no_args_is_help=True)
+
+NameArg = typer.Argument(None, help="Connector name (default: ALADIA_CDC__CONNECTOR_NAME, 'orders-connector').")
+
+
+def _name(name: str | None) -> str:
+    return name or settings().cdc.connector_name
+
+
+@app.command("register")
+def register(
+    name: str = typer.Option(None, "--name", help="Connector name (default: orders-connector)."),
+    tables: str = typer.Option(None, "--tables", help="Comma-separated tables to capture (default: all)."),
+    database_host: str = typer.Option(
+        None, "--database-host", help="PostgreSQL host as seen from the Connect worker (default: the same)."
+    ),
+    timeout: float = typer.Option(90, help="Seconds to wait for RUNNING."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Validate, then create or update the connector, then wait until it and its task are RUNNING."""
+    from aladia_etl.cdc.service import register as do_register
+    from aladia_etl.cli.render import emit_json, err
+    from aladia_etl.source.schema import CAPTURED_TABLES
+
+    chosen = tuple(t.strip() for t in tables.split(",") if t.strip()) if tables else CAPTURED_TABLES
+    result = do_register(settings(), name, chosen, database_host, timeout, reporter())
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    verb = {"created": "registered", "updated": "updated", "unchanged": "already registered with this config"}
+    err.print(f"[green]✓[/green] connector {result.name} {verb[result.action]}; connector and task RUNNING")
+
+
+@app.command("status")
+def status(name: str = NameArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Connector and task states (with the trace of a failed task)."""
+    from aladia_etl.cdc.service import status as get_status
+    from aladia_etl.cli.render import emit_json, out
+
+    answer = get_status(settings(), _name(name))
+    if as_json:
+        emit_json(answer)
+        return
+    connector = answer.get("connector", {})
+    out.print(f"{answer.get('name')}: connector {connector.get('state')} on {connector.get('worker_id')}")
+    for task in answer.get("tasks", []):
+        out.print(f"  task {task.get('id')}: {task.get('state')}")
+        if task.get("trace"):
+            out.print("    " + task["trace"].splitlines()[0], markup=False)
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Connectors registered in the Connect cluster, with their states."""
+    from aladia_etl.cdc.service import list_connectors
+    from aladia_etl.cli.render import emit_json, out
+
+    connectors = list_connectors(settings())
+    if as_json:
+        emit_json(connectors)
+        return
+    if not connectors:
+        out.print("no connectors registered")
+    for cname, st in connectors.items():
+        tasks = ", ".join(t.get("state", "?") for t in st.get("tasks", []))
+        out.print(f"{cname}: {st.get('connector', {}).get('state')} (tasks: {tasks or 'none'})")
+
+
+@app.command("pause")
+def pause(name: str = NameArg) -> None:
+    """Pause the connector."""
+    from aladia_etl.cdc.service import pause as do_pause
+    from aladia_etl.cli.render import err
+
+    do_pause(settings(), _name(name))
+    err.print(f"[green]✓[/green] pause requested for {_name(name)}")
+
+
+@app.command("resume")
+def resume(name: str = NameArg) -> None:
+    """Resume a paused connector."""
+    from aladia_etl.cdc.service import resume as do_resume
+    from aladia_etl.cli.render import err
+
+    do_resume(settings(), _name(name))
+    err.print(f"[green]✓[/green] resume requested for {_name(name)}")
+
+
+@app.command("restart")
+def restart(
+    name: str = NameArg,
+    include_tasks: bool = typer.Option(False, "--include-tasks", help="Restart the tasks too."),
+    only_failed: bool = typer.Option(False, "--only-failed", help="Restart only failed instances."),
+) -> None:
+    """Restart the connector (and optionally its tasks)."""
+    from aladia_etl.cdc.service import restart as do_restart
+    from aladia_etl.cli.render import err
+
+    do_restart(settings(), _name(name), include_tasks, only_failed)
+    err.print(f"[green]✓[/green] restart requested for {_name(name)}")
+
+
+@app.command("delete")
+def delete(
+    name: str = NameArg,
+    drop_slot: bool = typer.Option(False, "--drop-slot", help="Also drop its replication slot (frees retained WAL)."),
+) -> None:
+    """Delete the connector (and optionally its replication slot)."""
+    from aladia_etl.cdc.service import delete as do_delete
+    from aladia_etl.cli.render import err
+
+    result = do_delete(settings(), _name(name), drop_slot)
+    err.print(f"[green]✓[/green] deleted connector {result['deleted']}")
+    if drop_slot:
+        slot = result["slot_dropped"]
+        err.print(f"[green]✓[/green] dropped replication slot {slot}" if slot else "no replication slot to drop")
+
+
+@app.command("config")
+def config(name: str = NameArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The connector's configuration, secrets masked."""
+    from aladia_etl.cdc.service import config as get_config
+    from aladia_etl.cli.render import emit_json, out
+
+    data = get_config(settings(), _name(name))
+    if as_json:
+        emit_json(data)
+        return
+    for key in sorted(data):
+        out.print(f"{key} = {data[key]}", markup=False)

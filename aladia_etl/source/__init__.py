@@ -1,0 +1,1 @@
+"""The source database: schema, bootstrap (`aladia init`), seed data and the workload simulator."""

@@ -1,0 +1,166 @@
+"""`aladia init`: check logical decoding, create the schema and publication idempotently, seed sample data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aladia_etl.errors import ConfigError, ServiceUnavailable
+from aladia_etl.reporting import SILENT, Reporter
+from aladia_etl.settings import Settings
+from aladia_etl.source import schema
+from aladia_etl.source.seed import COLUMNS, SeedSpec, generate
+
+
+@dataclass
+class InitResult:
+    created: list[str] = field(default_factory=list)
+    seeded: dict[str, int] = field(default_factory=dict)
+    wal_level_fixed: bool = False
+    reset: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.seeded or self.wal_level_fixed or self.reset)
+
+    def as_dict(self) -> dict:
+        return {
+            "changed": self.changed,
+            "created": self.created,
+            "seeded": self.seeded,
+            "wal_level_fixed": self.wal_level_fixed,
+            "reset": self.reset,
+        }
+
+
+def connect(settings: Settings, dbname: str | None = None, autocommit: bool = False):
+    import psycopg
+
+    pg = settings.postgres
+    db = dbname or pg.source_db
+    try:
+        return psycopg.connect(**pg.conninfo(db), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServiceUnavailable(
+            f"PostgreSQL is not reachable at {pg.host}:{pg.port} (database {db}): {text}",
+            "start it with 'aladia up' or set ALADIA_POSTGRES__HOST/PORT/USER/PASSWORD",
+        ) from None
+
+
+def wal_level(settings: Settings) -> str:
+    with connect(settings, "postgres") as conn:
+        return conn.execute("SHOW wal_level").fetchone()[0]
+
+
+def ensure_logical_wal(settings: Settings, fix: bool, reporter: Reporter = SILENT) -> bool:
+    """Returns True when the level had to be changed (and the local server was restarted)."""
+    level = wal_level(settings)
+    if level == "logical":
+        return False
+    pg = settings.postgres
+    from aladia_etl.stack.postgres import LocalPostgres
+
+    local = LocalPostgres(settings, reporter)
+    if not fix or not local.process.is_running():
+        hint = "'aladia init --fix' applies it on the local stack; otherwise run " if not fix else "run "
+        raise ConfigError(
+            f"PostgreSQL at {pg.host}:{pg.port} has wal_level = {level}; CDC needs wal_level = logical",
+            f'{hint}"ALTER SYSTEM SET wal_level = logical;" as a superuser and restart PostgreSQL',
+        )
+    with connect(settings, "postgres", autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET wal_level = logical")
+    reporter.info("set wal_level = logical; restarting the local PostgreSQL")
+    local.restart()
+    if wal_level(settings) != "logical":
+        raise ConfigError(
+            "wal_level is still not logical after a restart",
+            "check postgresql.conf / postgresql.auto.conf of the server",
+        )
+    return True
+
+
+def _exists(conn, regclass: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (regclass,)).fetchone()[0]
+
+
+def _reset(conn, publication: str) -> None:
+    conn.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
+    for table in (*reversed(schema.CAPTURED_TABLES), schema.HEARTBEAT_TABLE):
+        conn.execute(f"DROP TABLE IF EXISTS public.{table} CASCADE")
+
+
+def create_schema(conn, publication: str) -> list[str]:
+    created: list[str] = []
+    for table, ddl in schema.TABLE_DDL.items():
+        if not _exists(conn, f"public.{table}"):
+            conn.execute(ddl)
+            created.append(f"table {table}")
+    for ddl in schema.INDEX_DDL:
+        conn.execute(ddl)
+    conn.execute(schema.UPDATED_AT_FUNCTION)
+    for table in schema.CAPTURED_TABLES:
+        trigger = f"{table}_set_updated_at"
+        if not conn.execute("SELECT 1 FROM pg_trigger WHERE tgname = %s", (trigger,)).fetchone():
+            conn.execute(schema.updated_at_trigger(table))
+            created.append(f"trigger {trigger}")
+    for table in (*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE):
+        identity = conn.execute(
+            "SELECT relreplident FROM pg_class WHERE oid = %s::regclass", (f"public.{table}",)
+        ).fetchone()[0]
+        if identity != "f":
+            conn.execute(f"ALTER TABLE public.{table} REPLICA IDENTITY FULL")
+            created.append(f"replica identity full on {table}")
+    wanted = {*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE}
+    row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
+    table_list = ", ".join(f"public.{t}" for t in (*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE))
+    if not row:
+        conn.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table_list}')
+        created.append(f"publication {publication}")
+    else:
+        have = {
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_publication_tables WHERE pubname = %s AND schemaname = 'public'",
+                (publication,),
+            )
+        }
+        if have != wanted:
+            conn.execute(f'ALTER PUBLICATION "{publication}" SET TABLE {table_list}')
+            created.append(f"publication {publication} tables")
+    return created
+
+
+def seed(conn, spec: SeedSpec) -> dict[str, int]:
+    counts = {t: conn.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0] for t in schema.CAPTURED_TABLES}
+    if any(counts.values()):
+        return {}
+    rows = generate(spec)
+    for table in schema.CAPTURED_TABLES:
+        columns = ", ".join(COLUMNS[table])
+        with conn.cursor().copy(f"COPY public.{table} ({columns}) FROM STDIN") as copy:
+            for row in rows[table]:
+                copy.write_row(row)
+    return {table: len(rows[table]) for table in schema.CAPTURED_TABLES}
+
+
+def bootstrap(
+    settings: Settings,
+    spec: SeedSpec,
+    *,
+    reset: bool = False,
+    fix: bool = False,
+    with_seed: bool = True,
+    reporter: Reporter = SILENT,
+) -> InitResult:
+    result = InitResult()
+    result.wal_level_fixed = ensure_logical_wal(settings, fix, reporter)
+    publication = settings.cdc.publication
+    with connect(settings) as conn:
+        if reset:
+            _reset(conn, publication)
+            result.reset = True
+        result.created = create_schema(conn, publication)
+        if with_seed:
+            result.seeded = seed(conn, spec)
+        conn.commit()
+    return result
