@@ -12,6 +12,7 @@ from aladia_etl.cli import cdc as cdc_cmd
 from aladia_etl.cli import config as config_cmd
 from aladia_etl.cli import source as source_cmd
 from aladia_etl.cli import stack as stack_cmd
+from aladia_etl.cli import stream as stream_cmd
 from aladia_etl.cli.context import state
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ stack_cmd.register(app)
 source_cmd.register(app)
 app.add_typer(cdc_cmd.app, name="cdc")
 bus_cmd.register(app)
+stream_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -6,9 +6,7 @@ events Debezium emits can be checked against it.
 
 from __future__ import annotations
 
-import contextlib
 import random
-import signal
 import threading
 import time
 from collections import Counter
@@ -18,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from aladia_etl.errors import UsageError
+from aladia_etl.interrupts import stop_on_signals
 from aladia_etl.source.schema import LIFECYCLE
 from aladia_etl.source.seed import customer_row, money, product_row
 
@@ -331,7 +330,7 @@ class Simulator:
         stats = SimStats()
         start = time.monotonic()
         last_report = 0.0
-        with _stop_on_sigint(stop):
+        with stop_on_signals(stop):
             while not stop.is_set():
                 now = time.monotonic()
                 if duration is not None and now - start >= duration:
@@ -360,19 +359,3 @@ class Simulator:
         stats.interrupted = stop.is_set()
         stats.elapsed_s = time.monotonic() - start
         return stats
-
-
-@contextlib.contextmanager
-def _stop_on_sigint(stop: threading.Event):
-    """Ctrl-C (and SIGTERM) finish the current transaction and stop, instead of raising mid-commit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -1,0 +1,38 @@
+"""The dead-letter topic: the original record bytes, with the reason and origin in headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+DEFAULT_TOPIC = "aladia.dlq"
+
+
+def publish(bootstrap_servers: str, topic: str, dead_letters: Iterable[Any]) -> int:
+    """Send each dead letter (key and value unchanged) and wait for the broker's acknowledgement."""
+    from kafka import KafkaProducer
+
+    from aladia_etl.health.checks import quiet_kafka_logging
+
+    quiet_kafka_logging()
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap_servers, acks="all", bootstrap_timeout_ms=10000, client_id="aladia-dlq"
+    )
+    sent = 0
+    try:
+        futures = []
+        for d in dead_letters:
+            headers = [
+                ("aladia.reason", d.reason.encode()),
+                ("aladia.topic", d.topic.encode()),
+                ("aladia.partition", str(d.partition).encode()),
+                ("aladia.offset", str(d.offset).encode()),
+            ]
+            futures.append(producer.send(topic, key=d.key, value=d.value, headers=headers))
+        producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=30)
+            sent += 1
+    finally:
+        producer.close(timeout=5)
+    return sent

@@ -1,0 +1,139 @@
+"""`aladia stream` and `aladia verify`."""
+
+from __future__ import annotations
+
+import typer
+
+from aladia_etl.cli.context import settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stream")(stream)
+    app.command("verify")(verify)
+
+
+def _parse_duration(text: str) -> float:
+    from aladia_etl.errors import UsageError
+
+    units = {"ms": 0.001, "s": 1, "m": 60}
+    for suffix, factor in units.items():
+        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(text[: -len(suffix)]) * factor
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    raise UsageError(f"--trigger-interval: '{text}' is not a duration", "use e.g. 500ms, 1s or 2.5s")
+
+
+def _parse_conf(items: list[str]) -> dict[str, str]:
+    from aladia_etl.errors import UsageError
+
+    conf = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--conf: '{item}' is not key=value", "e.g. --conf spark.executor.memory=2g")
+        conf[key.strip()] = value
+    return conf
+
+
+def stream(
+    engine: str = typer.Option("spark", "--engine", help="spark or beam."),
+    until_idle: bool = typer.Option(False, "--until-idle", help="Stop once every CDC topic's lag stays 0."),
+    duration: float = typer.Option(None, "--duration", min=0, help="Stop after this many seconds."),
+    max_batches: int = typer.Option(None, "--max-batches", min=1, help="Stop after this many micro-batches."),
+    trigger_interval: str = typer.Option("1s", "--trigger-interval", help="Micro-batch interval, e.g. 500ms, 1s."),
+    from_beginning: bool = typer.Option(
+        False,
+        "--from-beginning",
+        help="Forget this engine's position and replay every CDC record (idempotent: the warehouse does not change).",
+    ),
+    settle: float = typer.Option(2.0, "--settle", min=0, help="With --until-idle: seconds of zero lag."),
+    master: str = typer.Option("local[*]", "--master", help="Spark master: local[*] or spark://host:port."),
+    conf: list[str] = typer.Option([], "--conf", help="Spark setting key=value (repeatable)."),
+    runner: str = typer.Option(None, "--runner", help="Beam runner (default: a local runner that works offline)."),
+    pipeline_option: list[str] = typer.Option([], "--pipeline-option", help="Beam pipeline option (repeatable)."),
+    max_records: int = typer.Option(
+        500_000, "--max-records-per-batch", min=1, help="Upper bound of Kafka records in one micro-batch."
+    ),
+    name: str = typer.Option("default", "--name", help="Stream name (its checkpoint and batch ids)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final figures as JSON."),
+) -> None:
+    """Stream CDC events from Kafka into the warehouse with Spark Structured Streaming or Apache Beam."""
+    from aladia_etl.cli.render import emit_json, err
+    from aladia_etl.cli.streamview import StreamView
+    from aladia_etl.processing.runner import StreamOptions, run_stream
+
+    options = StreamOptions(
+        engine=engine.lower(),
+        until_idle=until_idle,
+        duration=duration,
+        max_batches=max_batches,
+        trigger_interval=_parse_duration(trigger_interval),
+        from_beginning=from_beginning,
+        settle_s=settle,
+        stream_name=name,
+        master=master,
+        conf=_parse_conf(conf),
+        runner=runner,
+        pipeline_options=list(pipeline_option),
+        max_records_per_batch=max_records,
+    )
+    with StreamView(err, options.engine, quiet=as_json) as view:
+        progress = run_stream(settings(), options, on_progress=view.update)
+    if as_json:
+        emit_json(progress.as_dict())
+    else:
+        err.print(
+            f"[green]✓[/green] {options.engine}: {progress.batches} batches applied "
+            f"({progress.skipped} replayed and skipped), {progress.records:,} records, {progress.rows:,} rows, "
+            f"{progress.dead_letters} dead letters, lag {progress.lag}; stopped: {progress.stopped_reason}"
+        )
+
+
+def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Reconcile the warehouse with the source: rows, keys, values, daily summaries. Non-zero exit on a difference."""
+    from aladia_etl.cli.render import emit_json, err, out
+    from aladia_etl.errors import ExitCode
+    from aladia_etl.warehouse.verify import verify as do_verify
+
+    report = do_verify(settings())
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        from rich.table import Table
+
+        table = Table(show_header=True, header_style="bold")
+        for col in ("table", "source", "warehouse", "missing", "extra", "different", "rejected", ""):
+            table.add_column(col)
+        for t in report.tables:
+            mark = "[green]ok[/green]" if t.ok else "[red]DIFF[/red]"
+            table.add_row(
+                t.table,
+                str(t.source_rows),
+                str(t.warehouse_rows),
+                str(len(t.missing)),
+                str(len(t.extra)),
+                str(len(t.different)),
+                str(len(t.rejected)),
+                mark,
+            )
+        s = report.summary
+        mark = "[green]ok[/green]" if s.ok else "[red]DIFF[/red]"
+        table.add_row(
+            "daily_sales_summary",
+            str(s.days),
+            "",
+            str(len(s.missing)),
+            str(len(s.extra)),
+            str(len(s.different)),
+            "",
+            mark,
+        )
+        out.print(table)
+        err.print(
+            "[green]✓[/green] warehouse equals the source"
+            if report.ok
+            else "[red]✗[/red] the warehouse differs from the source"
+        )
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.VERIFY_FAILED))

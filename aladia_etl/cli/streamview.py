@@ -1,0 +1,50 @@
+"""The live view of `aladia stream`: batches, events/s, lag, dead letters."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+class StreamView:
+    def __init__(self, console: Console, engine: str, quiet: bool = False) -> None:
+        self.console = console
+        self.engine = engine
+        self.quiet = quiet or not console.is_terminal
+        self._live: Live | None = None
+
+    def __enter__(self) -> StreamView:
+        if not self.quiet:
+            self._live = Live(self._render(None), console=self.console, refresh_per_second=4, transient=True)
+            self._live.__enter__()
+        else:
+            self.console.print(f"[dim]…[/dim] streaming with {self.engine}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def update(self, progress) -> None:
+        if self._live is not None:
+            self._live.update(self._render(progress))
+
+    def _render(self, p) -> Table:
+        table = Table(title=f"aladia stream — {self.engine}", show_header=True, header_style="bold")
+        for col in ("state", "batches", "records", "rows", "events/s", "lag", "dead letters", "elapsed"):
+            table.add_column(col, justify="right")
+        if p is None:
+            table.add_row("starting", "-", "-", "-", "-", "-", "-", "-")
+        else:
+            table.add_row(
+                p.state,
+                f"{p.batches} (+{p.skipped} skipped)",
+                f"{p.records:,}",
+                f"{p.rows:,}",
+                f"{p.events_per_s:,.0f}",
+                "-" if p.lag is None else f"{p.lag:,}",
+                str(p.dead_letters),
+                f"{p.elapsed_s:,.0f}s",
+            )
+        return table

@@ -1,0 +1,147 @@
+"""`aladia stream --engine spark`: Structured Streaming over Kafka, foreachBatch with an exactly-once effect.
+
+Each micro-batch: the Kafka records (topic, partition, offset, key, value) go through `mapInArrow` to the shared
+staging code, which runs in the executors — parse, validate, dead-letter split, COPY into the batch's staging
+tables — so the write scales out with the cluster. The driver then applies the batch in one warehouse transaction
+that records (engine, stream id, batch id): a batch replayed after a crash is found applied and skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from functools import partial
+from pathlib import Path
+
+from aladia_etl.errors import AladiaError
+from aladia_etl.processing.runner import StreamOptions, StreamProgress, cdc_topic_pattern
+from aladia_etl.processing.staging import StageStats
+from aladia_etl.settings import Settings
+from aladia_etl.warehouse import loader
+
+ENGINE = "spark"
+
+
+def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
+    """Runs in a Python worker next to the data: Arrow batches of Kafka records → staging; yields the stats."""
+    import pyarrow as pa
+
+    from aladia_etl.processing.staging import stage
+
+    def records():
+        for batch in batches:
+            columns = [batch.column(i).to_pylist() for i in range(5)]
+            yield from zip(*columns, strict=True)
+
+    stats = stage(conninfo, token, records(), dlq)
+    yield pa.RecordBatch.from_pydict({"stats": [stats.to_json()]})
+
+
+class SparkEngine:
+    def __init__(self, settings: Settings, options: StreamOptions, progress: StreamProgress) -> None:
+        self.settings = settings
+        self.options = options
+        self.progress = progress
+        self.spark = None
+        self.query = None
+        self._busy = threading.Event()
+        self._error: BaseException | None = None
+        base = settings.data_dir / "spark"
+        self.checkpoint = base / "checkpoints" / options.stream_name
+        self.stream_id_file = base / "checkpoints" / f"{options.stream_name}.stream-id"
+
+    def _stream_id(self) -> str:
+        """Identifies this checkpoint's batch ids (a new checkpoint starts again at batch 0)."""
+        if self.options.from_beginning:
+            shutil.rmtree(self.checkpoint, ignore_errors=True)
+            self.stream_id_file.unlink(missing_ok=True)
+        if not self.stream_id_file.exists() or not self.checkpoint.exists():
+            self.stream_id_file.parent.mkdir(parents=True, exist_ok=True)
+            self.stream_id_file.write_text(uuid.uuid4().hex[:12])
+        return self.stream_id_file.read_text().strip()
+
+    def start(self) -> None:
+        from aladia_etl.processing.spark.session import build_session
+
+        self.stream_id = self._stream_id()
+        self.spark = build_session(self.settings, self.options.master, self.options.conf)
+        reader = (
+            self.spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", self.settings.kafka.bootstrap_servers)
+            .option("subscribePattern", cdc_topic_pattern(self.settings))
+            .option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", str(self.options.max_records_per_batch))
+            .option("failOnDataLoss", "true")
+        )
+        records = reader.load().select("topic", "partition", "offset", "key", "value")
+        self.query = (
+            records.writeStream.foreachBatch(self._apply)
+            .option("checkpointLocation", str(self.checkpoint))
+            .trigger(processingTime=f"{self.options.trigger_interval} seconds")
+            .queryName(f"aladia_{self.options.stream_name}")
+            .start()
+        )
+
+    def _apply(self, df, batch_id: int) -> None:
+        """foreachBatch: stage in the executors, then one exactly-once transaction on the driver."""
+        self._busy.set()
+        started = time.monotonic()
+        try:
+            conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
+            dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
+            with loader.connect(self.settings) as conn:
+                if loader.is_applied(conn, ENGINE, self.stream_id, batch_id):
+                    self.progress.record_batch(StageStats(), applied=False, seconds=time.monotonic() - started)
+                    return
+                token = loader.batch_token(ENGINE, self.stream_id, batch_id)
+                loader.clear_stage(conn, token)
+                parts = df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "stats string").collect()
+                stats = StageStats()
+                for row in parts:
+                    stats.merge(StageStats.from_json(row["stats"]))
+                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, stats)
+            self.progress.record_batch(stats, result.applied, time.monotonic() - started)
+        except BaseException as exc:  # surfaced by check(); Spark also fails the query
+            self._error = exc
+            raise
+        finally:
+            self._busy.clear()
+
+    def check(self) -> None:
+        if self.query is None:
+            return
+        failure = self.query.exception()
+        if failure is not None or (not self.query.isActive and self._error is not None):
+            detail = str(self._error or failure)
+            first = next((ln for ln in detail.splitlines() if ln.strip()), "unknown error")
+            raise AladiaError(
+                f"the Spark streaming query failed: {first[:300]}",
+                f"see {self.settings.logs_dir / 'spark-driver.log'}; the checkpoint is kept, so rerunning resumes",
+                detail="\n".join(detail.splitlines()[:20]),
+            )
+        if not self.query.isActive:
+            raise AladiaError(
+                "the Spark streaming query stopped unexpectedly", f"see {self.settings.logs_dir / 'spark-driver.log'}"
+            )
+
+    def busy(self) -> bool:
+        if self._busy.is_set() or self.query is None:
+            return True
+        status = self.query.status
+        return bool(status.get("isTriggerActive"))
+
+    def stop(self) -> None:
+        """Let a running batch finish, then stop the query and the session."""
+        deadline = time.monotonic() + 120
+        while self._busy.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.query is not None:
+            self.query.stop()
+        if self.spark is not None:
+            self.spark.stop()
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.checkpoint

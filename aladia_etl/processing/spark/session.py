@@ -1,0 +1,86 @@
+"""A SparkSession with the Kafka source on its classpath (resolved by the same artifact code as the stack)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+from aladia_etl import versions
+from aladia_etl.errors import MissingDependency
+from aladia_etl.settings import Settings
+from aladia_etl.stack.artifacts import ArtifactStore, spark_kafka_bundle
+
+DRIVER_LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{ISO8601}} %p %c: %m%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = FILE
+"""
+
+
+def check_pyspark() -> str:
+    installed = versions.installed_version("pyspark")
+    if installed is None:
+        raise MissingDependency("pyspark is not installed", "pip install -e . (it pins the supported version)")
+    if installed != versions.SPARK_VERSION:
+        raise MissingDependency(
+            f"pyspark {installed} is installed but aladia pins Spark {versions.SPARK_VERSION} (the Kafka connector "
+            "must match pyspark exactly)",
+            f"pip install pyspark=={versions.SPARK_VERSION}",
+        )
+    return installed
+
+
+def package_zip(settings: Settings) -> Path:
+    """aladia_etl as a zip, shipped to executors of a real cluster (spark.submit.pyFiles)."""
+    import aladia_etl
+
+    root = Path(aladia_etl.__file__).parent
+    target = settings.data_dir / "spark" / f"aladia_etl-{aladia_etl.__version__}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in root.rglob("*.py"):
+            zf.write(path, Path("aladia_etl") / path.relative_to(root))
+    return target
+
+
+def build_session(settings: Settings, master: str = "local[*]", conf: dict[str, str] | None = None, reporter=None):
+    spark_version = check_pyspark()
+    store = ArtifactStore(settings.artifacts_dir, reporter) if reporter else ArtifactStore(settings.artifacts_dir)
+    jars = store.jars(spark_kafka_bundle(spark_version))
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    logs = settings.logs_dir
+    logs.mkdir(parents=True, exist_ok=True)
+    log_config = settings.data_dir / "spark" / "log4j2-driver.properties"
+    log_config.parent.mkdir(parents=True, exist_ok=True)
+    log_config.write_text(DRIVER_LOG4J2.format(log=logs / "spark-driver.log"))
+
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("aladia-stream")
+        .config("spark.jars", ",".join(str(j) for j in jars))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log_config}")
+        .config("spark.sql.streaming.stopTimeout", "60s")
+        .config("spark.python.worker.reuse", "true")
+    )
+    if not master.startswith("local"):
+        builder = builder.config("spark.submit.pyFiles", str(package_zip(settings)))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session

@@ -1,0 +1,1 @@
+"""The warehouse: star schema, daily summaries, pipeline bookkeeping, and the idempotent loader."""

@@ -1,0 +1,182 @@
+"""Apply one staged batch to the warehouse in one transaction, exactly once per (engine, stream, batch).
+
+In the transaction: claim the batch id (a replayed batch finds it claimed and changes nothing), merge every staged
+table with an LSN guard (an older event never overwrites a newer one; deletes are soft), recompute the daily
+summary of every day the batch touched, keep the dead letters, advance the engine's offsets, clear the staging rows.
+
+Connections passed here are autocommit connections; `conn.transaction()` makes the one real transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aladia_etl.processing.staging import StageStats
+from aladia_etl.processing.transform import COLUMNS, WAREHOUSE_TABLE
+from aladia_etl.warehouse.schema import STATUS_COLUMNS
+
+CLOSED = "('cancelled', 'refunded')"
+
+
+def merge_sql(table: str) -> str:
+    target, columns = WAREHOUSE_TABLE[table], COLUMNS[table]
+    key, rest = columns[0], columns[1:]
+    keep_on_delete = ", ".join(
+        f"{c} = CASE WHEN EXCLUDED.is_deleted AND EXCLUDED.{c} IS NULL THEN t.{c} ELSE EXCLUDED.{c} END" for c in rest
+    )
+    column_list = ", ".join(columns)
+    return (
+        f"INSERT INTO {target} AS t ({column_list}, is_deleted, source_lsn, source_ts, loaded_at) "
+        f"SELECT DISTINCT ON ({key}) {column_list}, is_deleted, source_lsn, source_ts, clock_timestamp() "
+        f"FROM stg_{table} WHERE batch_token = %(token)s "
+        f"ORDER BY {key}, source_lsn DESC, is_deleted DESC "
+        f"ON CONFLICT ({key}) DO UPDATE SET {keep_on_delete}, is_deleted = EXCLUDED.is_deleted, "
+        "source_lsn = EXCLUDED.source_lsn, source_ts = EXCLUDED.source_ts, loaded_at = EXCLUDED.loaded_at "
+        "WHERE EXCLUDED.source_lsn > t.source_lsn"
+    )
+
+
+TOUCHED_BEFORE = """
+CREATE TEMP TABLE touched_days ON COMMIT DROP AS
+SELECT order_date AS day FROM fact_order
+ WHERE order_id IN (SELECT order_id FROM stg_orders WHERE batch_token = %(token)s)
+    OR order_id IN (SELECT order_id FROM stg_order_items WHERE batch_token = %(token)s)
+    OR order_id IN (SELECT i.order_id FROM fact_order_item i
+                     WHERE i.order_item_id IN (SELECT order_item_id FROM stg_order_items WHERE batch_token = %(token)s))
+"""
+
+TOUCHED_AFTER = """
+INSERT INTO touched_days
+SELECT order_date FROM fact_order
+ WHERE order_id IN (SELECT order_id FROM stg_orders WHERE batch_token = %(token)s)
+    OR order_id IN (SELECT order_id FROM stg_order_items WHERE batch_token = %(token)s)
+"""
+
+CLEAR_SUMMARY = "DELETE FROM daily_sales_summary WHERE day IN (SELECT day FROM touched_days)"
+
+RECOMPUTE_SUMMARY = f"""
+WITH days AS (SELECT DISTINCT day FROM touched_days WHERE day IS NOT NULL),
+items AS (
+    SELECT i.order_id, sum(i.quantity) AS qty
+      FROM fact_order_item i
+     WHERE NOT i.is_deleted
+       AND i.order_id IN (SELECT order_id FROM fact_order WHERE order_date IN (SELECT day FROM days))
+     GROUP BY i.order_id
+)
+INSERT INTO daily_sales_summary (day, orders, revenue, avg_order_value, items_sold, {", ".join(STATUS_COLUMNS)},
+                                 computed_at)
+SELECT o.order_date,
+       count(*),
+       coalesce(sum(o.total_amount) FILTER (WHERE o.status NOT IN {CLOSED}), 0),
+       round(avg(o.total_amount) FILTER (WHERE o.status NOT IN {CLOSED}), 2),
+       coalesce(sum(items.qty) FILTER (WHERE o.status NOT IN {CLOSED}), 0),
+       {", ".join(f"count(*) FILTER (WHERE o.status = '{s}')" for s in STATUS_COLUMNS)},
+       clock_timestamp()
+  FROM fact_order o LEFT JOIN items ON items.order_id = o.order_id
+ WHERE NOT o.is_deleted AND o.order_date IN (SELECT day FROM days)
+ GROUP BY o.order_date
+"""
+
+KEEP_DEAD_LETTERS = """
+INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, engine, reason, raw_key, raw_value)
+SELECT kafka_topic, kafka_partition, kafka_offset, %(engine)s, reason, raw_key, raw_value
+  FROM stg_dead_letters WHERE batch_token = %(token)s
+ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING
+"""
+
+ADVANCE_OFFSET = """
+INSERT INTO pipeline_offsets (engine, topic, partition, next_offset) VALUES (%s, %s, %s, %s)
+ON CONFLICT (engine, topic, partition)
+DO UPDATE SET next_offset = GREATEST(pipeline_offsets.next_offset, EXCLUDED.next_offset), updated_at = clock_timestamp()
+"""
+
+STAGING_TABLES = (*(f"stg_{t}" for t in COLUMNS), "stg_dead_letters")
+
+
+@dataclass
+class ApplyResult:
+    applied: bool  # False: this batch id was applied before (a replay) and nothing changed
+    rows: int = 0
+    days: int = 0
+
+
+def batch_token(engine: str, stream_id: str, batch_id: int) -> str:
+    return f"{engine}:{stream_id}:{batch_id}"
+
+
+def is_applied(conn, engine: str, stream_id: str, batch_id: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pipeline_batches WHERE engine = %s AND stream_id = %s AND batch_id = %s",
+        (engine, stream_id, batch_id),
+    ).fetchone()
+    return row is not None
+
+
+def clear_stage(conn, token: str) -> None:
+    """Remove what a crashed earlier attempt of this batch may have staged."""
+    with conn.transaction():
+        for table in STAGING_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE batch_token = %s", (token,))
+
+
+def apply_batch(conn, engine: str, stream_id: str, batch_id: int, stats: StageStats) -> ApplyResult:
+    token = batch_token(engine, stream_id, batch_id)
+    params: dict[str, Any] = {"token": token, "engine": engine}
+    with conn.transaction():
+        claimed = conn.execute(
+            "INSERT INTO pipeline_batches (engine, stream_id, batch_id, records, rows, dead_letters) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            (engine, stream_id, batch_id, stats.records, stats.row_count, stats.dead_letters),
+        ).fetchone()
+        if claimed is None:
+            for table in STAGING_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
+            return ApplyResult(applied=False)
+        merged = 0
+        if stats.rows.get("orders") or stats.rows.get("order_items"):
+            conn.execute(TOUCHED_BEFORE, params)
+        for table in COLUMNS:
+            if stats.rows.get(table):
+                merged += conn.execute(merge_sql(table), params).rowcount
+        days = 0
+        if stats.rows.get("orders") or stats.rows.get("order_items"):
+            conn.execute(TOUCHED_AFTER, params)
+            conn.execute(CLEAR_SUMMARY)
+            days = conn.execute(RECOMPUTE_SUMMARY, params).rowcount
+        if stats.dead_letters:
+            conn.execute(KEEP_DEAD_LETTERS, params)
+        if stats.offsets:
+            with conn.cursor() as cur:
+                cur.executemany(ADVANCE_OFFSET, [(engine, t, p, o) for (t, p), o in stats.offsets.items()])
+        for table in STAGING_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
+    return ApplyResult(applied=True, rows=merged, days=days)
+
+
+def applied_offsets(conn, engine: str) -> dict[tuple[str, int], int]:
+    rows = conn.execute(
+        "SELECT topic, partition, next_offset FROM pipeline_offsets WHERE engine = %s", (engine,)
+    ).fetchall()
+    return {(t, p): o for t, p, o in rows}
+
+
+def reset_offsets(conn, engine: str) -> None:
+    conn.execute("DELETE FROM pipeline_offsets WHERE engine = %s", (engine,))
+
+
+def connect(settings, **kwargs):
+    """An autocommit connection to the warehouse, with errors that name it."""
+    import psycopg
+
+    from aladia_etl.errors import ServiceUnavailable
+
+    pg = settings.postgres
+    try:
+        return psycopg.connect(**pg.conninfo(pg.warehouse_db), autocommit=True, **kwargs)
+    except psycopg.OperationalError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServiceUnavailable(
+            f"the warehouse database {pg.warehouse_db} is not reachable at {pg.host}:{pg.port}: {text}",
+            "start PostgreSQL with 'aladia up' or set ALADIA_POSTGRES__*",
+        ) from None

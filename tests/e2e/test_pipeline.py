@@ -1,0 +1,220 @@
+"""The whole pipeline on real components: PostgreSQL → Debezium/Connect → Kafka → engine → warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from aladia_etl.cdc.connector import topic_for
+from tests.e2e.conftest import (
+    assert_exact,
+    batches_applied,
+    simulate,
+    snapshot,
+    stream,
+    wait_until,
+    warehouse,
+)
+from tests.helpers import REPO, env_for
+
+
+def test_stream_until_idle_makes_the_warehouse_equal_the_source(pipeline, stack_env, engine):
+    stats = simulate(stack_env, 6000, "--seed", "101")
+    assert stats["changes"] == 6000
+    for table in ("customers", "products", "orders", "order_items"):
+        assert stats["by_table"][table].get("c") and stats["by_table"][table].get("u"), stats["by_table"]
+    for table in ("customers", "orders", "order_items"):
+        assert stats["by_table"][table].get("d"), stats["by_table"]
+    result = stream(stack_env, engine, "--until-idle")
+    assert result["stopped_reason"] == "idle" and result["lag"] == 0
+    assert result["records"] >= 6000
+    report = assert_exact(stack_env)
+    assert {t["table"]: t["source_rows"] > 0 for t in report["tables"]} == dict.fromkeys(
+        ("customers", "products", "orders", "order_items"), True
+    )
+    assert report["daily_summary"]["days"] > 0
+
+
+def test_replay_from_the_beginning_changes_nothing(pipeline, stack_env, engine):
+    stream(stack_env, engine, "--until-idle")
+    before = snapshot(pipeline)
+    result = stream(stack_env, engine, "--until-idle", "--from-beginning")
+    assert result["records"] > 6000  # everything was read again ...
+    assert snapshot(pipeline) == before  # ... and not one row, LSN or load time changed
+    assert_exact(stack_env)
+
+
+def test_poison_messages_land_in_the_dlq_and_the_rest_stays_exact(pipeline, stack_env, engine):
+    from kafka import KafkaConsumer, KafkaProducer
+
+    bootstrap = pipeline.kafka.bootstrap_servers
+    orders_topic = topic_for(pipeline, "orders")
+    good = {
+        "op": "u",
+        "source": {"lsn": 1, "ts_ms": 1, "table": "orders"},
+        "before": None,
+        "after": {"id": 1, "customer_id": 1, "status": "paid", "total_amount": "1.00"},
+    }
+    poison = {
+        b"this is not json": "malformed JSON",
+        json.dumps({**good, "after": {**good["after"], "total_amount": "-5.00"}}).encode(): "negative amount",
+        json.dumps({**good, "after": {**good["after"], "status": "teleported"}}).encode(): "unknown order status",
+        json.dumps({**good, "op": "x"}).encode(): "unknown or missing op",
+    }
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    sent = {}
+    for value, reason in poison.items():
+        meta = producer.send(orders_topic, key=b'{"id": 1}', value=value).get(timeout=30)
+        sent[meta.offset] = (value, reason)
+    producer.close()
+    simulate(stack_env, 300, "--seed", "202")
+
+    result = stream(stack_env, engine, "--until-idle")
+    assert result["dead_letters"] >= len(sent)
+    with warehouse(pipeline) as conn:
+        rows = conn.execute(
+            "SELECT kafka_offset, reason, raw_value FROM dead_letters WHERE kafka_topic = %s "
+            "AND kafka_offset = ANY(%s)",
+            (orders_topic, list(sent)),
+        ).fetchall()
+    assert {r[0] for r in rows} == set(sent)
+    for offset, reason, raw in rows:
+        assert bytes(raw) == sent[offset][0]
+        assert sent[offset][1] in reason, (reason, sent[offset][1])
+
+    consumer = KafkaConsumer(
+        "aladia.dlq", bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", consumer_timeout_ms=5000
+    )
+    dlq = {}
+    for record in consumer:
+        headers = dict(record.headers)
+        if headers.get("aladia.topic") == orders_topic.encode():
+            dlq[int(headers["aladia.offset"])] = (record.value, headers["aladia.reason"].decode())
+    consumer.close()
+    assert set(sent) <= set(dlq)
+    for offset, (value, reason) in sent.items():
+        assert dlq[offset][0] == value and reason in dlq[offset][1]
+    assert_exact(stack_env)
+
+
+def test_kill_9_mid_run_then_restart_is_exact(pipeline, stack_env, engine):
+    simulate(stack_env, 20000, "--seed", "303")
+    applied_before = batches_applied(pipeline, engine)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aladia_etl",
+            "stream",
+            "--engine",
+            engine,
+            "--max-records-per-batch",
+            "1500",
+            "--trigger-interval",
+            "200ms",
+            "--json",
+        ],
+        env=env_for(stack_env),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            lambda: batches_applied(pipeline, engine) >= applied_before + 2,
+            timeout=300,
+            what="two batches applied before the kill",
+        )
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the stream process and everything it started (JVM, workers)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert_not_running(proc.pid)
+    result = stream(stack_env, engine, "--until-idle")
+    assert result["lag"] == 0
+    assert_exact(stack_env)
+
+
+def _group_members(pgid: int) -> list[str]:
+    alive = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid:
+                    alive.append(entry)
+            except ProcessLookupError:
+                continue
+    return alive
+
+
+def assert_not_running(pgid: int) -> None:
+    """SIGKILL is delivered at once, but the kernel needs a moment to tear down a JVM's threads."""
+    wait_until(lambda: not _group_members(pgid), timeout=15, interval=0.2, what=f"process group {pgid} to exit")
+
+
+def test_column_added_while_streaming_is_ignored_and_sigterm_stops_gracefully(pipeline, stack_env, engine):
+    import psycopg
+
+    column = f"loyalty_tier_{engine}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aladia_etl",
+            "stream",
+            "--engine",
+            engine,
+            "--duration",
+            "600",
+            "--trigger-interval",
+            "500ms",
+            "--json",
+        ],
+        env=env_for(stack_env),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        simulate(stack_env, 500, "--seed", "404")
+        with psycopg.connect(**pipeline.postgres.conninfo()) as conn:
+            conn.execute(f"ALTER TABLE customers ADD COLUMN IF NOT EXISTS {column} TEXT DEFAULT 'bronze'")
+            conn.commit()
+            conn.execute(
+                f"UPDATE customers SET {column} = 'gold', country = 'NL' WHERE id IN "
+                "(SELECT id FROM customers ORDER BY id LIMIT 20)"
+            )
+            conn.execute(
+                f"INSERT INTO customers (name, email, {column}) VALUES ('New Column', "
+                f"'new.column.{engine}@example.com', 'silver')"
+            )
+            conn.commit()
+        simulate(stack_env, 500, "--seed", "405")
+
+        def caught_up():
+            from aladia_etl.warehouse.verify import verify
+
+            return verify(pipeline).ok
+
+        wait_until(caught_up, timeout=180, interval=1, what="the running stream to catch up")
+        assert proc.poll() is None, proc.stderr.read()  # the stream kept running through the schema change
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err[-3000:]
+    final = json.loads(out)
+    assert final["stopped_reason"] == "signal"
+    with warehouse(pipeline) as conn:
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'dim_customer'"
+            )
+        }
+    assert column not in columns  # documented: new source columns are ignored
+    assert_exact(stack_env)

@@ -1,0 +1,99 @@
+"""The Debezium envelope parser: every op, tombstones and malformed input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aladia_etl.processing.events import EventError, parse, table_of
+
+TOPIC = "orders_db.public.orders"
+ORDER = {
+    "id": 7,
+    "customer_id": 3,
+    "status": "paid",
+    "total_amount": "12.50",
+    "created_at": "2026-11-25T10:00:00.123456Z",
+    "updated_at": "2026-11-25T10:05:00Z",
+}
+
+
+def envelope(op="c", before=None, after=ORDER, lsn=1000, ts_ms=1764064800000, **source) -> bytes:
+    src = {
+        "version": "3.6.1.Final",
+        "connector": "postgresql",
+        "table": "orders",
+        "lsn": lsn,
+        "ts_ms": ts_ms,
+        "txId": 77,
+        **source,
+    }
+    return json.dumps({"before": before, "after": after, "source": src, "op": op, "ts_ms": 1}).encode()
+
+
+@pytest.mark.parametrize("op", ["c", "r"])
+def test_create_and_snapshot_read(op):
+    event = parse(TOPIC, 0, 5, envelope(op=op))
+    assert (event.op, event.table, event.lsn, event.tx_id) == (op, "orders", 1000, 77)
+    assert event.row == ORDER and event.before is None
+    assert (event.topic, event.partition, event.offset) == (TOPIC, 0, 5)
+    assert not event.is_delete
+
+
+def test_update_carries_both_images():
+    event = parse(TOPIC, 0, 6, envelope(op="u", before={**ORDER, "status": "pending"}))
+    assert event.before["status"] == "pending" and event.row["status"] == "paid"
+
+
+def test_delete_uses_the_before_image():
+    event = parse(TOPIC, 0, 7, envelope(op="d", before=ORDER, after=None))
+    assert event.is_delete and event.row == ORDER
+
+
+def test_tombstone_is_none():
+    assert parse(TOPIC, 0, 8, None) is None
+
+
+def test_schema_wrapped_envelope_is_unwrapped():
+    wrapped = json.dumps({"schema": {"type": "struct"}, "payload": json.loads(envelope())}).encode()
+    assert parse(TOPIC, 0, 1, wrapped).row == ORDER
+
+
+def test_bytes_and_str_values_are_accepted():
+    assert parse(TOPIC, 0, 1, envelope().decode()).lsn == 1000
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"not json", "malformed JSON"),
+        (b"\xff\xfe", "malformed JSON"),
+        (b"[1, 2]", "envelope is a list"),
+        (b'"text"', "envelope is a str"),
+        (json.dumps({"op": "c"}).encode(), "missing source"),
+        (envelope(op="x"), "unknown or missing op"),
+        (envelope(op=None), "unknown or missing op"),
+        (envelope(lsn=None), "source.lsn"),
+        (envelope(lsn="123"), "source.lsn"),
+        (envelope(lsn=-1), "source.lsn"),
+        (envelope(lsn=True), "source.lsn"),
+        (envelope(ts_ms="yesterday"), "source.ts_ms"),
+        (envelope(op="c", after=None), "without an after image"),
+        (envelope(op="u", after=None), "without an after image"),
+        (envelope(op="d", before=None, after=None), "delete without a before image"),
+        (envelope(after=[1, 2]), "after is not an object"),
+        (envelope(op="d", before="x", after=None), "before is not an object"),
+    ],
+)
+def test_malformed_envelopes_are_rejected_with_a_reason(value, reason):
+    with pytest.raises(EventError) as info:
+        parse(TOPIC, 0, 1, value)
+    assert reason in info.value.reason
+
+
+def test_table_falls_back_to_the_topic_name():
+    raw = json.loads(envelope())
+    del raw["source"]["table"]
+    assert parse(TOPIC, 0, 1, json.dumps(raw).encode()).table == "orders"
+    assert table_of("orders_db.public.order_items") == "order_items"
