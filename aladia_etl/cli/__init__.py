@@ -37,6 +37,15 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     state.debug = debug
+    import logging
+
+    # Libraries log to the root logger (kafka-python connection errors, Beam's import warnings); errors reach the
+    # user as one-line messages instead. --debug shows the library logs too.
+    root_logger = logging.getLogger()
+    if debug:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    elif not root_logger.handlers:
+        root_logger.addHandler(logging.NullHandler())
 
 
 stack_cmd.register(app)

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import run_cli
 
-ENGINES = ["spark"]
+ENGINES = ["spark", "beam"]
 
 
 @pytest.fixture(params=ENGINES)

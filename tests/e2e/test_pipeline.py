@@ -18,7 +18,7 @@ from tests.e2e.conftest import (
     wait_until,
     warehouse,
 )
-from tests.helpers import REPO, env_for
+from tests.helpers import REPO, env_for, run_cli
 
 
 def test_stream_until_idle_makes_the_warehouse_equal_the_source(pipeline, stack_env, engine):
@@ -31,6 +31,9 @@ def test_stream_until_idle_makes_the_warehouse_equal_the_source(pipeline, stack_
     result = stream(stack_env, engine, "--until-idle")
     assert result["stopped_reason"] == "idle" and result["lag"] == 0
     assert result["records"] >= 6000
+    topics = json.loads(run_cli(["topics", "--groups", "--json"], stack_env).stdout)
+    lags = {g["topic"]: g["lag"] for g in topics["groups"] if g["group"] == f"aladia-{engine}"}
+    assert lags and set(lags.values()) == {0}, topics["groups"]  # applied offsets committed to the group
     report = assert_exact(stack_env)
     assert {t["table"]: t["source_rows"] > 0 for t in report["tables"]} == dict.fromkeys(
         ("customers", "products", "orders", "order_items"), True
@@ -218,3 +221,11 @@ def test_column_added_while_streaming_is_ignored_and_sigterm_stops_gracefully(pi
         }
     assert column not in columns  # documented: new source columns are ignored
     assert_exact(stack_env)
+
+
+def test_switching_engines_on_the_same_warehouse_stays_exact(pipeline, stack_env):
+    for seed, engine in ((601, "spark"), (602, "beam"), (603, "spark")):
+        simulate(stack_env, 1500, "--seed", str(seed))
+        result = stream(stack_env, engine, "--until-idle")
+        assert result["lag"] == 0
+        assert_exact(stack_env)

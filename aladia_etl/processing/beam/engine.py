@@ -1,0 +1,205 @@
+"""`aladia stream --engine beam`: bounded micro-batches over real Kafka offsets, one Beam pipeline per batch.
+
+Each batch plans, per partition of every CDC topic, the offset range from the offsets last applied to the
+warehouse up to the high-water mark seen at batch start (capped), runs a Beam pipeline over those ranges (the
+DoFns read Kafka; the transforms are the shared event model and transform), then applies the batch with its end
+offsets in one warehouse transaction, and the stream loop commits the offsets to the `aladia-beam` consumer group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from aladia_etl.errors import AladiaError
+from aladia_etl.processing.runner import StreamOptions, StreamProgress
+from aladia_etl.processing.staging import StageStats
+from aladia_etl.settings import Settings
+from aladia_etl.warehouse import loader
+
+ENGINE = "beam"
+PARALLEL_THRESHOLD = 50_000
+
+
+DEFAULT_RUNNER_NAMES = (None, "", "fnapi", "FnApiRunner")
+
+
+def pipeline_runner(name: str | None):
+    """The default is Beam's FnApiRunner, chosen explicitly: it runs offline (DirectRunner would first try to
+    download the Prism binary)."""
+    if name in DEFAULT_RUNNER_NAMES:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return FnApiRunner()
+    return name
+
+
+class BeamEngine:
+    def __init__(self, settings: Settings, options: StreamOptions, progress: StreamProgress) -> None:
+        self.settings = settings
+        self.options = options
+        self.progress = progress
+        self.stream_id = options.stream_name
+        self._stop = threading.Event()
+        self._busy = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- planning ------------------------------------------------------------------------------------------
+    def plan(self, conn, consumer) -> list[tuple[str, int, int, int]]:
+        from kafka import TopicPartition
+
+        from aladia_etl.cdc.connector import cdc_topics
+
+        known = consumer.topics()
+        tps = [
+            TopicPartition(t, p)
+            for t in cdc_topics(self.settings)
+            if t in known
+            for p in sorted(consumer.partitions_for_topic(t) or [])
+        ]
+        if not tps:
+            return []
+        ends = consumer.end_offsets(tps)
+        begins = consumer.beginning_offsets(tps)
+        applied = loader.applied_offsets(conn, ENGINE)
+        budget = self.options.max_records_per_batch
+        ranges = []
+        for tp in tps:
+            start = max(applied.get((tp.topic, tp.partition), 0), begins[tp])
+            end = min(ends[tp], start + budget)
+            if end > start:
+                ranges.append((tp.topic, tp.partition, start, end))
+        return ranges
+
+    @staticmethod
+    def split(ranges, size: int = 25_000) -> list[tuple[str, int, int, int]]:
+        """Smaller descriptors so that a runner with several workers can share one partition's range."""
+        out = []
+        for topic, partition, start, end in ranges:
+            for lo in range(start, end, size):
+                out.append((topic, partition, lo, min(end, lo + size)))
+        return out
+
+    # -- one batch -----------------------------------------------------------------------------------------
+    def run_batch(self, ranges, batch_id: int, conn) -> StageStats:
+        import apache_beam as beam
+        from apache_beam.metrics.metric import MetricsFilter
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        from aladia_etl.processing.beam.transforms import (
+            NAMESPACE,
+            ReadOffsetRange,
+            StageDeadLetters,
+            StageRows,
+            ToWarehouseRows,
+        )
+        from aladia_etl.processing.transform import COLUMNS
+
+        token = loader.batch_token(ENGINE, self.stream_id, batch_id)
+        loader.clear_stage(conn, token)
+        conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
+        dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
+        options = PipelineOptions(self.pipeline_flags(sum(end - start for _, _, start, end in ranges)))
+        pipeline = beam.Pipeline(runner=pipeline_runner(self.options.runner), options=options)
+        records = (
+            pipeline
+            | "Offset ranges" >> beam.Create(self.split(ranges))
+            | "Read Kafka" >> beam.ParDo(ReadOffsetRange(self.settings.kafka.bootstrap_servers))
+        )
+        rows, dead = records | "To warehouse rows" >> ToWarehouseRows()
+        rows | "Stage rows" >> beam.ParDo(StageRows(conninfo, token))
+        dead | "Dead letters" >> beam.ParDo(StageDeadLetters(conninfo, token, dlq))
+        result = pipeline.run()
+        result.wait_until_finish()
+
+        metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+        counters = {
+            m.key.metric.name: (m.committed if m.committed is not None else m.attempted) for m in metrics["counters"]
+        }
+        dists = {m.key.metric.name: (m.committed or m.attempted) for m in metrics["distributions"]}
+        stats = StageStats(
+            records=int(counters.get("records", 0)),
+            tombstones=int(counters.get("tombstones", 0)),
+            dead_letters=int(counters.get("dead_letters", 0)),
+            offsets={(t, p): end for t, p, _, end in ranges},
+            max_source_ts_ms=int(dists["source_ts_ms"].max)
+            if "source_ts_ms" in dists and dists["source_ts_ms"].count
+            else 0,
+        )
+        for table in COLUMNS:
+            stats.rows[table] = int(counters.get(f"rows_{table}", 0))
+        return stats
+
+    def pipeline_flags(self, planned_records: int) -> list[str]:
+        """The user's pipeline options; for a large batch on the default local runner, one worker process per
+        core (a new process costs about a second, so small batches — the steady state — stay in-process)."""
+        flags = list(self.options.pipeline_options)
+        default_runner = self.options.runner in DEFAULT_RUNNER_NAMES
+        user_set = any(f.startswith(("--direct_num_workers", "--direct_running_mode")) for f in flags)
+        if default_runner and not user_set and planned_records >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+            flags += [f"--direct_num_workers={os.cpu_count()}", "--direct_running_mode=multi_processing"]
+        return flags
+
+    def _next_batch_id(self, conn) -> int:
+        row = conn.execute(
+            "SELECT coalesce(max(batch_id) + 1, 0) FROM pipeline_batches WHERE engine = %s AND stream_id = %s",
+            (ENGINE, self.stream_id),
+        ).fetchone()
+        return row[0]
+
+    def _loop(self) -> None:
+        from aladia_etl.bus.kafka import consumer
+
+        try:
+            with loader.connect(self.settings) as conn:
+                kafka = consumer(self.settings, group_id=None, enable_auto_commit=False)
+                try:
+                    batch_id = self._next_batch_id(conn)
+                    while not self._stop.is_set():
+                        tick = time.monotonic()
+                        ranges = self.plan(conn, kafka)
+                        if ranges:
+                            self._busy.set()
+                            try:
+                                stats = self.run_batch(ranges, batch_id, conn)
+                                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, stats)
+                            finally:
+                                self._busy.clear()
+                            self.progress.record_batch(stats, result.applied, time.monotonic() - tick)
+                            batch_id += 1
+                        remaining = self.options.trigger_interval - (time.monotonic() - tick)
+                        if remaining > 0:
+                            self._stop.wait(remaining)
+                finally:
+                    kafka.close()
+        except BaseException as exc:  # surfaced by check()
+            self._error = exc
+
+    # -- engine protocol -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        self._thread = threading.Thread(target=self._loop, name="aladia-beam", daemon=True)
+        self._thread.start()
+
+    def check(self) -> None:
+        if self._error is not None:
+            if isinstance(self._error, AladiaError):
+                raise self._error
+            text = str(self._error).strip().splitlines()
+            raise AladiaError(
+                f"the Beam micro-batch failed: {type(self._error).__name__}: {text[0] if text else ''}",
+                "fix the cause and rerun; the warehouse offsets are unchanged, so nothing is lost",
+            )
+
+    def busy(self) -> bool:
+        return self._busy.is_set()
+
+    def stop(self) -> None:
+        """Finish the batch in flight, then stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=600)
+        self.check()
