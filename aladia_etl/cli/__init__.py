@@ -10,6 +10,8 @@ from aladia_etl import __version__
 from aladia_etl.cli import bus as bus_cmd
 from aladia_etl.cli import cdc as cdc_cmd
 from aladia_etl.cli import config as config_cmd
+from aladia_etl.cli import demo as demo_cmd
+from aladia_etl.cli import report as report_cmd
 from aladia_etl.cli import source as source_cmd
 from aladia_etl.cli import stack as stack_cmd
 from aladia_etl.cli import stream as stream_cmd
@@ -53,6 +55,8 @@ source_cmd.register(app)
 app.add_typer(cdc_cmd.app, name="cdc")
 bus_cmd.register(app)
 stream_cmd.register(app)
+report_cmd.register(app)
+demo_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -176,7 +176,10 @@ def run_stream(
     options: StreamOptions,
     on_progress: Callable[[StreamProgress], None] | None = None,
     stop: threading.Event | None = None,
+    idle_gate: threading.Event | None = None,
 ) -> StreamProgress:
+    """Run the engine until a stop condition. With --until-idle, idleness only counts once `idle_gate` (when
+    given) is set — `aladia demo` sets it when its simulator has finished."""
     if options.engine not in ENGINES:
         raise UsageError(f"unknown engine {options.engine!r}", f"choose one of: {', '.join(ENGINES)}")
     stop = stop or threading.Event()
@@ -206,7 +209,7 @@ def run_stream(
                     progress.stopped_reason = "duration"
                 elif options.max_batches is not None and progress.batches + progress.skipped >= options.max_batches:
                     progress.stopped_reason = "max-batches"
-                elif options.until_idle:
+                elif options.until_idle and (idle_gate is None or idle_gate.is_set()):
                     if progress.lag == 0 and not engine.busy():
                         idle_since = idle_since or now
                         if now - idle_since >= options.settle_s:

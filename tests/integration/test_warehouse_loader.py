@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-import psycopg
 import pytest
 
 from aladia_etl.processing.staging import stage
 from aladia_etl.warehouse import loader
-from aladia_etl.warehouse.schema import ensure_schema
 
 ORDERS = "orders_db.public.orders"
 ITEMS = "orders_db.public.order_items"
@@ -19,21 +17,8 @@ DAY2 = "2026-11-21T10:00:00Z"
 
 
 @pytest.fixture
-def wh(stack, stack_settings):
-    """A scratch warehouse database of its own."""
-    name = "wh_loader_test"
-    with psycopg.connect(**stack_settings.postgres.conninfo("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
-    settings = stack_settings.model_copy(
-        update={"postgres": stack_settings.postgres.model_copy(update={"warehouse_db": name})}
-    )
-    with loader.connect(settings) as conn:
-        with conn.transaction():
-            ensure_schema(conn)
-        yield settings, conn
-    with psycopg.connect(**stack_settings.postgres.conninfo("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def wh(scratch_warehouse):
+    return scratch_warehouse
 
 
 def order(id_, lsn, status="paid", total="10.00", op="c", created=DAY1):

@@ -1,0 +1,54 @@
+"""`aladia report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aladia_etl.cli.context import settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
+
+
+def report(
+    sections: list[str] = typer.Argument(
+        None, help="summary, customers, products, realtime, anomalies, insights (default: all)."
+    ),
+    fmt: str = typer.Option("table", "--format", help="table, json, csv or html."),
+    out: Path = typer.Option(None, "--out", help="Output file (json, html) or directory (csv)."),
+    top: int = typer.Option(10, "--top", help="How many customers and products."),
+    minutes: int = typer.Option(60, "--minutes", help="Window of the realtime and anomaly sections."),
+    since: str = typer.Option(None, "--since", help="Only orders from this day on (YYYY-MM-DD)."),
+    threshold: float = typer.Option(3.5, "--threshold", help="Modified z-score above which a point is anomalous."),
+) -> None:
+    """Business report over the warehouse: summary, top customers, products, realtime, anomalies, insights."""
+    from aladia_etl.analytics import service
+    from aladia_etl.cli.render import err
+    from aladia_etl.errors import UsageError
+
+    if fmt not in service.FORMATS:
+        raise UsageError(f"--format: '{fmt}' is not a format", f"choose from {', '.join(service.FORMATS)}")
+    chosen = service.parse_sections(sections or [])
+    data = service.build(settings(), chosen, top, minutes, service.parse_since(since), threshold)
+    if fmt == "table":
+        from aladia_etl.cli.reportview import print_report
+
+        print_report(data)
+    elif fmt == "json":
+        result = service.write_json(data, out)
+        if isinstance(result, str):
+            print(result)
+        else:
+            err.print(f"[green]✓[/green] wrote {result}")
+    elif fmt == "csv":
+        result = service.write_csv(data, out)
+        if isinstance(result, str):
+            print(result, end="")
+        else:
+            err.print(f"[green]✓[/green] wrote {len(result)} CSV files to {out}")
+    else:
+        path = service.write_html(data, out)
+        err.print(f"[green]✓[/green] wrote {path}")
