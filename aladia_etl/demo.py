@@ -73,12 +73,21 @@ def run_demo(
     simulation_done = threading.Event()
     failure: list[BaseException] = []
 
+    from aladia_etl.bus.topics import total_records, wait_for_records
+    from aladia_etl.cdc.connector import cdc_topics
+
+    topics = cdc_topics(settings)
+    before = total_records(settings, topics)
+
     def simulate() -> None:
         try:
             with connect(settings) as conn:
                 sim = Simulator(conn, Mix(), options.seed)
                 sim.load()
-                result.simulated = sim.run(rate=options.rate, duration=options.duration).as_dict()
+                stats = sim.run(rate=options.rate, duration=options.duration)
+                result.simulated = stats.as_dict()
+            # Idle only counts once Debezium has published every change the simulation made.
+            wait_for_records(settings, topics, before + stats.cdc_records)
         except BaseException as exc:  # reported after the stream stops
             failure.append(exc)
         finally:

@@ -19,6 +19,11 @@ POSTGRES_JDBC_VERSION = "42.7.11"
 LOG4J_VERSION = "2.24.3"
 SLF4J_VERSION = "2.0.17"
 
+# The Debezium JDBC sink (only used by `aladia bench` as a peer). 3.6.1.Final is not served by Maven Central
+# here (neither is 3.6.0.Final's hibernate-agroal dependency); 3.5.0.Final is the newest that resolves with its
+# dependencies. Connect isolates plugins, so it runs beside the 3.6.1.Final PostgreSQL connector.
+DEBEZIUM_JDBC_SINK_VERSION = "3.5.0.Final"
+
 POSTGRES_CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 JDBC_SINK_CONNECTOR_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
 

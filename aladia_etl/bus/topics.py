@@ -88,3 +88,33 @@ def group_lags(settings: Settings, topics: list[TopicInfo]) -> list[GroupLag]:
             for topic, committed in sorted(per_topic.items()):
                 lags.append(GroupLag(group, topic, committed, ends[topic]))
     return lags
+
+
+def total_records(settings: Settings, topics: list[str]) -> int:
+    """Sum of the end offsets of the topics' partitions (0 for a topic that does not exist yet)."""
+    from kafka import TopicPartition
+
+    with closing(consumer(settings, group_id=None)) as c:
+        known = c.topics()
+        tps = [TopicPartition(t, p) for t in topics if t in known for p in (c.partitions_for_topic(t) or [])]
+        return sum(c.end_offsets(tps).values()) if tps else 0
+
+
+def wait_for_records(settings: Settings, topics: list[str], at_least: int, timeout: float = 120) -> int:
+    """Wait until the topics hold `at_least` records in all (e.g. until Debezium has published what a
+    simulation changed: one record per change plus a tombstone per delete)."""
+    import time
+
+    from aladia_etl.errors import AladiaError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        total = total_records(settings, topics)
+        if total >= at_least:
+            return total
+        if time.monotonic() > deadline:
+            raise AladiaError(
+                f"the CDC topics hold {total} records after {timeout:.0f} s, expected {at_least}",
+                "check the connector with 'aladia cdc status'",
+            )
+        time.sleep(0.2)

@@ -102,6 +102,14 @@ class ConnectClient:
     def delete(self, name: str) -> None:
         self._request("DELETE", f"/connectors/{quote(name, safe='')}")
 
+    def stop(self, name: str) -> None:
+        """Stop the connector and its tasks (the state that allows its offsets to be reset)."""
+        self._request("PUT", f"/connectors/{quote(name, safe='')}/stop")
+
+    def reset_offsets(self, name: str) -> Any:
+        """Forget the connector's stored source offsets (KIP-875); the connector must be STOPPED."""
+        return self._request("DELETE", f"/connectors/{quote(name, safe='')}/offsets")
+
     def root(self) -> dict:
         return self._request("GET", "/")
 

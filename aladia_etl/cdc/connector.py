@@ -19,7 +19,10 @@ def cdc_topics(settings: Settings, tables: tuple[str, ...] = schema.CAPTURED_TAB
 
 
 def build_config(
-    settings: Settings, tables: tuple[str, ...] = schema.CAPTURED_TABLES, database_host: str | None = None
+    settings: Settings,
+    tables: tuple[str, ...] = schema.CAPTURED_TABLES,
+    database_host: str | None = None,
+    schemas: bool = False,
 ) -> dict[str, str]:
     pg, cdc = settings.postgres, settings.cdc
     unknown = [t for t in tables if t not in schema.CAPTURED_TABLES]
@@ -53,9 +56,9 @@ def build_config(
         "heartbeat.interval.ms": str(cdc.heartbeat_interval_ms),
         "heartbeat.action.query": schema.heartbeat_query(),
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "key.converter.schemas.enable": "false",
+        "key.converter.schemas.enable": str(schemas).lower(),
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "value.converter.schemas.enable": "false",
+        "value.converter.schemas.enable": str(schemas).lower(),
         "topic.creation.default.replication.factor": "1",
         "topic.creation.default.partitions": str(cdc.topic_partitions),
     }

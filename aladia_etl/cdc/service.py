@@ -67,10 +67,12 @@ def register(
     database_host: str | None = None,
     timeout: float = 90,
     reporter: Reporter = SILENT,
+    schemas: bool = False,
 ) -> RegisterResult:
+    """`schemas=True` embeds the JSON schema in every record (what the JDBC sink peer of `aladia bench` needs)."""
     name = name or settings.cdc.connector_name
     client = client_for(settings)
-    config = build_config(settings, tables, database_host)
+    config = build_config(settings, tables, database_host, schemas=schemas)
     with reporter.task("validating the connector configuration with Connect"):
         answer = client.validate(versions.POSTGRES_CONNECTOR_CLASS, {**config, "name": name})
     errors = validation_errors(answer)
@@ -149,12 +151,33 @@ def delete(settings: Settings, name: str, drop_slot: bool = False, timeout: floa
     existing = client.config(name)
     if existing is None:
         raise AladiaError(f"no connector named {name} at {settings.connect.url}", "see 'aladia cdc list'")
+    result: dict[str, Any] = {"deleted": name, "slot_dropped": None, "offsets_reset": False}
+    if drop_slot:
+        # Without its slot, the connector's stored offsets point at WAL that no longer exists: a connector
+        # registered later under the same name would fail ("no longer available on the server"). Forget them.
+        client.stop(name)
+        _wait_state(client, name, "STOPPED", timeout)
+        client.reset_offsets(name)
+        result["offsets_reset"] = True
     client.delete(name)
-    result: dict[str, Any] = {"deleted": name, "slot_dropped": None}
     if drop_slot:
         slot = existing.get("slot.name", settings.cdc.slot_name)
         result["slot_dropped"] = drop_replication_slot(settings, slot, timeout)
     return result
+
+
+def _wait_state(client: ConnectClient, name: str, state: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.status(name) or {}
+        if status.get("connector", {}).get("state") == state:
+            return
+        if time.monotonic() > deadline:
+            raise AladiaError(
+                f"connector {name} did not reach {state} within {timeout:.0f} s",
+                "see 'aladia cdc status' and the Connect log",
+            )
+        time.sleep(0.2)
 
 
 def drop_replication_slot(settings: Settings, slot: str, timeout: float = 30) -> str | None:

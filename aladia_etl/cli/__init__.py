@@ -7,6 +7,7 @@ import sys
 import typer
 
 from aladia_etl import __version__
+from aladia_etl.cli import bench as bench_cmd
 from aladia_etl.cli import bus as bus_cmd
 from aladia_etl.cli import cdc as cdc_cmd
 from aladia_etl.cli import config as config_cmd
@@ -57,6 +58,7 @@ bus_cmd.register(app)
 stream_cmd.register(app)
 report_cmd.register(app)
 demo_cmd.register(app)
+bench_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -56,6 +56,7 @@ class StreamProgress:
     stopped_reason: str | None = None
     last_batch_s: float | None = None
     busy_s: float = 0.0  # time spent inside batches
+    last_batch_end: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_batch(self, stats: StageStats, applied: bool, seconds: float) -> None:
@@ -71,10 +72,18 @@ class StreamProgress:
             self.records += stats.records
             self.last_batch_s = seconds
             self.busy_s += seconds
+            self.last_batch_end = time.monotonic()
 
     @property
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started_at
+
+    @property
+    def drain_s(self) -> float | None:
+        """From the start of the first batch to the end of the last one."""
+        if self.first_batch_at is None or self.last_batch_end is None:
+            return None
+        return self.last_batch_end - self.first_batch_at
 
     @property
     def events_per_s(self) -> float:
@@ -95,6 +104,7 @@ class StreamProgress:
             "busy_s": round(self.busy_s, 3),
             "events_per_s": round(self.events_per_s, 1),
             "stopped_reason": self.stopped_reason,
+            "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
         }
 
 

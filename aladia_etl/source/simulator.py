@@ -63,6 +63,15 @@ class SimStats:
         return sum(self.changes.values())
 
     @property
+    def deletes(self) -> int:
+        return sum(n for (_, op), n in self.changes.items() if op == "d")
+
+    @property
+    def cdc_records(self) -> int:
+        """Records Debezium publishes for these changes: one per change, plus a tombstone per delete."""
+        return self.total + self.deletes
+
+    @property
     def rate(self) -> float:
         return self.total / self.elapsed_s if self.elapsed_s > 0 else 0.0
 

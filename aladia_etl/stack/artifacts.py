@@ -72,14 +72,18 @@ def debezium_postgres_bundle(debezium_version: str = versions.DEBEZIUM_VERSION) 
     )
 
 
-def debezium_jdbc_bundle(debezium_version: str = versions.DEBEZIUM_VERSION) -> Bundle:
+def debezium_jdbc_bundle(debezium_version: str = versions.DEBEZIUM_JDBC_SINK_VERSION) -> Bundle:
     return Bundle(
         name=f"debezium-connector-jdbc-{debezium_version}",
         coordinates=(
             f"io.debezium:debezium-connector-jdbc:{debezium_version}",
             f"org.postgresql:postgresql:{versions.POSTGRES_JDBC_VERSION}",
         ),
-        exclude_groups=_WORKER_PROVIDED_GROUPS,
+        # Jackson comes from the worker: a second jackson-databind in the plugin makes ServiceLoader pair the
+        # worker's Jdk8Module with the plugin's Module class ("not a subtype") when Hibernate starts.
+        exclude_groups=(*_WORKER_PROVIDED_GROUPS, "com.fasterxml.jackson.core"),
+        # Only PostgreSQL is a target here; the other dialects' drivers are left out.
+        exclude_artifacts=("ojdbc11", "mssql-jdbc", "mysql-connector-j", "mariadb-java-client"),
         description=f"Debezium JDBC sink connector {debezium_version}",
     )
 

@@ -9,7 +9,12 @@ from pathlib import Path
 from aladia_etl.health.checks import ComponentHealth
 from aladia_etl.reporting import SILENT, Reporter
 from aladia_etl.settings import Settings
-from aladia_etl.stack.artifacts import ArtifactStore, debezium_postgres_bundle, kafka_bundle
+from aladia_etl.stack.artifacts import (
+    ArtifactStore,
+    debezium_jdbc_bundle,
+    debezium_postgres_bundle,
+    kafka_bundle,
+)
 from aladia_etl.stack.binaries import find_java, find_pg_bin_dir
 from aladia_etl.stack.connect import LocalConnect
 from aladia_etl.stack.kafka import LocalKafka
@@ -17,6 +22,7 @@ from aladia_etl.stack.postgres import LocalPostgres
 from aladia_etl.stack.process import ensure_port_free
 
 DEBEZIUM_PLUGIN_NAME = "debezium-connector-postgres"
+JDBC_SINK_PLUGIN_NAME = "debezium-connector-jdbc"
 
 
 @dataclass
@@ -61,7 +67,11 @@ class LocalStack:
         if self.postgres in to_start:
             find_pg_bin_dir(self.settings.postgres.bin_dir)
         kafka_jars = self.artifacts.jars(kafka_bundle(self.settings.versions.kafka))
-        debezium_dir = self.artifacts.resolve(debezium_postgres_bundle(self.settings.versions.debezium))
+        plugins = {
+            DEBEZIUM_PLUGIN_NAME: self.artifacts.resolve(debezium_postgres_bundle(self.settings.versions.debezium)),
+            # The JDBC sink is there for `aladia bench` (a peer to compare the engines with).
+            JDBC_SINK_PLUGIN_NAME: self.artifacts.resolve(debezium_jdbc_bundle()),
+        }
         for component in to_start:
             for host, port, setting in self._ports(component):
                 ensure_port_free(component.name, host, port, setting)
@@ -76,7 +86,7 @@ class LocalStack:
                     elif component is self.kafka:
                         self.kafka.start(java, kafka_jars)
                     else:
-                        self.connect.start(java, kafka_jars, {DEBEZIUM_PLUGIN_NAME: debezium_dir})
+                        self.connect.start(java, kafka_jars, plugins)
                     started.append(component)
                     with self.reporter.task(f"waiting for {component.name} to serve"):
                         component.wait_ready(timeout)

@@ -38,9 +38,20 @@ def assert_exact(env: dict) -> dict:
 
 
 def simulate(env: dict, events: int, *extra: str) -> dict:
+    """Run `aladia simulate`, then wait until Debezium has published every change it made."""
+    from aladia_etl.bus.topics import total_records, wait_for_records
+    from aladia_etl.cdc.connector import cdc_topics
+    from aladia_etl.settings import Settings
+
+    settings = Settings(_env_file=None, kafka={"bootstrap_servers": env["ALADIA_KAFKA__BOOTSTRAP_SERVERS"]})
+    topics = cdc_topics(settings)
+    before = total_records(settings, topics)
     result = run_cli(["simulate", "--events", str(events), "--json", *extra], env, timeout=600)
     assert result.code == 0, result.output
-    return json.loads(result.stdout)
+    stats = json.loads(result.stdout)
+    deletes = sum(ops.get("d", 0) for ops in stats["by_table"].values())
+    wait_for_records(settings, topics, before + stats["changes"] + deletes, timeout=180)
+    return stats
 
 
 def warehouse(settings):

@@ -23,8 +23,13 @@ def test_register_is_running_and_idempotent(pipeline, stack_env):
     assert data["action"] == "unchanged"
     assert data["status"]["connector"]["state"] == "RUNNING"
     assert [t["state"] for t in data["status"]["tasks"]] == ["RUNNING"]
-    status = run_cli(["status", "--json"], stack_env)
-    report = json.loads(status.stdout)
+    # The slot exists from registration on; it is active once the initial snapshot is done and streaming began.
+    deadline = time.monotonic() + 60
+    while True:
+        report = json.loads(run_cli(["status", "--json"], stack_env).stdout)
+        if report["cdc"]["slot"]["active"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert report["cdc"]["slot"]["present"] and report["cdc"]["slot"]["active"]
     assert report["cdc"]["connector"]["state"] == "RUNNING"
 

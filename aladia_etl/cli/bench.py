@@ -1,0 +1,74 @@
+"""`aladia bench`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aladia_etl.cli.context import reporter, settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def bench(
+    engines: str = typer.Option("spark,beam", "--engines", help="Engines to measure."),
+    peers: str = typer.Option(
+        "jdbc,native", "--peers", help="Peers: jdbc (Debezium JDBC sink), native (logical replication); '' for none."
+    ),
+    events: int = typer.Option(100_000, "--events", help="Changes to fill the topics with for the drain."),
+    rate: float = typer.Option(1000, "--rate", help="Changes per second during the freshness phase."),
+    duration: float = typer.Option(30, "--duration", help="Seconds of the freshness phase."),
+    trigger_interval: float = typer.Option(0.5, "--trigger-interval", help="Engines' micro-batch interval (s)."),
+    sustained_seconds: float = typer.Option(
+        60, "--sustained-seconds", help="Seconds per sustained-rate step (0: skip the search)."
+    ),
+    sustained_rates: str = typer.Option("500,1000,2000,4000", "--sustained-rates", help="Rates to step through."),
+    out: Path = typer.Option(None, "--out", help="Write every figure as JSON to this file."),
+    chart: Path = typer.Option(None, "--chart", help="Write a chart (HTML with SVG) to this file."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the bench databases, topics and connector."),
+) -> None:
+    """Throughput and freshness of both engines against the Debezium JDBC sink and native logical replication."""
+    from aladia_etl.analytics.export import plain
+    from aladia_etl.analytics.service import _atomic_write
+    from aladia_etl.bench.run import Bench, BenchOptions
+    from aladia_etl.cli.render import err
+    from aladia_etl.errors import UsageError
+
+    try:
+        steps = tuple(float(r) for r in _list(sustained_rates))
+    except ValueError:
+        raise UsageError(
+            f"--sustained-rates: '{sustained_rates}' is not a list of numbers", "e.g. --sustained-rates 500,1000,2000"
+        ) from None
+    options = BenchOptions(
+        engines=_list(engines),
+        peers=_list(peers),
+        events=events,
+        rate=rate,
+        duration=duration,
+        trigger_interval=trigger_interval,
+        sustained_seconds=sustained_seconds,
+        sustained_rates=steps,
+        keep=keep,
+    )
+    result = Bench(settings(), options, reporter()).run()
+    import json
+
+    from aladia_etl.bench.chart import render
+
+    if out:
+        _atomic_write(out.absolute(), json.dumps(plain(result), indent=2) + "\n")
+        err.print(f"[green]✓[/green] wrote {out}")
+    if chart:
+        _atomic_write(chart.absolute(), render(result))
+        err.print(f"[green]✓[/green] wrote {chart}")
+    from aladia_etl.cli.benchview import print_bench
+
+    print_bench(result)

@@ -1,0 +1,85 @@
+"""Terminal rendering of `aladia bench` results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from aladia_etl.cli.render import out
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, (int, float)):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def print_bench(result: dict[str, Any]) -> None:
+    fill = result.get("fill", {})
+    out.print(
+        f"[bold]Fill[/bold]: {_n(fill.get('changes'))} changes ({_n(fill.get('topic_records'))} Kafka records)"
+        f" made at {_n(fill.get('simulate_rate'))} changes/s"
+    )
+    table = Table(title="Drain", show_header=True, header_style="bold", title_justify="left")
+    for col in ("contender", "records", "seconds", "events/s", "wall incl. start (s)", "exact"):
+        table.add_column(col)
+    for name, d in result.get("drain", {}).items():
+        table.add_row(
+            name,
+            _n(d.get("records")),
+            _n(d.get("seconds"), 2),
+            _n(d.get("events_per_s")),
+            _n(d.get("wall_s_including_start"), 1),
+            _n(d.get("warehouse_equals_source", "–")),
+        )
+    native = result.get("native")
+    if native:
+        table.add_row(
+            "native replication",
+            _n(native["changes"]),
+            _n(native["seconds"], 2),
+            _n(native["rows_per_s"]) + " rows/s",
+            "–",
+            _n(native["target_matches_source"]),
+        )
+    out.print(table)
+    fresh = result.get("freshness", {})
+    if fresh:
+        ft = Table(
+            title="Freshness (source commit → warehouse row)",
+            show_header=True,
+            header_style="bold",
+            title_justify="left",
+        )
+        for col in ("engine", "rate", "rows", "p50 s", "p95 s", "p99 s", "max s"):
+            ft.add_column(col)
+        for engine, f in fresh.items():
+            ft.add_row(
+                engine,
+                _n(f["rate_achieved"]),
+                _n(f["rows"]),
+                _n(f["p50_s"], 3),
+                _n(f["p95_s"], 3),
+                _n(f["p99_s"], 3),
+                _n(f["max_s"], 3),
+            )
+        out.print(ft)
+    sustained = result.get("sustained", {})
+    for engine, s in sustained.items():
+        limited = " (the simulator could not go faster)" if s["source_limited"] else ""
+        out.print(
+            f"sustained {engine}: highest rate with bounded lag {_n(s['highest_bounded_rate'])} changes/s{limited}"
+        )
+    if result.get("ratios"):
+        out.print("ratios: " + ", ".join(f"{k} {_n(v, 2)}" for k, v in result["ratios"].items()))
+    m = result.get("machine", {})
+    out.print(
+        f"machine: {m.get('cores')} cores, {m.get('memory_gib')} GiB, {m.get('cpu')}, Python {m.get('python')},"
+        f" {m.get('java')}, Spark {m.get('spark')}, Beam {m.get('beam')}, Kafka {m.get('kafka')}, "
+        f"Debezium {m.get('debezium')}"
+    )

@@ -1,0 +1,54 @@
+"""A small `aladia bench` run on the real stack: every figure is produced and the JSON holds them all.
+Figures are not asserted as timings."""
+
+from __future__ import annotations
+
+import json
+
+from tests.helpers import run_cli
+
+
+def test_bench_smoke(pipeline, stack_env, tmp_path):
+    out, chart = tmp_path / "bench.json", tmp_path / "bench.html"
+    result = run_cli(
+        [
+            "bench",
+            "--events",
+            "3000",
+            "--rate",
+            "300",
+            "--duration",
+            "6",
+            "--sustained-seconds",
+            "6",
+            "--sustained-rates",
+            "100,200",
+            "--out",
+            str(out),
+            "--chart",
+            str(chart),
+        ],
+        stack_env,
+        timeout=1800,
+    )
+    assert result.code == 0, result.output[-5000:]
+    data = json.loads(out.read_text())
+    assert data["fill"]["changes"] == 3000
+    for engine in ("spark", "beam"):
+        drain = data["drain"][engine]
+        assert drain["records"] >= data["fill"]["topic_records"] and drain["events_per_s"] > 0
+        assert drain["warehouse_equals_source"] is True
+        fresh = data["freshness"][engine]
+        assert fresh["rows"] > 0 and 0 <= fresh["p50_s"] <= fresh["p95_s"] <= fresh["p99_s"] <= fresh["max_s"]
+        sustained = data["sustained"][engine]
+        assert [s["rate"] for s in sustained["steps"]][:1] == [100.0]
+        assert data["ratios"][f"{engine}_vs_jdbc_sink"] > 0 and data["ratios"][f"{engine}_vs_native"] > 0
+    assert data["drain"]["jdbc_sink"]["records"] == data["fill"]["topic_records"]
+    assert data["drain"]["jdbc_sink"]["events_per_s"] > 0
+    assert data["native"]["rows_per_s"] > 0 and data["native"]["target_matches_source"] is True
+    assert {"cores", "memory_gib", "python", "java", "spark", "beam", "kafka", "debezium"} <= set(data["machine"])
+    assert 'data-chart="drain"' in chart.read_text()
+    assert "Drain" in result.stdout and "Freshness" in result.stdout
+    # The bench cleans up after itself: no bench connector, database or topic is left.
+    topics = json.loads(run_cli(["topics", "--json"], stack_env).stdout)["topics"]
+    assert not [t for t in topics if t["name"].startswith("aladia_bench.")]
