@@ -47,6 +47,7 @@ def root(
     root_logger = logging.getLogger()
     if debug:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("aladia").setLevel(logging.DEBUG)
     elif not root_logger.handlers:
         root_logger.addHandler(logging.NullHandler())
 

@@ -128,14 +128,37 @@ def stage(
     conninfo: dict[str, Any], token: str, records: Iterable[Record], dlq: dict[str, str] | None = None
 ) -> StageStats:
     """Executor/DoFn entry point: transform, publish dead letters to the DLQ topic, COPY into staging."""
-    import psycopg
-
     rows, dead, stats = process(records)
     if dead and dlq:
         from aladia_etl.bus.dlq import publish
 
         publish(dlq["bootstrap_servers"], dlq["topic"], dead)
     if stats.row_count or dead:
-        with psycopg.connect(**conninfo) as conn:
+        conn = warehouse_connection(conninfo)
+        try:
             write_stage(conn, token, rows, dead)
+        except BaseException:
+            _CONNECTIONS.pop(_key(conninfo), None)
+            conn.close()
+            raise
     return stats
+
+
+_CONNECTIONS: dict[tuple, Any] = {}
+
+
+def _key(conninfo: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in conninfo.items()))
+
+
+def warehouse_connection(conninfo: dict[str, Any]):
+    """One connection per worker process and database, kept across tasks (Spark and Beam reuse their Python
+    workers; opening a connection costs a SCRAM handshake each time)."""
+    import psycopg
+
+    key = _key(conninfo)
+    conn = _CONNECTIONS.get(key)
+    if conn is None or conn.closed or conn.broken:
+        conn = psycopg.connect(**conninfo)
+        _CONNECTIONS[key] = conn
+    return conn

@@ -230,3 +230,23 @@ def test_heartbeat_keeps_retained_wal_bounded_while_idle(pipeline):
         time.sleep(1)
         info = slot_info(pipeline)
     assert info["retained_wal_bytes"] <= 16 * 1024 * 1024, (info, written)
+
+
+def test_delete_with_drop_slot_lets_the_same_name_register_again(pipeline, stack_env):
+    env = {
+        **stack_env,
+        "ALADIA_CDC__SLOT_NAME": "second_slot",
+        "ALADIA_CDC__TOPIC_PREFIX": "second_db",
+        "ALADIA_CDC__CONNECTOR_NAME": "second-connector",
+    }
+    for _ in range(2):  # the second registration would fail on stale offsets if delete kept them
+        registered = run_cli(["cdc", "register", "--json"], env)
+        assert registered.code == 0, registered.output
+        assert json.loads(registered.stdout)["action"] == "created"
+        deleted = run_cli(["cdc", "delete", "--drop-slot"], env)
+        assert deleted.code == 0, deleted.output
+        assert "dropped replication slot second_slot" in deleted.stderr
+    from aladia_etl.cdc.service import slot_info
+
+    second = pipeline.model_copy(update={"cdc": pipeline.cdc.model_copy(update={"slot_name": "second_slot"})})
+    assert slot_info(second) == {"slot": "second_slot", "present": False}

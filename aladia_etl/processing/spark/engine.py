@@ -8,6 +8,7 @@ that records (engine, stream id, batch id): a batch replayed after a crash is fo
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
@@ -22,6 +23,7 @@ from aladia_etl.settings import Settings
 from aladia_etl.warehouse import loader
 
 ENGINE = "spark"
+log = logging.getLogger("aladia.spark")
 
 
 def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
@@ -37,6 +39,19 @@ def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
 
     stats = stage(conninfo, token, records(), dlq)
     yield pa.RecordBatch.from_pydict({"stats": [stats.to_json()]})
+
+
+def _warm_up(conninfo: dict, batches):
+    """Start the Python workers, import the staging code and open their warehouse connection before the first
+    micro-batch, so that it does not pay for them."""
+    import pyarrow as pa
+
+    from aladia_etl.processing.staging import warehouse_connection
+
+    for _ in batches:
+        pass
+    warehouse_connection(conninfo).execute("SELECT 1").fetchone()
+    yield pa.RecordBatch.from_pydict({"ok": [True]})
 
 
 class SparkEngine:
@@ -75,6 +90,11 @@ class SparkEngine:
             .option("maxOffsetsPerTrigger", str(self.options.max_records_per_batch))
             .option("failOnDataLoss", "true")
         )
+        conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
+        workers = self.spark.sparkContext.defaultParallelism
+        self.spark.range(0, workers, numPartitions=workers).mapInArrow(
+            partial(_warm_up, conninfo), "ok boolean"
+        ).collect()
         records = reader.load().select("topic", "partition", "offset", "key", "value")
         self.query = (
             records.writeStream.foreachBatch(self._apply)
@@ -97,12 +117,23 @@ class SparkEngine:
                     return
                 token = loader.batch_token(ENGINE, self.stream_id, batch_id)
                 loader.clear_stage(conn, token)
+                prepared = time.monotonic()
                 parts = df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "stats string").collect()
                 stats = StageStats()
                 for row in parts:
                     stats.merge(StageStats.from_json(row["stats"]))
+                staged = time.monotonic()
                 result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, stats)
-            self.progress.record_batch(stats, result.applied, time.monotonic() - started)
+            done = time.monotonic()
+            log.debug(
+                "batch %d: %d records, prepare %.3f s, stage %.3f s, apply %.3f s",
+                batch_id,
+                stats.records,
+                prepared - started,
+                staged - prepared,
+                done - staged,
+            )
+            self.progress.record_batch(stats, result.applied, done - started)
         except BaseException as exc:  # surfaced by check(); Spark also fails the query
             self._error = exc
             raise
