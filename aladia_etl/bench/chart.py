@@ -15,6 +15,10 @@ def render(result: dict[str, Any]) -> str:
         if figures.get("events_per_s"):
             labels.append(f"{name} drain (events/s)")
             values.append(float(figures["events_per_s"]))
+    for name, figures in result.get("drain_default_format", {}).items():
+        if figures.get("events_per_s"):
+            labels.append(f"{name} drain, schemaless JSON (events/s)")
+            values.append(float(figures["events_per_s"]))
     if result.get("native", {}).get("rows_per_s"):
         labels.append("native replication (rows/s)")
         values.append(float(result["native"]["rows_per_s"]))

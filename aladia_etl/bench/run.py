@@ -60,20 +60,15 @@ class Bench:
     def src(self) -> Settings:
         return bench_settings(self.settings, self.names)
 
-    def topics(self) -> list[str]:
+    def topics(self, plain: bool = False) -> list[str]:
         from aladia_etl.cdc.connector import cdc_topics
 
-        return cdc_topics(self.src)
+        return cdc_topics(bench_settings(self.settings, self.names, plain=plain))
 
-    def topic_total(self) -> int:
-        from kafka import TopicPartition
+    def topic_total(self, plain: bool = False) -> int:
+        from aladia_etl.bus.topics import total_records
 
-        from aladia_etl.bus.kafka import closing, consumer
-
-        with closing(consumer(self.settings, group_id=None)) as c:
-            known = c.topics()
-            tps = [TopicPartition(t, p) for t in self.topics() if t in known for p in c.partitions_for_topic(t)]
-            return sum(c.end_offsets(tps).values()) if tps else 0
+        return total_records(self.settings, self.topics(plain))
 
     def simulate(
         self,
@@ -90,12 +85,12 @@ class Bench:
             sim.load()
             return sim.run(rate=rate, duration=duration, events=events, stop=stop)
 
-    def fresh_warehouse(self, engine: str, phase: str) -> Settings:
+    def fresh_warehouse(self, engine: str, phase: str, plain: bool = True) -> Settings:
         from aladia_etl.bench.setup import recreate_database
 
         name = self.names.warehouse(engine, phase)
         recreate_database(self.settings, name)
-        return bench_settings(self.settings, self.names, warehouse_db=name)
+        return bench_settings(self.settings, self.names, warehouse_db=name, plain=plain)
 
     # -- phases --------------------------------------------------------------------------------------------
     def cleanup(self) -> None:
@@ -105,9 +100,10 @@ class Bench:
         for name in client.connectors():
             if name.startswith("aladia-bench-"):  # this run's, or what a crashed earlier run left
                 client.delete(name)
-        for slot in (self.names.slot, self.names.native_slot):
+        for slot in (self.names.slot, self.names.plain_slot, self.names.native_slot):
             drop_slot(self.settings, slot)
         delete_topics(self.settings, self.names.topic_prefix)
+        delete_topics(self.settings, self.names.plain_prefix)
 
     def prepare(self) -> None:
         from aladia_etl.bench.setup import recreate_database
@@ -120,10 +116,15 @@ class Bench:
         bootstrap(self.src, SeedSpec(customers=500, products=100, orders=0, rng_seed=7))
         if "native" in self.options.peers:
             peers.prepare_native(self.settings, self.names)
+        # Same source, two connectors: JSON with embedded schemas (what the JDBC sink needs; everyone drains
+        # these topics for the comparison) and the pipeline's own schemaless JSON.
         register(self.src, self.names.connector, timeout=120, schemas=True)
+        plain = bench_settings(self.settings, self.names, plain=True)
+        register(plain, self.names.plain_connector, timeout=120)
 
     def fill(self) -> dict:
         snapshot = self.wait_topics(lambda total: total >= 600, "the snapshot")
+        self.wait_topics(lambda total: total >= 600, "the snapshot", plain=True)
         stats = self.simulate(rate=None, events=self.options.events)
         from aladia_etl.source.bootstrap import connect
 
@@ -132,6 +133,7 @@ class Bench:
         deletes = stats.deletes
         expected = snapshot + stats.cdc_records
         total = self.wait_topics(lambda t: t >= expected, f"{expected} records")
+        self.wait_topics(lambda t: t >= expected, f"{expected} records", plain=True)
         self.records = total
         self.changes = stats.total
         return {
@@ -143,11 +145,11 @@ class Bench:
             "tombstones": deletes,
         }
 
-    def wait_topics(self, predicate, what: str, timeout: float = 600) -> int:
+    def wait_topics(self, predicate, what: str, timeout: float = 600, plain: bool = False) -> int:
         deadline = time.monotonic() + timeout
         last, stable_since = -1, time.monotonic()
         while time.monotonic() < deadline:
-            total = self.topic_total()
+            total = self.topic_total(plain)
             if total != last:
                 last, stable_since = total, time.monotonic()
             if predicate(total) and time.monotonic() - stable_since > 1.0:
@@ -158,11 +160,11 @@ class Bench:
             "see 'aladia cdc status aladia-bench' and the Connect log",
         )
 
-    def drain(self, engine: str) -> dict:
+    def drain(self, engine: str, plain: bool = False) -> dict:
         from aladia_etl.processing.runner import StreamOptions, run_stream
         from aladia_etl.warehouse.verify import verify
 
-        target = self.fresh_warehouse(engine, "drain")
+        target = self.fresh_warehouse(engine, "drain_plain" if plain else "drain", plain=plain)
         options = StreamOptions(
             engine=engine,
             until_idle=True,
@@ -333,9 +335,13 @@ class Bench:
             with r.task(f"bench: filling the topics with {self.options.events:,} changes"):
                 self.result["fill"] = self.fill()
             drain: dict[str, Any] = {}
+            default_format: dict[str, Any] = {}
             for engine in self.options.engines:
-                with r.task(f"bench: {engine} draining {self.records:,} records"):
+                with r.task(f"bench: {engine} draining {self.records:,} records (JSON with schemas)"):
                     drain[engine] = self.drain(engine)
+                with r.task(f"bench: {engine} draining {self.records:,} records (the pipeline's schemaless JSON)"):
+                    default_format[engine] = self.drain(engine, plain=True)
+            self.result["drain_default_format"] = default_format
             if "jdbc" in self.options.peers:
                 with r.task("bench: Debezium JDBC sink draining the same topics"):
                     drain["jdbc_sink"] = peers.run_jdbc_sink(self.settings, self.names, self.topics(), self.records)
@@ -359,7 +365,7 @@ class Bench:
             if not self.options.keep:
                 self.cleanup()
                 for engine in self.options.engines:
-                    for phase in ("drain", "fresh", "sustained"):
+                    for phase in ("drain", "drain_plain", "fresh", "sustained"):
                         drop_database(self.settings, self.names.warehouse(engine, phase))
                 for db in (self.names.source_db, self.names.native_db, self.names.jdbc_db):
                     drop_database(self.settings, db)

@@ -41,20 +41,31 @@ class BenchNames:
     def jdbc_connector(self) -> str:
         return f"aladia-bench-jdbc-{self.run_id}"
 
+    # A second connector on the same source writes the pipeline's own format (JSON without embedded schemas).
+    plain_prefix: str = f"{PREFIX}_plain"
+    plain_slot: str = f"{PREFIX}_plain_slot"
+
+    @property
+    def plain_connector(self) -> str:
+        return f"aladia-bench-plain-{self.run_id}"
+
     def warehouse(self, engine: str, phase: str) -> str:
         return f"{PREFIX}_wh_{engine}_{phase}"
 
 
-def bench_settings(settings: Settings, names: BenchNames, warehouse_db: str | None = None) -> Settings:
+def bench_settings(
+    settings: Settings, names: BenchNames, warehouse_db: str | None = None, plain: bool = False
+) -> Settings:
+    """Settings for the bench source; `plain` selects the topics in the pipeline's default format."""
     postgres = settings.postgres.model_copy(
         update={"source_db": names.source_db, **({"warehouse_db": warehouse_db} if warehouse_db else {})}
     )
     cdc = settings.cdc.model_copy(
         update={
-            "topic_prefix": names.topic_prefix,
-            "slot_name": names.slot,
+            "topic_prefix": names.plain_prefix if plain else names.topic_prefix,
+            "slot_name": names.plain_slot if plain else names.slot,
             "publication": names.publication,
-            "connector_name": names.connector,
+            "connector_name": names.plain_connector if plain else names.connector,
         }
     )
     return settings.model_copy(update={"postgres": postgres, "cdc": cdc})

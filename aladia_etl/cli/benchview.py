@@ -28,7 +28,12 @@ def print_bench(result: dict[str, Any]) -> None:
     table = Table(title="Drain", show_header=True, header_style="bold", title_justify="left")
     for col in ("contender", "records", "seconds", "events/s", "wall incl. start (s)", "exact"):
         table.add_column(col)
-    for name, d in result.get("drain", {}).items():
+    rows = [
+        (f"{name} (JSON with schemas)" if name != "jdbc_sink" else "Debezium JDBC sink (same topics)", d)
+        for name, d in result.get("drain", {}).items()
+    ]
+    rows += [(f"{name} (pipeline's schemaless JSON)", d) for name, d in result.get("drain_default_format", {}).items()]
+    for name, d in rows:
         table.add_row(
             name,
             _n(d.get("records")),

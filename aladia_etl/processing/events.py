@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 OPS = frozenset(("c", "u", "d", "r"))
 
@@ -42,6 +43,27 @@ class ChangeEvent:
         return image
 
 
+_SCHEMA_PREFIX = b'{"schema":'
+_PAYLOAD_KEY = b',"payload":'
+
+
+def _payload_only(value: bytes | str) -> dict[str, Any] | None:
+    """Fast path for Kafka's JsonConverter with schemas.enable=true, which writes `{"schema":…,"payload":…}`:
+    the schema block (field definitions, often 3–4× the size of the data) is skipped and only the payload is
+    parsed. Anything unexpected returns None and the caller parses the whole record."""
+    raw = value.encode() if isinstance(value, str) else value
+    if not raw.startswith(_SCHEMA_PREFIX):
+        return None
+    cut = raw.find(_PAYLOAD_KEY)
+    if cut < 0 or not raw.endswith(b"}"):
+        return None
+    try:
+        payload = orjson.loads(raw[cut + len(_PAYLOAD_KEY) : -1])
+    except orjson.JSONDecodeError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
 def table_of(topic: str) -> str:
     """orders_db.public.orders → orders."""
     return topic.rsplit(".", 1)[-1]
@@ -51,14 +73,16 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
     """Parse one record value. Tombstones (null values, following deletes) give None. Raises EventError."""
     if value is None:
         return None
-    try:
-        payload = json.loads(value)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventError(f"malformed JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise EventError(f"envelope is a {type(payload).__name__}, not an object")
-    if "payload" in payload and "schema" in payload and isinstance(payload["payload"], dict):
-        payload = payload["payload"]  # a converter with schemas.enable=true
+    payload = _payload_only(value)
+    if payload is None:
+        try:
+            payload = orjson.loads(value)
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            raise EventError(f"malformed JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise EventError(f"envelope is a {type(payload).__name__}, not an object")
+        if "payload" in payload and "schema" in payload and isinstance(payload["payload"], dict):
+            payload = payload["payload"]  # a converter with schemas.enable=true
     op = payload.get("op")
     if op not in OPS:
         raise EventError(f"unknown or missing op {op!r}")

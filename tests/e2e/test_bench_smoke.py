@@ -35,9 +35,9 @@ def test_bench_smoke(pipeline, stack_env, tmp_path):
     data = json.loads(out.read_text())
     assert data["fill"]["changes"] == 3000
     for engine in ("spark", "beam"):
-        drain = data["drain"][engine]
-        assert drain["records"] >= data["fill"]["topic_records"] and drain["events_per_s"] > 0
-        assert drain["warehouse_equals_source"] is True
+        for drain in (data["drain"][engine], data["drain_default_format"][engine]):
+            assert drain["records"] >= data["fill"]["topic_records"] and drain["events_per_s"] > 0
+            assert drain["warehouse_equals_source"] is True
         fresh = data["freshness"][engine]
         assert fresh["rows"] > 0 and 0 <= fresh["p50_s"] <= fresh["p95_s"] <= fresh["p99_s"] <= fresh["max_s"]
         sustained = data["sustained"][engine]
@@ -51,4 +51,4 @@ def test_bench_smoke(pipeline, stack_env, tmp_path):
     assert "Drain" in result.stdout and "Freshness" in result.stdout
     # The bench cleans up after itself: no bench connector, database or topic is left.
     topics = json.loads(run_cli(["topics", "--json"], stack_env).stdout)["topics"]
-    assert not [t for t in topics if t["name"].startswith("aladia_bench.")]
+    assert not [t for t in topics if t["name"].startswith("aladia_bench")]

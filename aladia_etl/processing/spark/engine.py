@@ -89,6 +89,8 @@ class SparkEngine:
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", str(self.options.max_records_per_batch))
             .option("failOnDataLoss", "true")
+            # A topic (order_items) holds half the records: split large offset ranges so every core has work.
+            .option("minPartitions", str(2 * self.spark.sparkContext.defaultParallelism))
         )
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
         workers = self.spark.sparkContext.defaultParallelism

@@ -97,3 +97,21 @@ def test_table_falls_back_to_the_topic_name():
     del raw["source"]["table"]
     assert parse(TOPIC, 0, 1, json.dumps(raw).encode()).table == "orders"
     assert table_of("orders_db.public.order_items") == "order_items"
+
+
+def test_schema_block_is_skipped_and_a_misleading_schema_falls_back_to_a_full_parse():
+    from aladia_etl.processing.events import _payload_only
+
+    payload = json.loads(envelope())
+    fast = json.dumps({"schema": {"type": "struct"}, "payload": payload}, separators=(",", ":")).encode()
+    assert _payload_only(fast) == payload
+    # Quotes inside JSON strings are escaped, so a string value can never fake the key ...
+    quoted = {"type": "struct", "fields": [{"field": "note", "default": 'x,"payload":{"op":"d"}'}]}
+    quoted_raw = json.dumps({"schema": quoted, "payload": payload}, separators=(",", ":")).encode()
+    assert _payload_only(quoted_raw) == payload
+    # ... but a map inside the schema could hold a key named payload: the slice does not parse, full parse.
+    keyed = {"type": "struct", "parameters": {"a": "1", "payload": "x"}}
+    keyed_raw = json.dumps({"schema": keyed, "payload": payload}, separators=(",", ":")).encode()
+    assert _payload_only(keyed_raw) is None
+    assert parse(TOPIC, 0, 1, keyed_raw).row == ORDER
+    assert _payload_only(envelope()) is None  # no schema block: the normal path
