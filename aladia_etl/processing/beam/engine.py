@@ -140,9 +140,12 @@ class BeamEngine:
         default_runner = self.options.runner in DEFAULT_RUNNER_NAMES
         user_set = any(f.startswith(("--direct_num_workers", "--direct_running_mode")) for f in flags)
         if default_runner and not user_set and planned_records >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
-            flags += [f"--direct_num_workers={os.cpu_count()}", "--direct_running_mode=multi_processing",
-                      # the worker processes would otherwise log every channel they open to our stderr
-                      "--default_sdk_harness_log_level=ERROR"]
+            flags += [
+                f"--direct_num_workers={os.cpu_count()}",
+                "--direct_running_mode=multi_processing",
+                # the worker processes would otherwise log every channel they open to our stderr
+                "--default_sdk_harness_log_level=ERROR",
+            ]
         return flags
 
     def _next_batch_id(self, conn) -> int:
