@@ -62,6 +62,7 @@ class SparkEngine:
         self.spark = None
         self.query = None
         self._busy = threading.Event()
+        self._stopping = False
         self._error: BaseException | None = None
         base = settings.data_dir / "spark"
         self.checkpoint = base / "checkpoints" / options.stream_name
@@ -136,8 +137,12 @@ class SparkEngine:
                 done - staged,
             )
             self.progress.record_batch(stats, result.applied, done - started)
-        except BaseException as exc:  # surfaced by check(); Spark also fails the query
-            self._error = exc
+        except BaseException as exc:
+            if self._stopping:
+                # query.stop() cancelled this batch's job: nothing was committed and the batch will be replayed.
+                # A short error keeps Spark from scanning the huge Py4J message (a StackOverflowError in its regex).
+                raise RuntimeError("batch interrupted by aladia stopping the query") from None
+            self._error = exc  # surfaced by check(); Spark also fails the query
             raise
         finally:
             self._busy.clear()
@@ -167,6 +172,7 @@ class SparkEngine:
 
     def stop(self) -> None:
         """Let a running batch finish, then stop the query and the session."""
+        self._stopping = True
         deadline = time.monotonic() + 120
         while self._busy.is_set() and time.monotonic() < deadline:
             time.sleep(0.1)
