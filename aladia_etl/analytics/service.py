@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 from aladia_etl.analytics import api
 from aladia_etl.analytics.export import plain, tables, to_csv
 from aladia_etl.errors import UsageError
+from aladia_etl.fileio import atomic_write
 from aladia_etl.settings import Settings
 
 FORMATS = ("table", "json", "csv", "html")
@@ -83,26 +82,13 @@ def build(
         return api.build_report(conn, sections, top, minutes, since, threshold, lag)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file next to `path`, then rename: nothing half-written on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_html(report: dict[str, Any], out: Path | None) -> Path:
     from aladia_etl.analytics.html import render
 
     target = (out or Path("aladia-report.html")).absolute()
     if target.is_dir():
         target = target / "aladia-report.html"
-    _atomic_write(target, render(report))
+    atomic_write(target, render(report))
     return target
 
 
@@ -110,7 +96,7 @@ def write_json(report: dict[str, Any], out: Path | None) -> str | Path:
     text = json.dumps(plain(report), indent=2)
     if out is None:
         return text
-    _atomic_write(out.absolute(), text + "\n")
+    atomic_write(out.absolute(), text + "\n")
     return out.absolute()
 
 
@@ -132,6 +118,6 @@ def write_csv(report: dict[str, Any], out: Path | None) -> str | list[Path]:
     written = []
     for name, rows in named.items():
         target = directory / f"{name}.csv"
-        _atomic_write(target, to_csv(rows))
+        atomic_write(target, to_csv(rows))
         written.append(target)
     return written

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from aladia_etl.errors import AladiaError
 from aladia_etl.settings import Settings
 
 PREFIX = "aladia_bench"
@@ -87,18 +86,9 @@ def drop_database(settings: Settings, name: str) -> None:
 
 
 def drop_slot(settings: Settings, slot: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    with admin(settings) as conn:
-        while True:
-            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
-            if row is None:
-                return
-            if not row[0]:
-                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-                return
-            if time.monotonic() > deadline:
-                raise AladiaError(f"bench replication slot {slot} is still active", "stop its consumer and retry")
-            time.sleep(0.2)
+    from aladia_etl.cdc.service import drop_replication_slot
+
+    drop_replication_slot(settings, slot, timeout)
 
 
 def delete_topics(settings: Settings, prefix: str) -> None:

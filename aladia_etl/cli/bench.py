@@ -36,10 +36,10 @@ def bench(
 ) -> None:
     """Throughput and freshness of both engines against the Debezium JDBC sink and native logical replication."""
     from aladia_etl.analytics.export import plain
-    from aladia_etl.analytics.service import _atomic_write
     from aladia_etl.bench.run import Bench, BenchOptions
     from aladia_etl.cli.render import err
     from aladia_etl.errors import UsageError
+    from aladia_etl.fileio import atomic_write
 
     try:
         steps = tuple(float(r) for r in _list(sustained_rates))
@@ -64,10 +64,10 @@ def bench(
     from aladia_etl.bench.chart import render
 
     if out:
-        _atomic_write(out.absolute(), json.dumps(plain(result), indent=2) + "\n")
+        atomic_write(out.absolute(), json.dumps(plain(result), indent=2) + "\n")
         err.print(f"[green]✓[/green] wrote {out}")
     if chart:
-        _atomic_write(chart.absolute(), render(result))
+        atomic_write(chart.absolute(), render(result))
         err.print(f"[green]✓[/green] wrote {chart}")
     from aladia_etl.cli.benchview import print_bench
 

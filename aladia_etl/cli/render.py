@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -18,20 +15,10 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "as_dict"):
-        return value.as_dict()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=_default) + "\n")
+    from aladia_etl.analytics.export import plain
+
+    sys.stdout.write(json.dumps(plain(data), indent=2) + "\n")
     sys.stdout.flush()
 
 

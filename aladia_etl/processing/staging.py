@@ -134,12 +134,17 @@ def stage(
 
         publish(dlq["bootstrap_servers"], dlq["topic"], dead)
     if stats.row_count or dead:
-        conn = warehouse_connection(conninfo)
+        import psycopg
+
         try:
-            write_stage(conn, token, rows, dead)
+            write_stage(warehouse_connection(conninfo), token, rows, dead)
+        except psycopg.OperationalError:
+            # The cached connection may have been closed by the server (a restart, an idle timeout): once more on
+            # a fresh one. Staging twice is harmless: the merge deduplicates and dead letters are kept once.
+            _forget(conninfo)
+            write_stage(warehouse_connection(conninfo), token, rows, dead)
         except BaseException:
-            _CONNECTIONS.pop(_key(conninfo), None)
-            conn.close()
+            _forget(conninfo)
             raise
     return stats
 
@@ -149,6 +154,12 @@ _CONNECTIONS: dict[tuple, Any] = {}
 
 def _key(conninfo: dict[str, Any]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in conninfo.items()))
+
+
+def _forget(conninfo: dict[str, Any]) -> None:
+    conn = _CONNECTIONS.pop(_key(conninfo), None)
+    if conn is not None:
+        conn.close()
 
 
 def warehouse_connection(conninfo: dict[str, Any]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aladia_etl.errors import ConfigError, ServiceUnavailable
+from aladia_etl.errors import ConfigError
 from aladia_etl.reporting import SILENT, Reporter
 from aladia_etl.settings import Settings
 from aladia_etl.source import schema
@@ -33,18 +33,10 @@ class InitResult:
 
 
 def connect(settings: Settings, dbname: str | None = None, autocommit: bool = False):
-    import psycopg
+    """A connection to the source database (or to `dbname` on the same server)."""
+    from aladia_etl import db
 
-    pg = settings.postgres
-    db = dbname or pg.source_db
-    try:
-        return psycopg.connect(**pg.conninfo(db), autocommit=autocommit)
-    except psycopg.OperationalError as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ServiceUnavailable(
-            f"PostgreSQL is not reachable at {pg.host}:{pg.port} (database {db}): {text}",
-            "start it with 'aladia up' or set ALADIA_POSTGRES__HOST/PORT/USER/PASSWORD",
-        ) from None
+    return db.connect(settings, dbname or settings.postgres.source_db, autocommit)
 
 
 def wal_level(settings: Settings) -> str:

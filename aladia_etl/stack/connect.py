@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
-from aladia_etl.errors import ComponentFailed
 from aladia_etl.health.checks import ComponentHealth, check_connect
 from aladia_etl.reporting import SILENT, Reporter
 from aladia_etl.settings import Settings
 from aladia_etl.stack import jvm
-from aladia_etl.stack.process import ManagedProcess
+from aladia_etl.stack.component import LocalComponent
 
 INTERNAL_TOPIC_PREFIX = "_aladia_connect"
 
 
-class LocalConnect:
+class LocalConnect(LocalComponent):
     name = "connect"
+    label = "Kafka Connect"
+    readiness = "list the Debezium PostgreSQL plugin"
 
     def __init__(self, settings: Settings, reporter: Reporter = SILENT) -> None:
-        self.settings = settings
-        self.reporter = reporter
+        super().__init__(settings, reporter)
         self.home = settings.data_dir / "connect"
-        self.process = ManagedProcess(self.name, settings.state_dir / "connect.pid", settings.logs_dir / "connect.log")
 
     @property
     def plugin_dir(self) -> Path:
@@ -90,30 +88,3 @@ class LocalConnect:
 
     def health(self) -> ComponentHealth:
         return check_connect(self.settings)
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        health = None
-        while time.monotonic() < deadline:
-            if not self.process.is_running():
-                raise self._failure("exited during start-up")
-            health = self.health()
-            if health.healthy:
-                return
-            time.sleep(0.5)
-        raise self._failure(
-            f"did not list the Debezium PostgreSQL plugin within {timeout:.0f} s ({health.detail if health else ''})"
-        )
-
-    def stop(self, timeout: float = 30) -> bool:
-        return self.process.stop(timeout=timeout)
-
-    def purge(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def _failure(self, what: str) -> ComponentFailed:
-        return ComponentFailed(
-            f"Kafka Connect {what}; log: {self.process.log_file}",
-            "read the log lines below, fix the cause, then run 'aladia up' again",
-            detail=self.process.tail(15),
-        )

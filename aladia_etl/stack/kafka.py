@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -14,17 +13,17 @@ from aladia_etl.health.checks import ComponentHealth, check_kafka
 from aladia_etl.reporting import SILENT, Reporter
 from aladia_etl.settings import Settings
 from aladia_etl.stack import jvm
-from aladia_etl.stack.process import ManagedProcess
+from aladia_etl.stack.component import LocalComponent
 
 
-class LocalKafka:
+class LocalKafka(LocalComponent):
     name = "kafka"
+    label = "Kafka broker"
+    readiness = "serve metadata"
 
     def __init__(self, settings: Settings, reporter: Reporter = SILENT) -> None:
-        self.settings = settings
-        self.reporter = reporter
+        super().__init__(settings, reporter)
         self.home = settings.data_dir / "kafka"
-        self.process = ManagedProcess(self.name, settings.state_dir / "kafka.pid", settings.logs_dir / "kafka.log")
 
     @property
     def log_dirs(self) -> Path:
@@ -96,28 +95,3 @@ class LocalKafka:
 
     def health(self) -> ComponentHealth:
         return check_kafka(self.settings)
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        health = None
-        while time.monotonic() < deadline:
-            if not self.process.is_running():
-                raise self._failure("exited during start-up")
-            health = self.health()
-            if health.healthy:
-                return
-            time.sleep(0.3)
-        raise self._failure(f"did not serve metadata within {timeout:.0f} s ({health.detail if health else ''})")
-
-    def stop(self, timeout: float = 30) -> bool:
-        return self.process.stop(timeout=timeout)
-
-    def purge(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def _failure(self, what: str) -> ComponentFailed:
-        return ComponentFailed(
-            f"Kafka broker {what}; log: {self.process.log_file}",
-            "read the log lines below, fix the cause, then run 'aladia up' again",
-            detail=self.process.tail(15),
-        )

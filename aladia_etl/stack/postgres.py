@@ -17,7 +17,7 @@ from aladia_etl.health.checks import ComponentHealth, check_postgres
 from aladia_etl.reporting import SILENT, Reporter
 from aladia_etl.settings import Settings
 from aladia_etl.stack.binaries import find_pg_bin_dir
-from aladia_etl.stack.process import ManagedProcess
+from aladia_etl.stack.component import LocalComponent
 
 # Written to aladia.conf and included from postgresql.conf, so ALTER SYSTEM can still override it.
 SERVER_SETTINGS = {
@@ -65,18 +65,15 @@ def _traversable_by(path: Path, user: pwd.struct_passwd) -> bool:
     return True
 
 
-class LocalPostgres:
+class LocalPostgres(LocalComponent):
     name = "postgres"
+    label = "PostgreSQL"
 
     def __init__(
         self, settings: Settings, reporter: Reporter = SILENT, server_settings: dict[str, str] | None = None
     ) -> None:
-        self.settings = settings
-        self.reporter = reporter
+        super().__init__(settings, reporter)
         self.server_settings = {**SERVER_SETTINGS, **(server_settings or {})}
-        self.process = ManagedProcess(
-            self.name, settings.state_dir / "postgres.pid", settings.logs_dir / "postgres.log"
-        )
         self._user = _service_user(settings.postgres.os_user) if _is_root() else None
 
     # -- layout --------------------------------------------------------------------------------------------
@@ -190,7 +187,7 @@ class LocalPostgres:
         last = ""
         while time.monotonic() < deadline:
             if not self.process.is_running():
-                raise self._failure("exited during start-up")
+                raise self.failure("exited during start-up")
             try:
                 with psycopg.connect(**self.settings.postgres.conninfo("postgres", connect_timeout=2)) as conn:
                     conn.execute("SELECT 1")
@@ -198,7 +195,7 @@ class LocalPostgres:
             except psycopg.Error as exc:
                 last = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             time.sleep(0.2)
-        raise self._failure(f"did not accept connections within {timeout:.0f} s ({last})")
+        raise self.failure(f"did not accept connections within {timeout:.0f} s ({last})")
 
     def ensure_databases(self) -> list[str]:
         import psycopg
@@ -222,13 +219,3 @@ class LocalPostgres:
         self.stop()
         self.start()
         self.wait_ready(timeout)
-
-    def purge(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def _failure(self, what: str) -> ComponentFailed:
-        return ComponentFailed(
-            f"PostgreSQL {what}; log: {self.process.log_file}",
-            "read the log lines below, fix the cause, then run 'aladia up' again",
-            detail=self.process.tail(15),
-        )

@@ -165,18 +165,8 @@ def reset_offsets(conn, engine: str) -> None:
     conn.execute("DELETE FROM pipeline_offsets WHERE engine = %s", (engine,))
 
 
-def connect(settings, **kwargs):
-    """An autocommit connection to the warehouse, with errors that name it."""
-    import psycopg
+def connect(settings):
+    """An autocommit connection to the warehouse database."""
+    from aladia_etl import db
 
-    from aladia_etl.errors import ServiceUnavailable
-
-    pg = settings.postgres
-    try:
-        return psycopg.connect(**pg.conninfo(pg.warehouse_db), autocommit=True, **kwargs)
-    except psycopg.OperationalError as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ServiceUnavailable(
-            f"the warehouse database {pg.warehouse_db} is not reachable at {pg.host}:{pg.port}: {text}",
-            "start PostgreSQL with 'aladia up' or set ALADIA_POSTGRES__*",
-        ) from None
+    return db.connect(settings, settings.postgres.warehouse_db, autocommit=True)

@@ -1,0 +1,56 @@
+"""What every process of the local stack shares: its pid and log files, readiness, stop, purge, failures."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from aladia_etl.errors import ComponentFailed
+from aladia_etl.health.checks import ComponentHealth
+from aladia_etl.reporting import SILENT, Reporter
+from aladia_etl.settings import Settings
+from aladia_etl.stack.process import ManagedProcess
+
+
+class LocalComponent:
+    name = "component"
+    label = "component"  # for messages: "Kafka broker", "Kafka Connect", "PostgreSQL"
+    readiness = "serve"  # what wait_ready waits for, in messages
+    home: Path
+
+    def __init__(self, settings: Settings, reporter: Reporter = SILENT) -> None:
+        self.settings = settings
+        self.reporter = reporter
+        self.process = ManagedProcess(
+            self.name, settings.state_dir / f"{self.name}.pid", settings.logs_dir / f"{self.name}.log"
+        )
+
+    def health(self) -> ComponentHealth:
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Poll the health check until it passes; fail at once if the process died, with its log tail."""
+        deadline = time.monotonic() + timeout
+        health = None
+        while time.monotonic() < deadline:
+            if not self.process.is_running():
+                raise self.failure("exited during start-up")
+            health = self.health()
+            if health.healthy:
+                return
+            time.sleep(0.3)
+        raise self.failure(f"did not {self.readiness} within {timeout:.0f} s ({health.detail if health else ''})")
+
+    def stop(self, timeout: float = 30) -> bool:
+        return self.process.stop(timeout=timeout)
+
+    def purge(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def failure(self, what: str) -> ComponentFailed:
+        return ComponentFailed(
+            f"{self.label} {what}; log: {self.process.log_file}",
+            "read the log lines below, fix the cause, then run 'aladia up' again",
+            detail=self.process.tail(15),
+        )
