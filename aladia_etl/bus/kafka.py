@@ -32,32 +32,26 @@ def admin(settings: Settings, timeout_ms: int = 5000):
         raise _unavailable(settings, exc) from None
 
 
-def consumer(settings: Settings, timeout_ms: int = 5000, **config):
-    from kafka import KafkaConsumer
+def _client(kind: str, settings: Settings, timeout_ms: int, config: dict):
+    import kafka
     from kafka.errors import KafkaError
 
     quiet_kafka_logging()
     config.setdefault("client_id", "aladia")
     try:
-        return KafkaConsumer(
+        return getattr(kafka, kind)(
             bootstrap_servers=settings.kafka.bootstrap_servers, bootstrap_timeout_ms=timeout_ms, **config
         )
     except KafkaError as exc:
         raise _unavailable(settings, exc) from None
+
+
+def consumer(settings: Settings, timeout_ms: int = 5000, **config):
+    return _client("KafkaConsumer", settings, timeout_ms, config)
 
 
 def producer(settings: Settings, timeout_ms: int = 5000, **config):
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
-    quiet_kafka_logging()
-    config.setdefault("client_id", "aladia")
-    try:
-        return KafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap_servers, bootstrap_timeout_ms=timeout_ms, **config
-        )
-    except KafkaError as exc:
-        raise _unavailable(settings, exc) from None
+    return _client("KafkaProducer", settings, timeout_ms, config)
 
 
 @contextlib.contextmanager

@@ -134,19 +134,24 @@ def stage(
 
         publish(dlq["bootstrap_servers"], dlq["topic"], dead)
     if stats.row_count or dead:
-        import psycopg
-
-        try:
-            write_stage(warehouse_connection(conninfo), token, rows, dead)
-        except psycopg.OperationalError:
-            # The cached connection may have been closed by the server (a restart, an idle timeout): once more on
-            # a fresh one. Staging twice is harmless: the merge deduplicates and dead letters are kept once.
-            _forget(conninfo)
-            write_stage(warehouse_connection(conninfo), token, rows, dead)
-        except BaseException:
-            _forget(conninfo)
-            raise
+        stage_rows(conninfo, token, rows, dead)
     return stats
+
+
+def stage_rows(conninfo: dict[str, Any], token: str, rows: dict[str, list[tuple]], dead: list[DeadLetter]) -> None:
+    """`write_stage` on this worker's cached warehouse connection."""
+    import psycopg
+
+    try:
+        write_stage(warehouse_connection(conninfo), token, rows, dead)
+    except psycopg.OperationalError:
+        # The cached connection may have been closed by the server (a restart, an idle timeout): once more on a
+        # fresh one. Staging twice is harmless: the merge deduplicates and dead letters are kept once.
+        _forget(conninfo)
+        write_stage(warehouse_connection(conninfo), token, rows, dead)
+    except BaseException:
+        _forget(conninfo)
+        raise
 
 
 _CONNECTIONS: dict[tuple, Any] = {}

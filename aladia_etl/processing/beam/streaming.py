@@ -19,9 +19,8 @@ import apache_beam as beam
 from apache_beam.transforms.window import FixedWindows
 
 from aladia_etl.cdc.connector import cdc_topics
-from aladia_etl.processing.beam.transforms import ToWarehouseRows
-from aladia_etl.processing.staging import StageStats, write_stage
-from aladia_etl.processing.transform import COLUMNS
+from aladia_etl.processing.beam.transforms import StageRows, ToWarehouseRows
+from aladia_etl.processing.staging import StageStats, stage_rows
 from aladia_etl.settings import Settings
 
 ENGINE = "beam-streaming"
@@ -48,34 +47,24 @@ def from_kafka_row(row) -> tuple:
     return (row.topic, row.partition, row.offset, row.key, row.value)
 
 
-class ApplyBundle(beam.DoFn):
+class ApplyBundle(StageRows):
     """Stage a bundle's rows and apply them in one warehouse transaction (LSN-guarded, so retries are no-ops)."""
 
     def __init__(self, conninfo: dict, stream_id: str) -> None:
-        self.conninfo = conninfo
+        super().__init__(conninfo, token="")
         self.stream_id = stream_id
 
-    def start_bundle(self) -> None:
-        self.buffer: dict[str, list[tuple]] = {table: [] for table in COLUMNS}
-
-    def process(self, item):
-        table, row = item
-        self.buffer[table].append(row)
-
-    def finish_bundle(self) -> None:
-        if not any(self.buffer.values()):
-            return
+    def write(self, buffer: dict[str, list[tuple]]) -> None:
         import psycopg
 
         from aladia_etl.warehouse import loader
 
         batch_id = time.time_ns() // 1000 + uuid.uuid4().int % 1000
         token = loader.batch_token(ENGINE, self.stream_id, batch_id)
-        stats = StageStats(records=sum(len(r) for r in self.buffer.values()))
-        for table, rows in self.buffer.items():
+        stats = StageStats(records=sum(len(r) for r in buffer.values()))
+        for table, rows in buffer.items():
             stats.rows[table] = len(rows)
-        with psycopg.connect(**self.conninfo) as conn:
-            write_stage(conn, token, self.buffer, [])
+        stage_rows(self.conninfo, token, buffer, [])
         with psycopg.connect(**self.conninfo, autocommit=True) as conn:
             loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, stats)
 

@@ -11,7 +11,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from aladia_etl.processing.events import EventError, parse
-from aladia_etl.processing.staging import DeadLetter, write_stage
+from aladia_etl.processing.staging import DeadLetter, stage_rows
 from aladia_etl.processing.transform import COLUMNS, transform
 
 NAMESPACE = "aladia"
@@ -121,12 +121,12 @@ class StageRows(beam.DoFn):
 
     def finish_bundle(self) -> None:
         if any(self.buffer.values()):
-            import psycopg
-
-            with psycopg.connect(**self.conninfo) as conn:
-                write_stage(conn, self.token, self.buffer, [])
+            self.write(self.buffer)
             for table, rows in self.buffer.items():
                 self.staged[table].inc(len(rows))
+
+    def write(self, buffer: dict[str, list[tuple]]) -> None:
+        stage_rows(self.conninfo, self.token, buffer, [])
 
 
 class StageDeadLetters(beam.DoFn):
@@ -150,10 +150,7 @@ class StageDeadLetters(beam.DoFn):
             from aladia_etl.bus.dlq import publish
 
             publish(self.dlq["bootstrap_servers"], self.dlq["topic"], self.buffer)
-        import psycopg
-
-        with psycopg.connect(**self.conninfo) as conn:
-            write_stage(conn, self.token, {}, self.buffer)
+        stage_rows(self.conninfo, self.token, {}, self.buffer)
 
 
 class ToWarehouseRows(beam.PTransform):
