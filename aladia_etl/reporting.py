@@ -44,19 +44,3 @@ class Reporter:
 
 
 SILENT = Reporter()
-
-
-class RecordingReporter(Reporter):
-    """Keeps every message; handy in tests and for building summaries."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str]] = []
-
-    def info(self, message: str) -> None:
-        self.messages.append(("info", message))
-
-    def success(self, message: str) -> None:
-        self.messages.append(("success", message))
-
-    def warning(self, message: str) -> None:
-        self.messages.append(("warning", message))

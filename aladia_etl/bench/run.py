@@ -15,10 +15,10 @@ from aladia_etl import __version__, versions
 from aladia_etl.bench import peers
 from aladia_etl.bench.setup import BenchNames, bench_settings, delete_topics, drop_database, drop_slot
 from aladia_etl.errors import AladiaError, UsageError
+from aladia_etl.processing.runner import ENGINES
 from aladia_etl.reporting import SILENT, Reporter
 from aladia_etl.settings import Settings
 
-ENGINES = ("spark", "beam")
 PEERS = ("jdbc", "native")
 
 

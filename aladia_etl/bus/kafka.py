@@ -16,7 +16,8 @@ def _unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     )
 
 
-def admin(settings: Settings, timeout_ms: int = 5000):
+def admin(settings: Settings, timeout_ms: int = 5000, request_timeout_ms: int = 10000):
+    """A KafkaAdminClient with a short bootstrap wait (kafka-python blocks 30 s by default with no broker)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -25,7 +26,7 @@ def admin(settings: Settings, timeout_ms: int = 5000):
         return KafkaAdminClient(
             bootstrap_servers=settings.kafka.bootstrap_servers,
             bootstrap_timeout_ms=timeout_ms,
-            request_timeout_ms=max(timeout_ms, 10000),
+            request_timeout_ms=request_timeout_ms,
             client_id="aladia",
         )
     except KafkaError as exc:

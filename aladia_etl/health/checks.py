@@ -53,23 +53,12 @@ def check_postgres(settings: Settings) -> ComponentHealth:
     return ComponentHealth("postgres", healthy, address, detail, version.split()[0], extra={"wal_level": wal_level})
 
 
-def kafka_admin(settings: Settings, timeout_ms: int = 3000):
-    """A KafkaAdminClient with short timeouts (kafka-python blocks 30 s by default with no broker)."""
-    from kafka import KafkaAdminClient
-
-    quiet_kafka_logging()
-    return KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        bootstrap_timeout_ms=timeout_ms,
-        request_timeout_ms=timeout_ms,
-        client_id="aladia-health",
-    )
-
-
 def check_kafka(settings: Settings) -> ComponentHealth:
+    from aladia_etl.bus.kafka import admin as kafka_admin
+
     address = settings.kafka.bootstrap_servers
     try:
-        admin = kafka_admin(settings)
+        admin = kafka_admin(settings, timeout_ms=3000, request_timeout_ms=3000)
         try:
             cluster = admin.describe_cluster()
             topics = admin.list_topics()

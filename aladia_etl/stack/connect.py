@@ -9,6 +9,7 @@ from aladia_etl.health.checks import ComponentHealth, check_connect
 from aladia_etl.reporting import SILENT, Reporter
 from aladia_etl.settings import Settings
 from aladia_etl.stack import jvm
+from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
 
 INTERNAL_TOPIC_PREFIX = "_aladia_connect"
@@ -79,7 +80,7 @@ class LocalConnect(LocalComponent):
         cmd = jvm.java_command(
             java,
             self.settings.connect.heap,
-            ":".join(str(j) for j in jars),
+            classpath(jars),
             log_config,
             "org.apache.kafka.connect.cli.ConnectDistributed",
             str(self.config_file),

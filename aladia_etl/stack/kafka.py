@@ -13,6 +13,7 @@ from aladia_etl.health.checks import ComponentHealth, check_kafka
 from aladia_etl.reporting import SILENT, Reporter
 from aladia_etl.settings import Settings
 from aladia_etl.stack import jvm
+from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
 
 
@@ -66,7 +67,7 @@ class LocalKafka(LocalComponent):
         jvm.write_properties(self.config_file, self.server_properties())
         log_config = self.home / "log4j2.properties"
         log_config.write_text(jvm.LOG4J2_PROPERTIES)
-        cp = ":".join(str(j) for j in jars)
+        cp = classpath(jars)
         if not self.is_formatted():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             self.reporter.info(f"formatting Kafka storage in {self.log_dirs} (cluster id {cluster_id})")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aladia_etl.health.checks import ComponentHealth
 from aladia_etl.reporting import SILENT, Reporter
@@ -130,6 +129,3 @@ class LocalStack:
             health.managed = health.pid is not None
             out.append(health)
         return out
-
-    def log_files(self) -> dict[str, Path]:
-        return {c.name: c.process.log_file for c in self.components}

@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from functools import partial
-from pathlib import Path
 
 from aladia_etl.errors import AladiaError
 from aladia_etl.processing.runner import StreamOptions, StreamProgress, cdc_topic_pattern
@@ -180,7 +179,3 @@ class SparkEngine:
             self.query.stop()
         if self.spark is not None:
             self.spark.stop()
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.checkpoint
