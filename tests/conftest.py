@@ -58,7 +58,7 @@ def stack_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def stack_settings(stack_env):
-    from aladia_etl.settings import Settings
+    from aladia_etl.core.settings import Settings
 
     overrides = {
         "data_dir": stack_env["ALADIA_DATA_DIR"],

@@ -9,9 +9,9 @@ from typing import Any
 
 from aladia_etl.analytics import api
 from aladia_etl.analytics.export import plain, tables, to_csv
-from aladia_etl.errors import UsageError
-from aladia_etl.fileio import atomic_write
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import UsageError
+from aladia_etl.core.files import atomic_write
+from aladia_etl.core.settings import Settings
 
 FORMATS = ("table", "json", "csv", "html")
 
@@ -36,30 +36,20 @@ def parse_since(text: str | None) -> date | None:
 
 def kafka_lag(settings: Settings, conn) -> int | None:
     """Records on the CDC topics not yet applied by the most advanced engine; None when Kafka is unreachable."""
+    from aladia_etl.bus.offsets import lag, read_offsets
+    from aladia_etl.bus.topics import cdc_topics
+
+    applied: dict[tuple[str, int], int] = {}
+    if conn.execute("SELECT to_regclass('pipeline_offsets')").fetchone()[0] is not None:
+        for topic, partition, offset in conn.execute(
+            "SELECT topic, partition, max(next_offset) FROM pipeline_offsets GROUP BY 1, 2"
+        ):
+            applied[(topic, partition)] = offset
     try:
-        from kafka import TopicPartition
-
-        from aladia_etl.bus.kafka import closing, consumer
-        from aladia_etl.cdc.connector import cdc_topics
-
-        applied: dict[tuple[str, int], int] = {}
-        if conn.execute("SELECT to_regclass('pipeline_offsets')").fetchone()[0] is not None:
-            for topic, partition, offset in conn.execute(
-                "SELECT topic, partition, max(next_offset) FROM pipeline_offsets GROUP BY 1, 2"
-            ):
-                applied[(topic, partition)] = offset
-        with closing(consumer(settings, timeout_ms=2000, group_id=None)) as c:
-            known = c.topics()
-            tps = [
-                TopicPartition(t, p)
-                for t in cdc_topics(settings)
-                if t in known
-                for p in (c.partitions_for_topic(t) or [])
-            ]
-            ends = c.end_offsets(tps) if tps else {}
-        return sum(max(0, end - applied.get((tp.topic, tp.partition), 0)) for tp, end in ends.items())
+        offsets = read_offsets(settings, cdc_topics(settings), timeout_ms=2000)
     except Exception:  # the report does not need Kafka; freshness then shows no lag figure
         return None
+    return lag(offsets, applied)
 
 
 def build(
@@ -72,7 +62,7 @@ def build(
         )
     with api.connect(settings) as conn:
         if conn.execute("SELECT to_regclass('v_order')").fetchone()[0] is None:
-            from aladia_etl.errors import AladiaError
+            from aladia_etl.core.errors import AladiaError
 
             raise AladiaError(
                 f"the warehouse database {settings.postgres.warehouse_db} has no aladia schema yet",

@@ -10,14 +10,9 @@ DEFAULT_TOPIC = "aladia.dlq"
 
 def publish(bootstrap_servers: str, topic: str, dead_letters: Iterable[Any]) -> int:
     """Send each dead letter (key and value unchanged) and wait for the broker's acknowledgement."""
-    from kafka import KafkaProducer
+    from aladia_etl.stack.connections import kafka_client
 
-    from aladia_etl.health.checks import quiet_kafka_logging
-
-    quiet_kafka_logging()
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", bootstrap_timeout_ms=10000, client_id="aladia-dlq"
-    )
+    producer = kafka_client("KafkaProducer", bootstrap_servers, 10000, acks="all", client_id="aladia-dlq")
     sent = 0
     try:
         futures = []

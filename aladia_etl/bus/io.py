@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from aladia_etl.bus.envelope import summarize
-from aladia_etl.bus.kafka import closing, consumer, producer
-from aladia_etl.errors import AladiaError
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import AladiaError
+from aladia_etl.core.settings import Settings
+from aladia_etl.stack.connections import closing, consumer, producer
 
 
 def consume(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from aladia_etl.errors import AladiaError, ServiceUnavailable
+from aladia_etl.core.errors import AladiaError, ServiceUnavailable
 
 
 class ConnectError(AladiaError):

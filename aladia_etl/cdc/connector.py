@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from aladia_etl import versions
-from aladia_etl.settings import Settings
+from aladia_etl.core import versions
+from aladia_etl.core.settings import Settings
 from aladia_etl.source import schema
 
 SECRET_KEYS = ("database.password", "connection.password")
 MASK = "********"
-
-
-def topic_for(settings: Settings, table: str) -> str:
-    return f"{settings.cdc.topic_prefix}.public.{table}"
-
-
-def cdc_topics(settings: Settings, tables: tuple[str, ...] = schema.CAPTURED_TABLES) -> list[str]:
-    return [topic_for(settings, t) for t in tables]
 
 
 def build_config(
@@ -27,7 +19,7 @@ def build_config(
     pg, cdc = settings.postgres, settings.cdc
     unknown = [t for t in tables if t not in schema.CAPTURED_TABLES]
     if unknown:
-        from aladia_etl.errors import UsageError
+        from aladia_etl.core.errors import UsageError
 
         raise UsageError(
             f"--tables: unknown table(s) {', '.join(unknown)}", f"choose from {', '.join(schema.CAPTURED_TABLES)}"

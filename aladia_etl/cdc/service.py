@@ -6,12 +6,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aladia_etl import versions
 from aladia_etl.cdc.client import ConnectClient
 from aladia_etl.cdc.connector import build_config, masked, validation_errors
-from aladia_etl.errors import AladiaError, ComponentFailed, ConfigError
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core import versions
+from aladia_etl.core.errors import AladiaError, ComponentFailed, ConfigError
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
 from aladia_etl.source import schema
 
 
@@ -205,14 +205,17 @@ def slot_info(settings: Settings) -> dict | None:
     """The connector's replication slot: present, active, WAL it retains (bytes)."""
     import psycopg
 
+    from aladia_etl.core.errors import ServiceUnavailable
+    from aladia_etl.stack.connections import connect
+
     try:
-        with psycopg.connect(**settings.postgres.conninfo("postgres", connect_timeout=3)) as conn:
+        with connect(settings, "postgres", connect_timeout=3) as conn:
             row = conn.execute(
                 "SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
                 "confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
                 (settings.cdc.slot_name,),
             ).fetchone()
-    except psycopg.Error:
+    except (psycopg.Error, ServiceUnavailable):
         return None
     if row is None:
         return {"slot": settings.cdc.slot_name, "present": False}

@@ -1,29 +1,66 @@
-"""The `aladia` command. Each command group lives in its own module and is registered here."""
+"""The `aladia` command. Each command (or command group) lives in the module named after it and registers itself
+here, in one place, in pipeline order.
+
+Errors are turned into output and an exit code here and nowhere else:
+- AladiaError → one line (reason — fix) and its exit code; `--debug` adds the traceback, with the same code;
+- bad command-line usage → one line naming the problem, exit 2;
+- Ctrl-C or SIGTERM → "interrupted", exit 130. Long-running commands (`stream`) catch both signals themselves,
+  finish the work in flight and exit 0 ("stopped: signal");
+- anything else is a bug: one line, exit 1, the traceback with `--debug`.
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
 
 from aladia_etl import __version__
-from aladia_etl.cli import bench as bench_cmd
-from aladia_etl.cli import bus as bus_cmd
-from aladia_etl.cli import cdc as cdc_cmd
-from aladia_etl.cli import config as config_cmd
-from aladia_etl.cli import demo as demo_cmd
-from aladia_etl.cli import report as report_cmd
-from aladia_etl.cli import source as source_cmd
-from aladia_etl.cli import stack as stack_cmd
-from aladia_etl.cli import stream as stream_cmd
+from aladia_etl.cli import (
+    bench,
+    cdc,
+    config,
+    consume,
+    demo,
+    down,
+    init,
+    produce,
+    report,
+    simulate,
+    status,
+    stream,
+    topics,
+    up,
+    verify,
+)
 from aladia_etl.cli.context import state
+
+
+def _flags_without_metavar() -> None:
+    """typer ≥ 0.29 shows a `<bool>` type column for on/off flags (`--json <bool>`), which reads as if the flag took
+    a value; flags show no type."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "aladia", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich.aladia = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_metavar()
 
 app = typer.Typer(
     name="aladia",
     help="Real-time CDC ETL: PostgreSQL → Debezium/Kafka Connect → Kafka → Spark or Beam → warehouse → reports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
 )
 
@@ -52,42 +89,84 @@ def root(
         root_logger.addHandler(logging.NullHandler())
 
 
-stack_cmd.register(app)
-source_cmd.register(app)
-app.add_typer(cdc_cmd.app, name="cdc")
-bus_cmd.register(app)
-stream_cmd.register(app)
-report_cmd.register(app)
-demo_cmd.register(app)
-bench_cmd.register(app)
-app.add_typer(config_cmd.app, name="config")
+for module in (
+    # the stack
+    up,
+    down,
+    status,
+    # the source and CDC
+    init,
+    simulate,
+    cdc,
+    # Kafka
+    topics,
+    consume,
+    produce,
+    # streaming into the warehouse, reports
+    stream,
+    verify,
+    report,
+    # flows and configuration
+    demo,
+    bench,
+    config,
+):
+    module.register(app)
+
+
+def _interrupt(signum, frame) -> None:
+    """Ctrl-C and SIGTERM outside a long-running command's own handler: remember it, then unwind."""
+    state.interrupted = True
+    raise KeyboardInterrupt
+
+
+def _click_exceptions():
+    """typer ≥ 0.29 vendors click as `typer._click`; older versions depend on click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click import exceptions
+    return exceptions
+
+
+def _fail(message: str, code: int, detail: str | None = None) -> None:
+    from aladia_etl.cli.render import print_error
+
+    if state.debug:
+        import traceback
+
+        traceback.print_exc()
+    print_error(message, detail)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning AladiaError into one line on stderr and its exit code."""
-    from aladia_etl.errors import AladiaError, ExitCode
+    """Entry point: run the app; every way it can end becomes one line on stderr and a named exit code."""
+    from aladia_etl.core.errors import AladiaError, ExitCode
 
+    click = _click_exceptions()
+    state.debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    state.interrupted = False
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(sig, _interrupt)
     try:
-        app(args=argv, prog_name="aladia", standalone_mode=True)
+        code = app(args=argv, prog_name="aladia", standalone_mode=False)
     except AladiaError as exc:
-        if state.debug:
-            raise
-        from aladia_etl.cli.render import print_error
-
-        print_error(str(exc), exc.detail)
-        sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
-        if state.debug:
-            raise
-        from aladia_etl.cli.render import print_error
-
-        print_error("interrupted")
-        sys.exit(int(ExitCode.INTERRUPTED))
+        _fail(str(exc), int(exc.exit_code), exc.detail)
+    except click.UsageError as exc:
+        where = f" — see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+        _fail(f"{exc.format_message()}{where}", int(ExitCode.USAGE))
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted", int(ExitCode.INTERRUPTED))
+    except click.ClickException as exc:  # e.g. a file option that cannot be opened
+        _fail(exc.format_message(), int(ExitCode.USAGE))
     except Exception as exc:  # a bug, not a user error: one line, the traceback only with --debug
-        if state.debug:
-            raise
-        from aladia_etl.cli.render import print_error
-
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print_error(f"unexpected {type(exc).__name__}: {text} — this is a bug; rerun with --debug for the traceback")
-        sys.exit(int(ExitCode.ERROR))
+        _fail(
+            f"unexpected {type(exc).__name__}: {text} — this is a bug; rerun with --debug for the traceback",
+            int(ExitCode.ERROR),
+        )
+    if state.interrupted:  # typer turns a KeyboardInterrupt into exit code 130 without a word
+        _fail("interrupted", int(ExitCode.INTERRUPTED))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -36,10 +36,10 @@ def bench(
 ) -> None:
     """Throughput and freshness of both engines against the Debezium JDBC sink and native logical replication."""
     from aladia_etl.analytics.export import plain
-    from aladia_etl.bench.run import Bench, BenchOptions
     from aladia_etl.cli.render import err
-    from aladia_etl.errors import UsageError
-    from aladia_etl.fileio import atomic_write
+    from aladia_etl.core.errors import UsageError
+    from aladia_etl.core.files import atomic_write
+    from aladia_etl.flows.bench.run import Bench, BenchOptions
 
     try:
         steps = tuple(float(r) for r in _list(sustained_rates))
@@ -61,7 +61,7 @@ def bench(
     result = Bench(settings(), options, reporter()).run()
     import json
 
-    from aladia_etl.bench.chart import render
+    from aladia_etl.flows.bench.chart import render
 
     if out:
         atomic_write(out.absolute(), json.dumps(plain(result), indent=2) + "\n")
@@ -69,6 +69,6 @@ def bench(
     if chart:
         atomic_write(chart.absolute(), render(result))
         err.print(f"[green]✓[/green] wrote {chart}")
-    from aladia_etl.cli.benchview import print_bench
+    from aladia_etl.cli.views.bench import print_bench
 
     print_bench(result)

@@ -8,6 +8,11 @@ from aladia_etl.cli.context import reporter, settings
 
 app = typer.Typer(help="Register and operate the Debezium PostgreSQL connector in Kafka Connect.", no_args_is_help=True)
 
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="cdc")
+
+
 NameArg = typer.Argument(None, help="Connector name (default: ALADIA_CDC__CONNECTOR_NAME, 'orders-connector').")
 
 
@@ -16,7 +21,7 @@ def _name(name: str | None) -> str:
 
 
 @app.command("register")
-def register(
+def register_connector(
     name: str = typer.Option(None, "--name", help="Connector name (default: orders-connector)."),
     tables: str = typer.Option(None, "--tables", help="Comma-separated tables to capture (default: all)."),
     database_host: str = typer.Option(

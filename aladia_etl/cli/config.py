@@ -9,6 +9,10 @@ from aladia_etl.cli.context import settings
 app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
 
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="config")
+
+
 @app.command("show")
 def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print the effective settings (environment, .env, defaults) with secrets masked."""

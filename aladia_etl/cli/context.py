@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aladia_etl.settings import Settings
+    from aladia_etl.core.settings import Settings
 
 
 class _State:
     debug: bool = False
+    interrupted: bool = False
     _settings: Settings | None = None
 
     def settings(self) -> Settings:
         if self._settings is None:
-            from aladia_etl.settings import load_settings
+            from aladia_etl.core.settings import load_settings
 
             self._settings = load_settings()
         return self._settings

@@ -22,9 +22,9 @@ def demo(
 ) -> None:
     """up → init → cdc register → simulate while streaming → stream until idle → verify → report."""
     from aladia_etl.cli.render import emit_json, err
-    from aladia_etl.cli.reportview import print_report
-    from aladia_etl.cli.streamview import StreamView
-    from aladia_etl.demo import STEPS, DemoOptions, run_demo
+    from aladia_etl.cli.views.report import print_report
+    from aladia_etl.cli.views.stream import StreamView
+    from aladia_etl.flows.demo import STEPS, DemoOptions, run_demo
 
     def on_step(i: int, name: str) -> None:
         err.print(f"[bold cyan]step {i + 1}/{len(STEPS)}[/bold cyan] {name}")

@@ -27,14 +27,14 @@ def report(
     """Business report over the warehouse: summary, top customers, products, realtime, anomalies, insights."""
     from aladia_etl.analytics import service
     from aladia_etl.cli.render import err
-    from aladia_etl.errors import UsageError
+    from aladia_etl.core.errors import UsageError
 
     if fmt not in service.FORMATS:
         raise UsageError(f"--format: '{fmt}' is not a format", f"choose from {', '.join(service.FORMATS)}")
     chosen = service.parse_sections(sections or [])
     data = service.build(settings(), chosen, top, minutes, service.parse_since(since), threshold)
     if fmt == "table":
-        from aladia_etl.cli.reportview import print_report
+        from aladia_etl.cli.views.report import print_report
 
         print_report(data)
     elif fmt == "json":

@@ -1,4 +1,4 @@
-"""`aladia stream` and `aladia verify`."""
+"""`aladia stream`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from aladia_etl.cli.context import settings
 
 def register(app: typer.Typer) -> None:
     app.command("stream")(stream)
-    app.command("verify")(verify)
 
 
 def _parse_duration(text: str) -> float:
-    from aladia_etl.errors import UsageError
+    from aladia_etl.core.errors import UsageError
 
     units = {"ms": 0.001, "s": 1, "m": 60}
     for suffix, factor in units.items():
@@ -25,7 +24,7 @@ def _parse_duration(text: str) -> float:
 
 
 def _parse_conf(items: list[str]) -> dict[str, str]:
-    from aladia_etl.errors import UsageError
+    from aladia_etl.core.errors import UsageError
 
     conf = {}
     for item in items:
@@ -60,8 +59,9 @@ def stream(
 ) -> None:
     """Stream CDC events from Kafka into the warehouse with Spark Structured Streaming or Apache Beam."""
     from aladia_etl.cli.render import emit_json, err
-    from aladia_etl.cli.streamview import StreamView
-    from aladia_etl.processing.runner import StreamOptions, run_stream
+    from aladia_etl.cli.views.stream import StreamView
+    from aladia_etl.processing.loop import run_stream
+    from aladia_etl.processing.model import StreamOptions
 
     options = StreamOptions(
         engine=engine.lower(),
@@ -88,52 +88,3 @@ def stream(
             f"({progress.skipped} replayed and skipped), {progress.records:,} records, {progress.rows:,} rows, "
             f"{progress.dead_letters} dead letters, lag {progress.lag}; stopped: {progress.stopped_reason}"
         )
-
-
-def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Reconcile the warehouse with the source: rows, keys, values, daily summaries. Non-zero exit on a difference."""
-    from aladia_etl.cli.render import emit_json, err, out
-    from aladia_etl.errors import ExitCode
-    from aladia_etl.warehouse.verify import verify as do_verify
-
-    report = do_verify(settings())
-    if as_json:
-        emit_json(report.as_dict())
-    else:
-        from rich.table import Table
-
-        table = Table(show_header=True, header_style="bold")
-        for col in ("table", "source", "warehouse", "missing", "extra", "different", "rejected", ""):
-            table.add_column(col)
-        for t in report.tables:
-            mark = "[green]ok[/green]" if t.ok else "[red]DIFF[/red]"
-            table.add_row(
-                t.table,
-                str(t.source_rows),
-                str(t.warehouse_rows),
-                str(len(t.missing)),
-                str(len(t.extra)),
-                str(len(t.different)),
-                str(len(t.rejected)),
-                mark,
-            )
-        s = report.summary
-        mark = "[green]ok[/green]" if s.ok else "[red]DIFF[/red]"
-        table.add_row(
-            "daily_sales_summary",
-            str(s.days),
-            "",
-            str(len(s.missing)),
-            str(len(s.extra)),
-            str(len(s.different)),
-            "",
-            mark,
-        )
-        out.print(table)
-        err.print(
-            "[green]✓[/green] warehouse equals the source"
-            if report.ok
-            else "[red]✗[/red] the warehouse differs from the source"
-        )
-    if not report.ok:
-        raise typer.Exit(int(ExitCode.VERIFY_FAILED))

@@ -7,15 +7,10 @@ from typing import Any
 
 import orjson
 
+from aladia_etl.bus.topics import table_of
+from aladia_etl.core.errors import RecordError
+
 OPS = frozenset(("c", "u", "d", "r"))
-
-
-class EventError(ValueError):
-    """A record that cannot become a warehouse row; `reason` goes to the dead-letter queue."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -64,13 +59,8 @@ def _payload_only(value: bytes | str) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def table_of(topic: str) -> str:
-    """orders_db.public.orders → orders."""
-    return topic.rsplit(".", 1)[-1]
-
-
 def parse(topic: str, partition: int, offset: int, value: bytes | str | None) -> ChangeEvent | None:
-    """Parse one record value. Tombstones (null values, following deletes) give None. Raises EventError."""
+    """Parse one record value. Tombstones (null values, following deletes) give None. Raises RecordError."""
     if value is None:
         return None
     payload = _payload_only(value)
@@ -78,31 +68,31 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
         try:
             payload = orjson.loads(value)
         except (orjson.JSONDecodeError, TypeError) as exc:
-            raise EventError(f"malformed JSON: {exc}") from None
+            raise RecordError(f"malformed JSON: {exc}") from None
         if not isinstance(payload, dict):
-            raise EventError(f"envelope is a {type(payload).__name__}, not an object")
+            raise RecordError(f"envelope is a {type(payload).__name__}, not an object")
         if "payload" in payload and "schema" in payload and isinstance(payload["payload"], dict):
             payload = payload["payload"]  # a converter with schemas.enable=true
     op = payload.get("op")
     if op not in OPS:
-        raise EventError(f"unknown or missing op {op!r}")
+        raise RecordError(f"unknown or missing op {op!r}")
     source = payload.get("source")
     if not isinstance(source, dict):
-        raise EventError("missing source block")
+        raise RecordError("missing source block")
     lsn = source.get("lsn")
     ts_ms = source.get("ts_ms")
     if not isinstance(lsn, int) or isinstance(lsn, bool) or lsn < 0:
-        raise EventError(f"missing or invalid source.lsn {lsn!r}")
+        raise RecordError(f"missing or invalid source.lsn {lsn!r}")
     if not isinstance(ts_ms, int) or isinstance(ts_ms, bool):
-        raise EventError(f"missing or invalid source.ts_ms {ts_ms!r}")
+        raise RecordError(f"missing or invalid source.ts_ms {ts_ms!r}")
     before, after = payload.get("before"), payload.get("after")
     for name, image in (("before", before), ("after", after)):
         if image is not None and not isinstance(image, dict):
-            raise EventError(f"{name} is not an object")
+            raise RecordError(f"{name} is not an object")
     if op == "d" and before is None:
-        raise EventError("delete without a before image")
+        raise RecordError("delete without a before image")
     if op != "d" and after is None:
-        raise EventError(f"op {op} without an after image")
+        raise RecordError(f"op {op} without an after image")
     tx_id = source.get("txId")
     return ChangeEvent(
         table=source.get("table") or table_of(topic),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aladia_etl.errors import ConfigError
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import ConfigError
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
 from aladia_etl.source import schema
 from aladia_etl.source.seed import COLUMNS, SeedSpec, generate
 
@@ -34,9 +34,9 @@ class InitResult:
 
 def connect(settings: Settings, dbname: str | None = None, autocommit: bool = False):
     """A connection to the source database (or to `dbname` on the same server)."""
-    from aladia_etl import db
+    from aladia_etl.stack.connections import connect as pg_connect
 
-    return db.connect(settings, dbname or settings.postgres.source_db, autocommit)
+    return pg_connect(settings, dbname or settings.postgres.source_db, autocommit)
 
 
 def wal_level(settings: Settings) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from aladia_etl.errors import UsageError
-from aladia_etl.interrupts import stop_on_signals
+from aladia_etl.core.errors import UsageError
+from aladia_etl.core.signals import stop_on_signals
 from aladia_etl.source.schema import LIFECYCLE
 from aladia_etl.source.seed import customer_row, money, product_row
 

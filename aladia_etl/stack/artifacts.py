@@ -14,9 +14,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aladia_etl import versions
-from aladia_etl.errors import MissingDependency
-from aladia_etl.reporting import SILENT, Reporter
+from aladia_etl.core import versions
+from aladia_etl.core.errors import MissingDependency
+from aladia_etl.core.progress import SILENT, Reporter
 
 MARKER = ".resolved"
 _DOWNLOADED = re.compile(r"Downloaded from \S+: (\S+)")

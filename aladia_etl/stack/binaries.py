@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from aladia_etl import versions
-from aladia_etl.errors import MissingDependency
+from aladia_etl.core import versions
+from aladia_etl.core.errors import MissingDependency
 
 PG_PROGRAMS = ("initdb", "postgres", "pg_ctl")
 

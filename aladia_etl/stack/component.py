@@ -6,10 +6,10 @@ import shutil
 import time
 from pathlib import Path
 
-from aladia_etl.errors import ComponentFailed
-from aladia_etl.health.checks import ComponentHealth
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import ComponentFailed
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
+from aladia_etl.stack.probes import ComponentHealth
 from aladia_etl.stack.process import ManagedProcess
 
 

@@ -6,9 +6,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from aladia_etl.errors import ComponentFailed, MissingDependency, ServiceUnavailable
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import ComponentFailed, MissingDependency, ServiceUnavailable
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
 
 
 def compose_file() -> Path:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from aladia_etl.health.checks import ComponentHealth, check_connect
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
 from aladia_etl.stack import jvm
 from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
+from aladia_etl.stack.probes import ComponentHealth, check_connect
 
 INTERNAL_TOPIC_PREFIX = "_aladia_connect"
 

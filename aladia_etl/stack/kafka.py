@@ -8,13 +8,13 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from aladia_etl.errors import ComponentFailed
-from aladia_etl.health.checks import ComponentHealth, check_kafka
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import ComponentFailed
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
 from aladia_etl.stack import jvm
 from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
+from aladia_etl.stack.probes import ComponentHealth, check_kafka
 
 
 class LocalKafka(LocalComponent):

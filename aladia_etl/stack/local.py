@@ -5,9 +5,8 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
-from aladia_etl.health.checks import ComponentHealth
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
 from aladia_etl.stack.artifacts import (
     ArtifactStore,
     debezium_jdbc_bundle,
@@ -18,6 +17,7 @@ from aladia_etl.stack.binaries import find_java, find_pg_bin_dir
 from aladia_etl.stack.connect import LocalConnect
 from aladia_etl.stack.kafka import LocalKafka
 from aladia_etl.stack.postgres import LocalPostgres
+from aladia_etl.stack.probes import ComponentHealth
 from aladia_etl.stack.process import ensure_port_free
 
 DEBEZIUM_PLUGIN_NAME = "debezium-connector-postgres"

@@ -12,12 +12,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from aladia_etl.errors import ComponentFailed, MissingDependency
-from aladia_etl.health.checks import ComponentHealth, check_postgres
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import ComponentFailed, MissingDependency
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
 from aladia_etl.stack.binaries import find_pg_bin_dir
 from aladia_etl.stack.component import LocalComponent
+from aladia_etl.stack.probes import ComponentHealth, check_postgres
 
 # Written to aladia.conf and included from postgresql.conf, so ALTER SYSTEM can still override it.
 SERVER_SETTINGS = {
@@ -183,27 +183,31 @@ class LocalPostgres(LocalComponent):
     def wait_ready(self, timeout: float = 60) -> None:
         import psycopg
 
+        from aladia_etl.core.errors import ServiceUnavailable
+        from aladia_etl.stack.connections import connect
+
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             if not self.process.is_running():
                 raise self.failure("exited during start-up")
             try:
-                with psycopg.connect(**self.settings.postgres.conninfo("postgres", connect_timeout=2)) as conn:
+                with connect(self.settings, "postgres", connect_timeout=2) as conn:
                     conn.execute("SELECT 1")
                 return
-            except psycopg.Error as exc:
+            except (psycopg.Error, ServiceUnavailable) as exc:
                 last = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             time.sleep(0.2)
         raise self.failure(f"did not accept connections within {timeout:.0f} s ({last})")
 
     def ensure_databases(self) -> list[str]:
-        import psycopg
         from psycopg import sql
+
+        from aladia_etl.stack.connections import connect
 
         pg = self.settings.postgres
         created = []
-        with psycopg.connect(**pg.conninfo("postgres"), autocommit=True) as conn:
+        with connect(self.settings, "postgres", autocommit=True) as conn:
             existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
             for db in (pg.source_db, pg.warehouse_db):
                 if db not in existing:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aladia_etl.errors import PortInUse
+from aladia_etl.core.errors import PortInUse
 
 
 def port_is_open(host: str, port: int, timeout: float = 0.3) -> bool:

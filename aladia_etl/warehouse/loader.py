@@ -1,8 +1,10 @@
 """Apply one staged batch to the warehouse in one transaction, exactly once per (engine, stream, batch).
 
-In the transaction: claim the batch id (a replayed batch finds it claimed and changes nothing), merge every staged
-table with an LSN guard (an older event never overwrites a newer one; deletes are soft), recompute the daily
-summary of every day the batch touched, keep the dead letters, advance the engine's offsets, clear the staging rows.
+In the transaction: sum what the staging calls recorded for the batch's token (`stg_stats`: the database, not a
+caller's counters, says what is there), claim the batch id (a replayed batch finds it claimed and changes
+nothing), merge every staged table with an LSN guard (an older event never overwrites a newer one; deletes are
+soft), recompute the daily summary of every day the batch touched, keep the dead letters, advance the engine's
+offsets, clear the staging rows.
 
 Connections passed here are autocommit connections; `conn.transaction()` makes the one real transaction.
 """
@@ -12,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aladia_etl.processing.staging import StageStats
-from aladia_etl.processing.transform import COLUMNS, WAREHOUSE_TABLE
-from aladia_etl.warehouse.schema import STATUS_COLUMNS
+from aladia_etl.warehouse.schema import COLUMNS, STAGING_TABLES, STATUS_COLUMNS, WAREHOUSE_TABLE
+from aladia_etl.warehouse.staging import StageStats
 
 CLOSED = "('cancelled', 'refunded')"
 
@@ -91,13 +92,12 @@ ON CONFLICT (engine, topic, partition)
 DO UPDATE SET next_offset = GREATEST(pipeline_offsets.next_offset, EXCLUDED.next_offset), updated_at = clock_timestamp()
 """
 
-STAGING_TABLES = (*(f"stg_{t}" for t in COLUMNS), "stg_dead_letters")
-
 
 @dataclass
 class ApplyResult:
     applied: bool  # False: this batch id was applied before (a replay) and nothing changed
-    rows: int = 0
+    stats: StageStats
+    rows: int = 0  # warehouse rows inserted or changed by the merges
     days: int = 0
 
 
@@ -120,27 +120,36 @@ def clear_stage(conn, token: str) -> None:
             conn.execute(f"DELETE FROM {table} WHERE batch_token = %s", (token,))
 
 
-def apply_batch(conn, engine: str, stream_id: str, batch_id: int, stats: StageStats) -> ApplyResult:
+def staged_stats(conn, token: str) -> StageStats:
+    """What the staging calls of this batch recorded, summed (inside the caller's transaction)."""
+    total = StageStats()
+    for (data,) in conn.execute("SELECT stats FROM stg_stats WHERE batch_token = %s", (token,)):
+        total.merge(StageStats.from_dict(data))
+    return total
+
+
+def apply_batch(conn, engine: str, stream_id: str, batch_id: int) -> ApplyResult:
     token = batch_token(engine, stream_id, batch_id)
     params: dict[str, Any] = {"token": token, "engine": engine}
     with conn.transaction():
+        stats = staged_stats(conn, token)
         claimed = conn.execute(
             "INSERT INTO pipeline_batches (engine, stream_id, batch_id, records, rows, dead_letters) "
             "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
             (engine, stream_id, batch_id, stats.records, stats.row_count, stats.dead_letters),
         ).fetchone()
         if claimed is None:
-            for table in STAGING_TABLES:
-                conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
-            return ApplyResult(applied=False)
+            _clear(conn, params)
+            return ApplyResult(applied=False, stats=stats)
         merged = 0
-        if stats.rows.get("orders") or stats.rows.get("order_items"):
+        touches_orders = bool(stats.rows.get("orders") or stats.rows.get("order_items"))
+        if touches_orders:
             conn.execute(TOUCHED_BEFORE, params)
         for table in COLUMNS:
             if stats.rows.get(table):
                 merged += conn.execute(merge_sql(table), params).rowcount
         days = 0
-        if stats.rows.get("orders") or stats.rows.get("order_items"):
+        if touches_orders:
             conn.execute(TOUCHED_AFTER, params)
             conn.execute(CLEAR_SUMMARY)
             days = conn.execute(RECOMPUTE_SUMMARY, params).rowcount
@@ -149,9 +158,13 @@ def apply_batch(conn, engine: str, stream_id: str, batch_id: int, stats: StageSt
         if stats.offsets:
             with conn.cursor() as cur:
                 cur.executemany(ADVANCE_OFFSET, [(engine, t, p, o) for (t, p), o in stats.offsets.items()])
-        for table in STAGING_TABLES:
-            conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
-    return ApplyResult(applied=True, rows=merged, days=days)
+        _clear(conn, params)
+    return ApplyResult(applied=True, stats=stats, rows=merged, days=days)
+
+
+def _clear(conn, params: dict[str, Any]) -> None:
+    for table in STAGING_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
 
 
 def applied_offsets(conn, engine: str) -> dict[tuple[str, int], int]:
@@ -167,6 +180,6 @@ def reset_offsets(conn, engine: str) -> None:
 
 def connect(settings):
     """An autocommit connection to the warehouse database."""
-    from aladia_etl import db
+    from aladia_etl.stack.connections import connect as pg_connect
 
-    return db.connect(settings, settings.postgres.warehouse_db, autocommit=True)
+    return pg_connect(settings, settings.postgres.warehouse_db, autocommit=True)

@@ -12,7 +12,23 @@
 
 from __future__ import annotations
 
-from aladia_etl.processing.transform import COLUMNS, WAREHOUSE_TABLE
+from aladia_etl.source.schema import ORDER_STATUSES
+
+WAREHOUSE_TABLE = {
+    "customers": "dim_customer",
+    "products": "dim_product",
+    "orders": "fact_order",
+    "order_items": "fact_order_item",
+}
+
+# Each warehouse row: these columns in this order (the key first), followed by LINEAGE.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id", "name", "email", "country", "created_at", "updated_at"),
+    "products": ("product_id", "name", "category", "price", "created_at", "updated_at"),
+    "orders": ("order_id", "customer_id", "status", "total_amount", "order_date", "created_at", "updated_at"),
+    "order_items": ("order_item_id", "order_id", "product_id", "quantity", "unit_price", "created_at", "updated_at"),
+}
+LINEAGE = ("is_deleted", "source_lsn", "source_ts", "kafka_topic", "kafka_partition", "kafka_offset")
 
 _LINEAGE_DDL = """
     is_deleted   BOOLEAN NOT NULL DEFAULT false,
@@ -55,7 +71,8 @@ def _stage_ddl(table: str) -> str:
     )
 
 
-STATUS_COLUMNS = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded")
+# One summary column per order status.
+STATUS_COLUMNS = ORDER_STATUSES
 
 DDL: tuple[str, ...] = (
     *(_target_ddl(t) for t in COLUMNS),
@@ -110,12 +127,20 @@ DDL: tuple[str, ...] = (
         kafka_offset BIGINT NOT NULL, reason TEXT NOT NULL, raw_key BYTEA, raw_value BYTEA
     )""",
     "CREATE INDEX IF NOT EXISTS stg_dead_letters_token_idx ON stg_dead_letters (batch_token)",
+    # What each staging call saw (records, tombstones, dead letters, rows per table, offsets): the apply
+    # transaction sums these rows instead of trusting counters handed to it.
+    """CREATE UNLOGGED TABLE IF NOT EXISTS stg_stats (
+        batch_token TEXT NOT NULL, stats JSONB NOT NULL, staged_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    )""",
+    "CREATE INDEX IF NOT EXISTS stg_stats_token_idx ON stg_stats (batch_token)",
     *(
         f"CREATE OR REPLACE VIEW v_{WAREHOUSE_TABLE[t].split('_', 1)[1]} AS "
         f"SELECT * FROM {WAREHOUSE_TABLE[t]} WHERE NOT is_deleted"
         for t in COLUMNS
     ),
 )
+
+STAGING_TABLES = (*(f"stg_{t}" for t in COLUMNS), "stg_dead_letters", "stg_stats")
 
 # v_customer, v_product, v_order, v_order_item
 VIEWS = {t: f"v_{WAREHOUSE_TABLE[t].split('_', 1)[1]}" for t in COLUMNS}

@@ -14,12 +14,11 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from aladia_etl.errors import AladiaError
-from aladia_etl.processing.events import EventError
-from aladia_etl.processing.transform import COLUMNS, MAPPERS
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import AladiaError, RecordError
+from aladia_etl.core.settings import Settings
 from aladia_etl.source import schema
-from aladia_etl.warehouse.schema import STATUS_COLUMNS, VIEWS
+from aladia_etl.warehouse.rows import MAPPERS
+from aladia_etl.warehouse.schema import COLUMNS, STATUS_COLUMNS, VIEWS
 
 SOURCE_COLUMNS = {
     "customers": ("id", "name", "email", "country", "created_at", "updated_at"),
@@ -128,7 +127,7 @@ def _source_rows(conn, table: str) -> tuple[dict[int, tuple], list[int]]:
             data = dict(zip(columns, record, strict=True))
             try:
                 values = mapper(data)
-            except EventError:
+            except RecordError:
                 rejected.append(data["id"])
                 continue
             rows[values[0]] = values

@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 
-from aladia_etl.cdc.connector import topic_for
-from tests.e2e.conftest import (
+from aladia_etl.bus.topics import cdc_topic
+from tests.e2e.helpers import (
     assert_exact,
     batches_applied,
     simulate,
@@ -54,7 +54,7 @@ def test_poison_messages_land_in_the_dlq_and_the_rest_stays_exact(pipeline, stac
     from kafka import KafkaConsumer, KafkaProducer
 
     bootstrap = pipeline.kafka.bootstrap_servers
-    orders_topic = topic_for(pipeline, "orders")
+    orders_topic = cdc_topic(pipeline, "orders")
     good = {
         "op": "u",
         "source": {"lsn": 1, "ts_ms": 1, "table": "orders"},

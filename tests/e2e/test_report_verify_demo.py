@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aladia_etl.errors import ExitCode
-from tests.e2e.conftest import assert_exact, simulate, stream, verify, warehouse
+from aladia_etl.core.errors import ExitCode
+from tests.e2e.helpers import assert_exact, simulate, stream, verify, warehouse
 from tests.helpers import run_cli
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aladia_etl.stack.process import port_is_open
-from tests.e2e.conftest import assert_exact, simulate, stream
+from tests.e2e.helpers import assert_exact, simulate, stream
 
 MASTER_PORT = 27077
 

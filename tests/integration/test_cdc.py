@@ -10,8 +10,8 @@ from decimal import Decimal
 import psycopg
 import requests
 
-from aladia_etl.cdc.connector import topic_for
-from aladia_etl.errors import ExitCode
+from aladia_etl.bus.topics import cdc_topic
+from aladia_etl.core.errors import ExitCode
 from tests.helpers import run_cli
 from tests.kafka_utils import end_offsets, key, value, wait_for_records
 
@@ -84,7 +84,7 @@ def test_unknown_connector_and_unreachable_connect(pipeline, stack_env):
 
 
 def test_snapshot_events_for_seeded_rows(pipeline):
-    topic = topic_for(pipeline, "products")
+    topic = cdc_topic(pipeline, "products")
     start = {tp: 0 for tp in end_offsets(pipeline.kafka.bootstrap_servers, [topic])}
     with psycopg.connect(**pipeline.postgres.conninfo()) as conn:
         seeded = conn.execute("SELECT count(*) FROM products WHERE id <= 25").fetchone()[0]
@@ -113,7 +113,7 @@ def test_snapshot_events_for_seeded_rows(pipeline):
 def test_insert_update_delete_events_on_every_table(pipeline):
     bootstrap = pipeline.kafka.bootstrap_servers
     tables = ["customers", "products", "orders", "order_items"]
-    topics = [topic_for(pipeline, t) for t in tables]
+    topics = [cdc_topic(pipeline, t) for t in tables]
     start = end_offsets(bootstrap, topics)
     tag = secrets.token_hex(4)
     with psycopg.connect(**pipeline.postgres.conninfo()) as conn:
@@ -184,7 +184,7 @@ def test_insert_update_delete_events_on_every_table(pipeline):
 
 def test_update_keeps_the_real_value_of_an_untouched_toasted_column(pipeline):
     bootstrap = pipeline.kafka.bootstrap_servers
-    topic = topic_for(pipeline, "customers")
+    topic = cdc_topic(pipeline, "customers")
     notes = secrets.token_hex(60_000)  # 120 kB of incompressible text: stored out of line (TOAST)
     start = end_offsets(bootstrap, [topic])
     with psycopg.connect(**pipeline.postgres.conninfo()) as conn:

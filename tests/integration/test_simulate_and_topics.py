@@ -6,7 +6,7 @@ import json
 import uuid
 from collections import Counter
 
-from aladia_etl.cdc.connector import cdc_topics
+from aladia_etl.bus.topics import cdc_topics
 from tests.helpers import run_cli
 from tests.kafka_utils import end_offsets, value, wait_for_records
 

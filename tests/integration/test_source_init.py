@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from aladia_etl.errors import ExitCode
+from aladia_etl.core.errors import ExitCode
 from aladia_etl.source import schema
 from tests.helpers import run_cli
 
@@ -69,7 +69,7 @@ def test_seed_is_deterministic():
 @pytest.fixture
 def replica_server(stack_settings):
     """A second real PostgreSQL, started by the same code, with wal_level = replica."""
-    from aladia_etl.settings import Settings
+    from aladia_etl.core.settings import Settings
     from aladia_etl.stack.postgres import LocalPostgres
 
     base = Path(tempfile.mkdtemp(prefix="aladia-replica-", dir="/tmp"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from aladia_etl import versions
+from aladia_etl.core import versions
 from tests.helpers import REPO, run_cli
 
 

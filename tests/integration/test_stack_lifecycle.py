@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aladia_etl.errors import ExitCode
+from aladia_etl.core.errors import ExitCode
 from aladia_etl.stack.process import pid_alive, port_is_open
 from tests.conftest import artifact_cache
 from tests.helpers import run_cli, settings_env
@@ -59,7 +59,7 @@ def test_up_status_down_leaves_nothing_behind(own_env):
 
 
 def _processes_using(data_dir: Path) -> list[str]:
-    from aladia_etl.settings import Settings
+    from aladia_etl.core.settings import Settings
     from aladia_etl.stack.postgres import LocalPostgres
 
     roots = [str(data_dir), str(LocalPostgres(Settings(_env_file=None, data_dir=data_dir)).home)]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from aladia_etl.processing.staging import stage
+from aladia_etl.processing.bundle import stage
 from aladia_etl.warehouse import loader
 
 ORDERS = "orders_db.public.orders"
@@ -72,8 +72,8 @@ class Batches:
             self.offset += 1
         token = loader.batch_token("test", "s1", batch_id)
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
-        stats = stage(conninfo, token, records)
-        return loader.apply_batch(self.conn, "test", "s1", batch_id, stats)
+        stage(conninfo, token, records)
+        return loader.apply_batch(self.conn, "test", "s1", batch_id)
 
 
 def fact(conn, order_id):

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from aladia_etl.errors import ExitCode, MissingDependency
+from aladia_etl.core.errors import ExitCode, MissingDependency
 from aladia_etl.stack.artifacts import ArtifactStore, Bundle
 
 BUNDLE = Bundle("demo-1", ("org.example:demo:1",), description="Demo 1")

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from aladia_etl import versions
-from aladia_etl.cdc.connector import build_config, cdc_topics, masked, validation_errors
-from aladia_etl.errors import UsageError
-from aladia_etl.settings import Settings
+from aladia_etl.bus.topics import cdc_topics
+from aladia_etl.cdc.connector import build_config, masked, validation_errors
+from aladia_etl.core import versions
+from aladia_etl.core.errors import UsageError
+from aladia_etl.core.settings import Settings
 from aladia_etl.source.schema import heartbeat_query
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 
 from aladia_etl import __version__
-from aladia_etl.errors import ExitCode
+from aladia_etl.core.errors import ExitCode
 from tests.helpers import run_cli
 
 

@@ -10,7 +10,7 @@ from requests.adapters import BaseAdapter
 from requests.models import Response
 
 from aladia_etl.cdc.client import ConnectClient, ConnectError
-from aladia_etl.errors import ExitCode, ServiceUnavailable
+from aladia_etl.core.errors import ExitCode, ServiceUnavailable
 
 
 class FakeTransport(BaseAdapter):

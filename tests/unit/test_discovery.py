@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from aladia_etl.errors import ExitCode, MissingDependency, PortInUse
+from aladia_etl.core.errors import ExitCode, MissingDependency, PortInUse
 from aladia_etl.stack import binaries
 from aladia_etl.stack.process import ensure_port_free, port_is_open
 

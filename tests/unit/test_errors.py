@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from aladia_etl import errors
+from aladia_etl.core import errors
 
 
 def test_exit_codes_are_distinct():

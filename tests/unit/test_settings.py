@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from aladia_etl.errors import ConfigError, ExitCode
-from aladia_etl.settings import Settings, load_settings
+from aladia_etl.core.errors import ConfigError, ExitCode
+from aladia_etl.core.settings import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)

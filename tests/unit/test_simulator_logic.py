@@ -5,7 +5,7 @@ import random
 import pytest
 
 from aladia_etl.bus.envelope import describe, summarize
-from aladia_etl.errors import UsageError
+from aladia_etl.core.errors import UsageError
 from aladia_etl.source.schema import LIFECYCLE, ORDER_STATUSES
 from aladia_etl.source.simulator import Mix, _Pool
 

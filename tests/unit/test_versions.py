@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from aladia_etl import versions
+from aladia_etl.core import versions
 from aladia_etl.stack.artifacts import debezium_postgres_bundle, kafka_bundle, spark_kafka_bundle
 from tests.helpers import REPO
 

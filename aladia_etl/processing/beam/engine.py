@@ -1,9 +1,9 @@
 """`aladia stream --engine beam`: bounded micro-batches over real Kafka offsets, one Beam pipeline per batch.
 
 Each batch plans, per partition of every CDC topic, the offset range from the offsets last applied to the
-warehouse up to the high-water mark seen at batch start (capped), runs a Beam pipeline over those ranges (the
-DoFns read Kafka; the transforms are the shared event model and transform), then applies the batch with its end
-offsets in one warehouse transaction, and the stream loop commits the offsets to the `aladia-beam` consumer group.
+warehouse up to the high-water mark seen at batch start (capped), runs a Beam pipeline over those ranges — a DoFn
+reads each range through `bus.reader` and stages it through the shared `processing.bundle.stage` — then applies
+the batch in one warehouse transaction, and the stream loop commits the offsets to the `aladia-beam` consumer group.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import os
 import threading
 import time
 
-from aladia_etl.errors import AladiaError
-from aladia_etl.processing.runner import StreamOptions, StreamProgress
-from aladia_etl.processing.staging import StageStats
-from aladia_etl.settings import Settings
+from aladia_etl.bus.offsets import PartitionOffsets, partition_offsets
+from aladia_etl.bus.topics import cdc_topics
+from aladia_etl.core.errors import AladiaError
+from aladia_etl.core.settings import Settings
+from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.warehouse import loader
 
 ENGINE = "beam"
@@ -49,30 +50,11 @@ class BeamEngine:
 
     # -- planning ------------------------------------------------------------------------------------------
     def plan(self, conn, consumer) -> list[tuple[str, int, int, int]]:
-        from kafka import TopicPartition
-
-        from aladia_etl.cdc.connector import cdc_topics
-
-        known = consumer.topics()
-        tps = [
-            TopicPartition(t, p)
-            for t in cdc_topics(self.settings)
-            if t in known
-            for p in sorted(consumer.partitions_for_topic(t) or [])
-        ]
-        if not tps:
-            return []
-        ends = consumer.end_offsets(tps)
-        begins = consumer.beginning_offsets(tps)
-        applied = loader.applied_offsets(conn, ENGINE)
-        budget = self.options.max_records_per_batch
-        ranges = []
-        for tp in tps:
-            start = max(applied.get((tp.topic, tp.partition), 0), begins[tp])
-            end = min(ends[tp], start + budget)
-            if end > start:
-                ranges.append((tp.topic, tp.partition, start, end))
-        return ranges
+        return plan_ranges(
+            partition_offsets(consumer, cdc_topics(self.settings)),
+            loader.applied_offsets(conn, ENGINE),
+            self.options.max_records_per_batch,
+        )
 
     @staticmethod
     def split(ranges, size: int = 25_000) -> list[tuple[str, int, int, int]]:
@@ -84,19 +66,12 @@ class BeamEngine:
         return out
 
     # -- one batch -----------------------------------------------------------------------------------------
-    def run_batch(self, ranges, batch_id: int, conn) -> StageStats:
+    def run_batch(self, ranges, batch_id: int, conn) -> None:
+        """Stage the ranges with a Beam pipeline (the stats are recorded in the warehouse by the staging code)."""
         import apache_beam as beam
-        from apache_beam.metrics.metric import MetricsFilter
         from apache_beam.options.pipeline_options import PipelineOptions
 
-        from aladia_etl.processing.beam.transforms import (
-            NAMESPACE,
-            ReadOffsetRange,
-            StageDeadLetters,
-            StageRows,
-            ToWarehouseRows,
-        )
-        from aladia_etl.processing.transform import COLUMNS
+        from aladia_etl.processing.beam.transforms import ReadAndStage
 
         token = loader.batch_token(ENGINE, self.stream_id, batch_id)
         loader.clear_stage(conn, token)
@@ -104,34 +79,12 @@ class BeamEngine:
         dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
         options = PipelineOptions(self.pipeline_flags(sum(end - start for _, _, start, end in ranges)))
         pipeline = beam.Pipeline(runner=pipeline_runner(self.options.runner), options=options)
-        records = (
+        _ = (
             pipeline
             | "Offset ranges" >> beam.Create(self.split(ranges))
-            | "Read Kafka" >> beam.ParDo(ReadOffsetRange(self.settings.kafka.bootstrap_servers))
+            | "Read and stage" >> beam.ParDo(ReadAndStage(self.settings.kafka.bootstrap_servers, conninfo, token, dlq))
         )
-        rows, dead = records | "To warehouse rows" >> ToWarehouseRows()
-        rows | "Stage rows" >> beam.ParDo(StageRows(conninfo, token))
-        dead | "Dead letters" >> beam.ParDo(StageDeadLetters(conninfo, token, dlq))
-        result = pipeline.run()
-        result.wait_until_finish()
-
-        metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
-        counters = {
-            m.key.metric.name: (m.committed if m.committed is not None else m.attempted) for m in metrics["counters"]
-        }
-        dists = {m.key.metric.name: (m.committed or m.attempted) for m in metrics["distributions"]}
-        stats = StageStats(
-            records=int(counters.get("records", 0)),
-            tombstones=int(counters.get("tombstones", 0)),
-            dead_letters=int(counters.get("dead_letters", 0)),
-            offsets={(t, p): end for t, p, _, end in ranges},
-            max_source_ts_ms=int(dists["source_ts_ms"].max)
-            if "source_ts_ms" in dists and dists["source_ts_ms"].count
-            else 0,
-        )
-        for table in COLUMNS:
-            stats.rows[table] = int(counters.get(f"rows_{table}", 0))
-        return stats
+        pipeline.run().wait_until_finish()
 
     def pipeline_flags(self, planned_records: int) -> list[str]:
         """The user's pipeline options; for a large batch on the default local runner, one worker process per
@@ -156,7 +109,7 @@ class BeamEngine:
         return row[0]
 
     def _loop(self) -> None:
-        from aladia_etl.bus.kafka import consumer
+        from aladia_etl.stack.connections import consumer
 
         try:
             with loader.connect(self.settings) as conn:
@@ -169,11 +122,11 @@ class BeamEngine:
                         if ranges:
                             self._busy.set()
                             try:
-                                stats = self.run_batch(ranges, batch_id, conn)
-                                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, stats)
+                                self.run_batch(ranges, batch_id, conn)
+                                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id)
                             finally:
                                 self._busy.clear()
-                            self.progress.record_batch(stats, result.applied, time.monotonic() - tick)
+                            self.progress.record_batch(result, time.monotonic() - tick)
                             batch_id += 1
                         remaining = self.options.trigger_interval - (time.monotonic() - tick)
                         if remaining > 0:
@@ -208,3 +161,30 @@ class BeamEngine:
         if self._thread is not None:
             self._thread.join(timeout=600)
         self.check()
+
+
+def plan_ranges(
+    offsets: list[PartitionOffsets], applied: dict[tuple[str, int], int], budget: int
+) -> list[tuple[str, int, int, int]]:
+    """Per partition, [resume position, high-water mark), capped so that the whole batch holds at most `budget`
+    records: the budget is shared fairly (a partition with a small backlog takes all of it, the rest is split
+    evenly among the others), so no partition starves behind a busy one."""
+    backlog = {}
+    for o in offsets:
+        start = max(applied.get(o.key, 0), o.begin)
+        if o.end > start:
+            backlog[o.key] = (start, o.end - start)
+    grant: dict[tuple[str, int], int] = {}
+    remaining = budget
+    pending = sorted(backlog, key=lambda k: backlog[k][1])
+    while pending:
+        share = remaining // len(pending)
+        key = pending.pop(0)
+        grant[key] = min(backlog[key][1], max(share, 0))
+        remaining -= grant[key]
+    ranges = []
+    for o in offsets:
+        if grant.get(o.key):
+            start = backlog[o.key][0]
+            ranges.append((o.topic, o.partition, start, start + grant[o.key]))
+    return ranges

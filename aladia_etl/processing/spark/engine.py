@@ -1,9 +1,10 @@
 """`aladia stream --engine spark`: Structured Streaming over Kafka, foreachBatch with an exactly-once effect.
 
 Each micro-batch: the Kafka records (topic, partition, offset, key, value) go through `mapInArrow` to the shared
-staging code, which runs in the executors — parse, validate, dead-letter split, COPY into the batch's staging
-tables — so the write scales out with the cluster. The driver then applies the batch in one warehouse transaction
-that records (engine, stream id, batch id): a batch replayed after a crash is found applied and skipped.
+processing path (`processing.bundle.stage`), which runs in the executors — parse, validate, dead-letter split,
+COPY into the batch's staging tables — so the write scales out with the cluster. The driver then applies the batch
+in one warehouse transaction that records (engine, stream id, batch id): a batch replayed after a crash is found
+applied and skipped.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import time
 import uuid
 from functools import partial
 
-from aladia_etl.errors import AladiaError
-from aladia_etl.processing.runner import StreamOptions, StreamProgress, cdc_topic_pattern
-from aladia_etl.processing.staging import StageStats
-from aladia_etl.settings import Settings
+from aladia_etl.bus.topics import cdc_pattern
+from aladia_etl.core.errors import AladiaError
+from aladia_etl.core.settings import Settings
+from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.warehouse import loader
 
 ENGINE = "spark"
@@ -26,10 +27,11 @@ log = logging.getLogger("aladia.spark")
 
 
 def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
-    """Runs in a Python worker next to the data: Arrow batches of Kafka records → staging; yields the stats."""
+    """Runs in a Python worker next to the data: Arrow batches of Kafka records → the shared processing path
+    (which records what it staged in the warehouse); yields how many records it saw."""
     import pyarrow as pa
 
-    from aladia_etl.processing.staging import stage
+    from aladia_etl.processing.bundle import stage
 
     def records():
         for batch in batches:
@@ -37,7 +39,7 @@ def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
             yield from zip(*columns, strict=True)
 
     stats = stage(conninfo, token, records(), dlq)
-    yield pa.RecordBatch.from_pydict({"stats": [stats.to_json()]})
+    yield pa.RecordBatch.from_pydict({"records": [stats.records]})
 
 
 def _warm_up(conninfo: dict, batches):
@@ -45,11 +47,12 @@ def _warm_up(conninfo: dict, batches):
     micro-batch, so that it does not pay for them."""
     import pyarrow as pa
 
-    from aladia_etl.processing.staging import warehouse_connection
+    from aladia_etl.processing import bundle  # noqa: F401 - imported now, not during the first batch
+    from aladia_etl.warehouse.staging import worker_connection
 
     for _ in batches:
         pass
-    warehouse_connection(conninfo).execute("SELECT 1").fetchone()
+    worker_connection(conninfo)
     yield pa.RecordBatch.from_pydict({"ok": [True]})
 
 
@@ -85,7 +88,7 @@ class SparkEngine:
         reader = (
             self.spark.readStream.format("kafka")
             .option("kafka.bootstrap.servers", self.settings.kafka.bootstrap_servers)
-            .option("subscribePattern", cdc_topic_pattern(self.settings))
+            .option("subscribePattern", cdc_pattern(self.settings))
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", str(self.options.max_records_per_batch))
             .option("failOnDataLoss", "true")
@@ -115,27 +118,25 @@ class SparkEngine:
             dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
             with loader.connect(self.settings) as conn:
                 if loader.is_applied(conn, ENGINE, self.stream_id, batch_id):
-                    self.progress.record_batch(StageStats(), applied=False, seconds=time.monotonic() - started)
+                    skipped = loader.ApplyResult(applied=False, stats=loader.StageStats())
+                    self.progress.record_batch(skipped, time.monotonic() - started)
                     return
                 token = loader.batch_token(ENGINE, self.stream_id, batch_id)
                 loader.clear_stage(conn, token)
                 prepared = time.monotonic()
-                parts = df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "stats string").collect()
-                stats = StageStats()
-                for row in parts:
-                    stats.merge(StageStats.from_json(row["stats"]))
+                df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "records long").collect()
                 staged = time.monotonic()
-                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, stats)
+                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id)
             done = time.monotonic()
             log.debug(
                 "batch %d: %d records, prepare %.3f s, stage %.3f s, apply %.3f s",
                 batch_id,
-                stats.records,
+                result.stats.records,
                 prepared - started,
                 staged - prepared,
                 done - staged,
             )
-            self.progress.record_batch(stats, result.applied, done - started)
+            self.progress.record_batch(result, done - started)
         except BaseException as exc:
             if self._stopping:
                 # query.stop() cancelled this batch's job: nothing was committed and the batch will be replayed.

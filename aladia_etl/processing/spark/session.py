@@ -7,9 +7,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from aladia_etl import versions
-from aladia_etl.errors import MissingDependency
-from aladia_etl.settings import Settings
+from aladia_etl.core import versions
+from aladia_etl.core.errors import MissingDependency
+from aladia_etl.core.settings import Settings
 from aladia_etl.stack.artifacts import ArtifactStore, spark_kafka_bundle
 
 DRIVER_LOG4J2 = """\

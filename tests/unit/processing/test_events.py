@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from aladia_etl.processing.events import EventError, parse, table_of
+from aladia_etl.bus.topics import table_of
+from aladia_etl.core.errors import RecordError
+from aladia_etl.processing.events import parse
+from tests import factories
 
 TOPIC = "orders_db.public.orders"
 ORDER = {
@@ -20,16 +23,10 @@ ORDER = {
 
 
 def envelope(op="c", before=None, after=ORDER, lsn=1000, ts_ms=1764064800000, **source) -> bytes:
-    src = {
-        "version": "3.6.1.Final",
-        "connector": "postgresql",
-        "table": "orders",
-        "lsn": lsn,
-        "ts_ms": ts_ms,
-        "txId": 77,
-        **source,
-    }
-    return json.dumps({"before": before, "after": after, "source": src, "op": op, "ts_ms": 1}).encode()
+    """Unlike the factory's, both images are given explicitly: these tests break envelopes on purpose."""
+    data = factories.envelope("orders", ORDER, op=op, lsn=lsn, ts_ms=ts_ms, **source)
+    data.update(before=before, after=after)
+    return json.dumps(data).encode()
 
 
 @pytest.mark.parametrize("op", ["c", "r"])
@@ -87,7 +84,7 @@ def test_bytes_and_str_values_are_accepted():
     ],
 )
 def test_malformed_envelopes_are_rejected_with_a_reason(value, reason):
-    with pytest.raises(EventError) as info:
+    with pytest.raises(RecordError) as info:
         parse(TOPIC, 0, 1, value)
     assert reason in info.value.reason
 

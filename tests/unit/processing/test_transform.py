@@ -7,15 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from aladia_etl.processing.events import ChangeEvent, EventError
-from aladia_etl.processing.transform import COLUMNS, LINEAGE, to_money, to_timestamp, transform
-
-
-def event(table, row, op="c", lsn=10, ts_ms=1_764_064_800_000):
-    before = row if op == "d" else None
-    after = None if op == "d" else row
-    return ChangeEvent(table, op, before, after, lsn, ts_ms, 1, f"orders_db.public.{table}", 0, 42)
-
+from aladia_etl.core.errors import RecordError
+from aladia_etl.processing.transform import transform
+from aladia_etl.warehouse.rows import to_money, to_timestamp
+from aladia_etl.warehouse.schema import COLUMNS, LINEAGE
+from tests.factories import event
 
 CUSTOMER = {
     "id": 1,
@@ -93,7 +89,7 @@ def test_delete_keeps_values_when_valid_and_only_the_key_otherwise():
     assert row[0] == 3 and row[2] == "paid" and row[len(COLUMNS["orders"])] is True
     _, partial = transform(event("orders", {"id": 3}, op="d"))
     assert partial[: len(COLUMNS["orders"])] == (3, None, None, None, None, None, None)
-    with pytest.raises(EventError):
+    with pytest.raises(RecordError):
         transform(event("orders", {"status": "paid"}, op="d"))  # not even a key
 
 
@@ -123,7 +119,7 @@ def test_delete_keeps_values_when_valid_and_only_the_key_otherwise():
     ],
 )
 def test_invalid_rows_are_rejected_with_a_reason(table, row, reason):
-    with pytest.raises(EventError) as info:
+    with pytest.raises(RecordError) as info:
         transform(event(table, row))
     assert reason in info.value.reason
 
@@ -149,5 +145,5 @@ def test_timestamp_forms():
     assert to_timestamp(1_500_000, "t") == datetime(1970, 1, 1, 0, 0, 1, 500000, tzinfo=UTC)  # MicroTimestamp
     assert to_timestamp("2026-01-02T03:04:05", "t").tzinfo is UTC  # naive → UTC
     assert to_timestamp(datetime(2026, 1, 1), "t").tzinfo is UTC
-    with pytest.raises(EventError):
+    with pytest.raises(RecordError):
         to_timestamp(True, "t")

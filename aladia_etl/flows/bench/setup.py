@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import psycopg
 from psycopg import sql
 
-from aladia_etl.settings import Settings
+from aladia_etl.core.settings import Settings
 
 PREFIX = "aladia_bench"
 
@@ -71,7 +70,9 @@ def bench_settings(
 
 
 def admin(settings: Settings):
-    return psycopg.connect(**settings.postgres.conninfo("postgres"), autocommit=True)
+    from aladia_etl.stack.connections import connect
+
+    return connect(settings, "postgres", autocommit=True)
 
 
 def recreate_database(settings: Settings, name: str) -> None:
@@ -92,8 +93,8 @@ def drop_slot(settings: Settings, slot: str, timeout: float = 30) -> None:
 
 
 def delete_topics(settings: Settings, prefix: str) -> None:
-    from aladia_etl.bus.kafka import admin as kafka_admin
-    from aladia_etl.bus.kafka import closing
+    from aladia_etl.stack.connections import admin as kafka_admin
+    from aladia_etl.stack.connections import closing
 
     with closing(kafka_admin(settings)) as a:
         topics = [t for t in a.list_topics() if t.startswith(prefix + ".")]

@@ -7,12 +7,13 @@ import time
 
 from psycopg import sql
 
-from aladia_etl import versions
-from aladia_etl.bench.setup import BenchNames, admin, recreate_database
 from aladia_etl.cdc.service import client_for, wait_running
-from aladia_etl.errors import AladiaError
-from aladia_etl.settings import Settings
+from aladia_etl.core import versions
+from aladia_etl.core.errors import AladiaError
+from aladia_etl.core.settings import Settings
+from aladia_etl.flows.bench.setup import BenchNames, admin, recreate_database
 from aladia_etl.source import schema
+from aladia_etl.stack.connections import connect
 
 
 def jdbc_config(settings: Settings, names: BenchNames, topics: list[str]) -> dict[str, str]:
@@ -39,8 +40,8 @@ def jdbc_config(settings: Settings, names: BenchNames, topics: list[str]) -> dic
 
 
 def committed(settings: Settings, group: str, topics: list[str]) -> int:
-    from aladia_etl.bus.kafka import admin as kafka_admin
-    from aladia_etl.bus.kafka import closing
+    from aladia_etl.stack.connections import admin as kafka_admin
+    from aladia_etl.stack.connections import closing
 
     with closing(kafka_admin(settings)) as a:
         offsets = a.list_group_offsets({group: None}).get(group, {})
@@ -95,14 +96,10 @@ def run_jdbc_sink(settings: Settings, names: BenchNames, topics: list[str], tota
 def prepare_native(settings: Settings, names: BenchNames) -> None:
     """Before the fill: a target database with the source's tables and seed rows, and a slot at this point."""
     recreate_database(settings, names.native_db)
-    source = settings.postgres.conninfo(names.source_db)
-    target = settings.postgres.conninfo(names.native_db)
-    import psycopg
-
-    with psycopg.connect(**target, autocommit=True) as dst:
+    with connect(settings, names.native_db, autocommit=True) as dst:
         for ddl in schema.TABLE_DDL.values():
             dst.execute(ddl)
-    with psycopg.connect(**source) as src, psycopg.connect(**target) as dst:
+    with connect(settings, names.source_db) as src, connect(settings, names.native_db) as dst:
         for table in (*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE):
             with (
                 src.cursor().copy(f"COPY public.{table} TO STDOUT") as out,
@@ -117,15 +114,12 @@ def prepare_native(settings: Settings, names: BenchNames) -> None:
 
 def run_native(settings: Settings, names: BenchNames, end_lsn: str, changes: int, timeout: float = 1800) -> dict:
     """Apply everything since the slot with a subscription in the target database; rows/s until caught up."""
-    import psycopg
-
     pg = settings.postgres
     dsn = (
         f"host={pg.host} port={pg.port} dbname={names.source_db} user={pg.user} "
         f"password={pg.password.get_secret_value()}"
     )
-    target = settings.postgres.conninfo(names.native_db)
-    with psycopg.connect(**target, autocommit=True) as dst:
+    with connect(settings, names.native_db, autocommit=True) as dst:
         started = time.monotonic()
         dst.execute(
             sql.SQL(
@@ -148,7 +142,7 @@ def run_native(settings: Settings, names: BenchNames, end_lsn: str, changes: int
         seconds = time.monotonic() - started
         counts = {t: dst.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0] for t in schema.CAPTURED_TABLES}
         dst.execute("DROP SUBSCRIPTION aladia_bench_sub")
-    with psycopg.connect(**settings.postgres.conninfo(names.source_db)) as src:
+    with connect(settings, names.source_db) as src:
         source_counts = {
             t: src.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0] for t in schema.CAPTURED_TABLES
         }

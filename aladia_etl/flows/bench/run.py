@@ -11,20 +11,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aladia_etl import __version__, versions
-from aladia_etl.bench import peers
-from aladia_etl.bench.setup import BenchNames, bench_settings, delete_topics, drop_database, drop_slot
-from aladia_etl.errors import AladiaError, UsageError
-from aladia_etl.processing.runner import ENGINES
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl import __version__
+from aladia_etl.core import versions
+from aladia_etl.core.errors import AladiaError, UsageError
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
+from aladia_etl.flows.bench import peers
+from aladia_etl.flows.bench.setup import BenchNames, bench_settings, delete_topics, drop_database, drop_slot
+from aladia_etl.processing.model import ENGINES
 
 PEERS = ("jdbc", "native")
 
 
 @dataclass
 class BenchOptions:
-    engines: tuple[str, ...] = ENGINES
+    engines: tuple[str, ...] = tuple(ENGINES)
     peers: tuple[str, ...] = PEERS
     events: int = 100_000
     rate: float = 1000.0
@@ -61,12 +62,12 @@ class Bench:
         return bench_settings(self.settings, self.names)
 
     def topics(self, plain: bool = False) -> list[str]:
-        from aladia_etl.cdc.connector import cdc_topics
+        from aladia_etl.bus.topics import cdc_topics
 
         return cdc_topics(bench_settings(self.settings, self.names, plain=plain))
 
     def topic_total(self, plain: bool = False) -> int:
-        from aladia_etl.bus.topics import total_records
+        from aladia_etl.bus.offsets import total_records
 
         return total_records(self.settings, self.topics(plain))
 
@@ -77,16 +78,12 @@ class Bench:
         events: int | None = None,
         stop: threading.Event | None = None,
     ):
-        from aladia_etl.source.bootstrap import connect
-        from aladia_etl.source.simulator import Mix, Simulator
+        from aladia_etl.source.workload import simulate
 
-        with connect(self.src) as conn:
-            sim = Simulator(conn, Mix(), rng_seed=1234)
-            sim.load()
-            return sim.run(rate=rate, duration=duration, events=events, stop=stop)
+        return simulate(self.src, rate=rate, duration=duration, events=events, seed=1234, stop=stop)
 
     def fresh_warehouse(self, engine: str, phase: str, plain: bool = True) -> Settings:
-        from aladia_etl.bench.setup import recreate_database
+        from aladia_etl.flows.bench.setup import recreate_database
 
         name = self.names.warehouse(engine, phase)
         recreate_database(self.settings, name)
@@ -106,8 +103,8 @@ class Bench:
         delete_topics(self.settings, self.names.plain_prefix)
 
     def prepare(self) -> None:
-        from aladia_etl.bench.setup import recreate_database
         from aladia_etl.cdc.service import register
+        from aladia_etl.flows.bench.setup import recreate_database
         from aladia_etl.source.bootstrap import bootstrap
         from aladia_etl.source.seed import SeedSpec
 
@@ -161,7 +158,8 @@ class Bench:
         )
 
     def drain(self, engine: str, plain: bool = False) -> dict:
-        from aladia_etl.processing.runner import StreamOptions, run_stream
+        from aladia_etl.processing.loop import run_stream
+        from aladia_etl.processing.model import StreamOptions
         from aladia_etl.warehouse.verify import verify
 
         target = self.fresh_warehouse(engine, "drain_plain" if plain else "drain", plain=plain)
@@ -188,7 +186,8 @@ class Bench:
 
     def _streaming(self, engine: str, target: Settings, name: str):
         """A stream running in a thread until `stop` is set; returns (thread, stop, progress holder)."""
-        from aladia_etl.processing.runner import StreamOptions, StreamProgress, run_stream
+        from aladia_etl.processing.loop import run_stream
+        from aladia_etl.processing.model import StreamOptions, StreamProgress
 
         stop = threading.Event()
         holder: dict[str, Any] = {"progress": None, "error": None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aladia_etl.settings import Settings
+from aladia_etl.core.settings import Settings
 
 
 def collect_status(settings: Settings) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aladia_etl import versions
-from aladia_etl.errors import ConfigError
+from aladia_etl.core import versions
+from aladia_etl.core.errors import ConfigError
 
 ENV_PREFIX = "ALADIA_"
 NESTED_DELIMITER = "__"

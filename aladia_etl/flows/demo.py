@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aladia_etl.errors import UsageError, VerificationFailed
-from aladia_etl.reporting import SILENT, Reporter
-from aladia_etl.settings import Settings
+from aladia_etl.core.errors import UsageError, VerificationFailed
+from aladia_etl.core.progress import SILENT, Reporter
+from aladia_etl.core.settings import Settings
 
 STEPS = ("up", "init", "cdc register", "simulate + stream", "stream until idle", "verify", "report")
 
@@ -44,16 +44,18 @@ def run_demo(
     on_stream_progress: Callable[[Any], None] | None = None,
 ) -> DemoResult:
     from aladia_etl.analytics import service
+    from aladia_etl.bus.offsets import total_records, wait_for_records
+    from aladia_etl.bus.topics import cdc_topics
     from aladia_etl.cdc.service import register
-    from aladia_etl.processing.runner import ENGINES, StreamOptions, run_stream
-    from aladia_etl.source.bootstrap import bootstrap, connect
+    from aladia_etl.processing.loop import run_stream
+    from aladia_etl.processing.model import StreamOptions, check_engine
+    from aladia_etl.source.bootstrap import bootstrap
     from aladia_etl.source.seed import SeedSpec
-    from aladia_etl.source.simulator import Mix, Simulator
+    from aladia_etl.source.workload import simulate as run_workload
     from aladia_etl.stack.local import LocalStack
     from aladia_etl.warehouse.verify import verify
 
-    if options.engine not in ENGINES:
-        raise UsageError(f"unknown engine {options.engine!r}", f"choose one of: {', '.join(ENGINES)}")
+    check_engine(options.engine)
     if options.duration <= 0 or options.rate <= 0:
         raise UsageError("--duration and --rate must be positive", "e.g. aladia demo --duration 30 --rate 200")
 
@@ -73,19 +75,13 @@ def run_demo(
     simulation_done = threading.Event()
     failure: list[BaseException] = []
 
-    from aladia_etl.bus.topics import total_records, wait_for_records
-    from aladia_etl.cdc.connector import cdc_topics
-
     topics = cdc_topics(settings)
     before = total_records(settings, topics)
 
     def simulate() -> None:
         try:
-            with connect(settings) as conn:
-                sim = Simulator(conn, Mix(), options.seed)
-                sim.load()
-                stats = sim.run(rate=options.rate, duration=options.duration)
-                result.simulated = stats.as_dict()
+            stats = run_workload(settings, rate=options.rate, duration=options.duration, seed=options.seed)
+            result.simulated = stats.as_dict()
             # Idle only counts once Debezium has published every change the simulation made.
             wait_for_records(settings, topics, before + stats.cdc_records)
         except BaseException as exc:  # reported after the stream stops

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, unique
 
 
+@unique
 class ExitCode(IntEnum):
     OK = 0
     ERROR = 1
@@ -60,3 +61,12 @@ class ComponentFailed(AladiaError):
 
 class VerificationFailed(AladiaError):
     exit_code = ExitCode.VERIFY_FAILED
+
+
+class RecordError(ValueError):
+    """A record's own fault (it cannot become a warehouse row): its fate is the dead-letter queue with `reason`.
+    Never an AladiaError: it is not reported to the user, it is kept with the record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,7 +1,7 @@
 """Benchmarks of the spine: `aladia --help` wall time, cold `aladia up` with artifacts cached, and the
 resident memory of the whole stack at rest. Runs its own stack on its own ports and data directory.
 
-    .venv/bin/python benchmarks/stack.py [--runs 10]
+    .venv/bin/python -m aladia_etl.flows.bench.spine [--runs 10]
 """
 
 from __future__ import annotations
@@ -16,15 +16,26 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from tests.helpers import env_for, settings_env  # noqa: E402
+def stack_env(data_dir: Path, cache_dir: Path, pg: int, kafka: int, controller: int, connect: int) -> dict[str, str]:
+    """The environment of a stack of its own (ports and data directory), whatever ALADIA_* the caller has set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALADIA_")}
+    env.update(
+        {
+            "ALADIA_DATA_DIR": str(data_dir),
+            "ALADIA_CACHE_DIR": str(cache_dir),
+            "ALADIA_POSTGRES__PORT": str(pg),
+            "ALADIA_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka}",
+            "ALADIA_KAFKA__CONTROLLER_PORT": str(controller),
+            "ALADIA_CONNECT__URL": f"http://127.0.0.1:{connect}",
+        }
+    )
+    return env
 
 
 def aladia(args: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run([str(REPO / ".venv/bin/aladia"), *args], env=env_for(env), check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "aladia_etl", *args], env=env, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -58,7 +69,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="aladia-bench-", dir="/tmp"))
     base.chmod(0o755)
     cache = Path(os.environ.get("ALADIA_TEST_CACHE_DIR", Path.home() / ".cache" / "aladia-test-artifacts"))
-    env = settings_env(base / "data", cache, 25434, 29292, 29293, 28283)
+    env = stack_env(base / "data", cache, 25434, 29292, 29293, 28283)
     help_times = [aladia(["--help"], env) for _ in range(args.runs)]
     aladia(["up"], env)  # make sure artifacts are cached, then measure cold starts from nothing
     aladia(["down", "--purge"], env)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aladia_etl import versions
-from aladia_etl.settings import Settings
+from aladia_etl.core import versions
+from aladia_etl.core.errors import ServiceUnavailable
+from aladia_etl.core.settings import Settings
 
 
 @dataclass
@@ -25,22 +25,19 @@ class ComponentHealth:
         return asdict(self)
 
 
-def quiet_kafka_logging() -> None:
-    """kafka-python logs connection failures at ERROR; health checks report them instead."""
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
-
-
 def check_postgres(settings: Settings) -> ComponentHealth:
     import psycopg
+
+    from aladia_etl.stack.connections import connect
 
     pg = settings.postgres
     address = f"{pg.host}:{pg.port}"
     try:
-        with psycopg.connect(**pg.conninfo("postgres", connect_timeout=3)) as conn:
+        with connect(settings, "postgres", connect_timeout=3) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
             wal_level = conn.execute("SHOW wal_level").fetchone()[0]
             dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
-    except psycopg.Error as exc:
+    except (psycopg.Error, ServiceUnavailable) as exc:
         return ComponentHealth("postgres", False, address, _first_line(exc))
     missing = [db for db in (pg.source_db, pg.warehouse_db) if db not in dbs]
     detail = f"wal_level={wal_level}"
@@ -54,7 +51,7 @@ def check_postgres(settings: Settings) -> ComponentHealth:
 
 
 def check_kafka(settings: Settings) -> ComponentHealth:
-    from aladia_etl.bus.kafka import admin as kafka_admin
+    from aladia_etl.stack.connections import admin as kafka_admin
 
     address = settings.kafka.bootstrap_servers
     try:

@@ -1,0 +1,163 @@
+"""Where the topics stand: per-partition log start and end offsets, and lag against applied positions.
+
+`partition_offsets` is the one place that lists partitions and reads their offsets; `lag` is the one definition
+of lag (records that exist in Kafka and are not applied yet), used by the stream loop, `aladia topics --groups`,
+the report and the bench.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from aladia_etl.bus.topics import is_internal
+from aladia_etl.core.errors import AladiaError
+from aladia_etl.core.settings import Settings
+from aladia_etl.stack.connections import closing, consumer
+
+TopicPartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    topic: str
+    partition: int
+    begin: int  # log start offset (retention may have deleted what came before)
+    end: int  # high-water mark: the offset the next record will get
+
+    @property
+    def key(self) -> TopicPartitionKey:
+        return (self.topic, self.partition)
+
+    @property
+    def messages(self) -> int:
+        return self.end - self.begin
+
+
+def partition_offsets(client, topics: Iterable[str]) -> list[PartitionOffsets]:
+    """Offsets of every partition of the given topics that exist (a missing topic has no partitions yet).
+    `client` is a KafkaConsumer."""
+    from kafka import TopicPartition
+
+    known = client.topics()
+    tps = [TopicPartition(t, p) for t in topics if t in known for p in sorted(client.partitions_for_topic(t) or [])]
+    if not tps:
+        return []
+    begins = client.beginning_offsets(tps)
+    ends = client.end_offsets(tps)
+    return [PartitionOffsets(tp.topic, tp.partition, begins[tp], ends[tp]) for tp in tps]
+
+
+def read_offsets(settings: Settings, topics: Iterable[str], timeout_ms: int = 5000) -> list[PartitionOffsets]:
+    with closing(consumer(settings, timeout_ms=timeout_ms, group_id=None)) as c:
+        return partition_offsets(c, list(topics))
+
+
+def lag(offsets: Iterable[PartitionOffsets], applied: Mapping[TopicPartitionKey, int]) -> int:
+    """Records still in Kafka that are not applied yet: Σ end − max(applied, log start)."""
+    return sum(max(0, o.end - max(applied.get(o.key, 0), o.begin)) for o in offsets)
+
+
+def total_records(settings: Settings, topics: list[str]) -> int:
+    """Sum of the end offsets of the topics' partitions (0 for a topic that does not exist yet)."""
+    return sum(o.end for o in read_offsets(settings, topics))
+
+
+def wait_for_records(settings: Settings, topics: list[str], at_least: int, timeout: float = 120) -> int:
+    """Wait until the topics hold `at_least` records in all (e.g. until Debezium has published what a
+    simulation changed: one record per change plus a tombstone per delete)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        total = total_records(settings, topics)
+        if total >= at_least:
+            return total
+        if time.monotonic() > deadline:
+            raise AladiaError(
+                f"the CDC topics hold {total} records after {timeout:.0f} s, expected {at_least}",
+                "check the connector with 'aladia cdc status'",
+            )
+        time.sleep(0.2)
+
+
+# -- `aladia topics` -----------------------------------------------------------------------------------------
+@dataclass
+class TopicInfo:
+    name: str
+    partitions: list[PartitionOffsets] = field(default_factory=list)
+    internal: bool = False
+
+    @property
+    def end_offsets(self) -> dict[int, int]:
+        return {p.partition: p.end for p in self.partitions}
+
+    @property
+    def messages(self) -> int:
+        return sum(p.messages for p in self.partitions)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "partitions": [{"partition": p.partition, "begin": p.begin, "end": p.end} for p in self.partitions],
+            "internal": self.internal,
+            "messages": self.messages,
+        }
+
+
+@dataclass
+class GroupLag:
+    group: str
+    topic: str
+    committed: dict[int, int]
+    partitions: list[PartitionOffsets]
+
+    @property
+    def lag(self) -> int:
+        return lag(self.partitions, {(self.topic, p): o for p, o in self.committed.items()})
+
+    def as_dict(self) -> dict:
+        return {
+            "group": self.group,
+            "topic": self.topic,
+            "committed": self.committed,
+            "end": {p.partition: p.end for p in self.partitions},
+            "lag": self.lag,
+        }
+
+
+def describe_topics(
+    settings: Settings, include_internal: bool = False, names: list[str] | None = None
+) -> list[TopicInfo]:
+    with closing(consumer(settings, group_id=None)) as c:
+        topics = sorted(names if names is not None else c.topics())
+        wanted = [t for t in topics if include_internal or not is_internal(t)]
+        by_topic: dict[str, list[PartitionOffsets]] = {t: [] for t in wanted}
+        for o in partition_offsets(c, wanted):
+            by_topic[o.topic].append(o)
+    return [TopicInfo(name, parts, is_internal(name)) for name, parts in by_topic.items()]
+
+
+def group_lags(settings: Settings, topics: list[TopicInfo]) -> list[GroupLag]:
+    from aladia_etl.stack.connections import admin
+
+    by_name = {t.name: t for t in topics}
+    lags: list[GroupLag] = []
+    with closing(admin(settings)) as a:
+        groups = [g["group_id"] for g in a.list_groups() if g.get("protocol_type") in ("consumer", "")]
+        for group in sorted(groups):
+            offsets = a.list_group_offsets({group: None}).get(group, {})
+            per_topic: dict[str, dict[int, int]] = {}
+            for tp, meta in offsets.items():
+                if tp.topic in by_name and meta.offset >= 0:
+                    per_topic.setdefault(tp.topic, {})[tp.partition] = meta.offset
+            for topic, committed in sorted(per_topic.items()):
+                lags.append(GroupLag(group, topic, committed, by_name[topic].partitions))
+    return lags
+
+
+def commit_group_offsets(client, applied: Mapping[TopicPartitionKey, int]) -> None:
+    """Commit positions to the client's consumer group (so `aladia topics --groups` shows an engine's progress)."""
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    client.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in applied.items()})

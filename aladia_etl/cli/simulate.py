@@ -1,0 +1,52 @@
+"""`aladia simulate`."""
+
+from __future__ import annotations
+
+import typer
+
+from aladia_etl.cli.context import reporter, settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
+
+
+def simulate(
+    rate: float = typer.Option(None, "--rate", help="Target change events per second (default: as fast as possible)."),
+    duration: float = typer.Option(None, "--duration", help="Run for this many seconds."),
+    events: int = typer.Option(None, "--events", min=1, help="Make exactly this many row changes."),
+    mix: str = typer.Option("insert=5,update=4,delete=1", "--mix", help="Weights of inserts, updates, deletes."),
+    seed: int = typer.Option(None, "--seed", help="RNG seed for a reproducible sequence of operations."),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+) -> None:
+    """Run a realistic order workload on the source: orders with items, status changes, corrections, deletes."""
+    from aladia_etl.cli.render import emit_json, err
+    from aladia_etl.core.errors import UsageError
+    from aladia_etl.source.simulator import Mix
+    from aladia_etl.source.workload import simulate as run_workload
+
+    if (duration is None) == (events is None):
+        raise UsageError("give exactly one of --duration and --events", "e.g. aladia simulate --rate 200 --duration 10")
+    parsed = Mix.parse(mix)
+    total = events if events is not None else duration
+    with reporter().task("simulating", total=total) as task:
+
+        def progress(stats) -> None:
+            done = stats.total if events is not None else stats.elapsed_s
+            task.update(completed=done, description=f"simulating: {stats.total} changes, {stats.rate:,.0f}/s")
+
+        stats = run_workload(
+            settings(), rate=rate, duration=duration, events=events, mix=parsed, seed=seed, on_progress=progress
+        )
+    if as_json:
+        emit_json(stats.as_dict())
+    else:
+        note = " (stopped by Ctrl-C)" if stats.interrupted else ""
+        err.print(
+            f"[green]✓[/green] {stats.total} changes in {stats.transactions} transactions, "
+            f"{stats.elapsed_s:.1f} s, {stats.rate:,.0f} changes/s{note}"
+        )
+        for table, ops in stats.by_table().items():
+            err.print(f"  {table}: " + ", ".join(f"{op}={n}" for op, n in ops.items()))
+    if stats.interrupted:
+        raise typer.Exit(130)

@@ -1,0 +1,28 @@
+"""`aladia status`."""
+
+from __future__ import annotations
+
+import typer
+
+from aladia_etl.cli.context import settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Health of every component; exits non-zero when something is unhealthy."""
+    from aladia_etl.cli.render import emit_json
+    from aladia_etl.core.errors import ExitCode
+    from aladia_etl.flows.status import collect_status
+
+    report = collect_status(settings())
+    if as_json:
+        emit_json(report)
+    else:
+        from aladia_etl.cli.views.health import print_health
+
+        print_health(report["components"], report.get("cdc"))
+    if not report["healthy"]:
+        raise typer.Exit(int(ExitCode.UNHEALTHY))

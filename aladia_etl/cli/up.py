@@ -1,0 +1,37 @@
+"""`aladia up`."""
+
+from __future__ import annotations
+
+import typer
+
+from aladia_etl.cli.context import reporter, settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+
+
+def up(
+    docker: bool = typer.Option(False, "--docker", help="Use compose/docker-compose.yml instead of local processes."),
+    timeout: float = typer.Option(180, help="Seconds to wait for each component to serve."),
+) -> None:
+    """Start PostgreSQL, Kafka (KRaft) and Kafka Connect with Debezium; idempotent."""
+    from aladia_etl.cli.render import err
+
+    rep = reporter()
+    if docker:
+        from aladia_etl.stack.compose import DockerStack
+
+        DockerStack(settings(), rep).up(timeout)
+        err.print("[green]✓[/green] compose stack is up")
+        return
+    from aladia_etl.stack.local import LocalStack
+
+    result = LocalStack(settings(), rep).up(timeout=timeout)
+    if not result.started:
+        err.print("[green]✓[/green] the local stack is already running and healthy")
+    else:
+        err.print(f"[green]✓[/green] started {', '.join(result.started)}; the local stack is healthy")
+    from aladia_etl.cli.views.health import print_health
+
+    print_health(result.health)

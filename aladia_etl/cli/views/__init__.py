@@ -1,0 +1,1 @@
+"""Terminal views of command results (rich tables, the live stream view)."""

@@ -1,0 +1,43 @@
+"""The reconciliation table of `aladia verify`."""
+
+from __future__ import annotations
+
+
+def print_verify(report) -> None:
+    from rich.table import Table
+
+    from aladia_etl.cli.render import err, out
+
+    table = Table(show_header=True, header_style="bold")
+    for col in ("table", "source", "warehouse", "missing", "extra", "different", "rejected", ""):
+        table.add_column(col)
+    for t in report.tables:
+        mark = "[green]ok[/green]" if t.ok else "[red]DIFF[/red]"
+        table.add_row(
+            t.table,
+            str(t.source_rows),
+            str(t.warehouse_rows),
+            str(len(t.missing)),
+            str(len(t.extra)),
+            str(len(t.different)),
+            str(len(t.rejected)),
+            mark,
+        )
+    s = report.summary
+    mark = "[green]ok[/green]" if s.ok else "[red]DIFF[/red]"
+    table.add_row(
+        "daily_sales_summary",
+        str(s.days),
+        "",
+        str(len(s.missing)),
+        str(len(s.extra)),
+        str(len(s.different)),
+        "",
+        mark,
+    )
+    out.print(table)
+    err.print(
+        "[green]✓[/green] warehouse equals the source"
+        if report.ok
+        else "[red]✗[/red] the warehouse differs from the source"
+    )

@@ -1,0 +1,1 @@
+"""Cross-cutting leaf modules: errors, settings, progress reporting, files, signals, pinned versions."""

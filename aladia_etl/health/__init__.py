@@ -1,1 +1,0 @@
-"""Health checks that ask each component whether it really serves."""

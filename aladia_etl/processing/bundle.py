@@ -1,0 +1,92 @@
+"""The one processing path, shared by both engines: a bundle of raw Kafka records → parse the Debezium envelope
+→ validate and map to warehouse rows → split dead letters → stage (COPY) under the batch's token.
+
+`process` is pure (no I/O). `stage` is what an engine runs where the data is — Spark executors (`mapInArrow`),
+Beam DoFns: it processes the records in fixed-size chunks (bounded memory), publishes each chunk's dead letters to
+the dead-letter topic, COPYs rows and dead letters into the staging tables and records what it saw in
+`stg_stats`, all in one transaction. The engine's driver then applies the batch (`warehouse.loader.apply_batch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from aladia_etl.core.errors import RecordError
+from aladia_etl.processing.events import parse
+from aladia_etl.processing.transform import transform
+from aladia_etl.warehouse.schema import COLUMNS
+from aladia_etl.warehouse.staging import DeadLetter, StageStats, copy_rows, record_stats, worker_connection
+
+Record = tuple[str, int, int, bytes | None, bytes | None]  # topic, partition, offset, key, value
+Range = tuple[str, int, int, int]  # topic, partition, start, end (exclusive): read completely
+CHUNK = 10_000
+
+
+@dataclass
+class Bundle:
+    rows: dict[str, list[tuple]] = field(default_factory=lambda: {table: [] for table in COLUMNS})
+    dead: list[DeadLetter] = field(default_factory=list)
+    stats: StageStats = field(default_factory=StageStats)
+
+
+def process(records: Iterable[Record]) -> Bundle:
+    """Every record gets one fate: a warehouse row, a tombstone (skipped), or a dead letter with its reason."""
+    bundle = Bundle()
+    rows, dead, stats = bundle.rows, bundle.dead, bundle.stats
+    for topic, partition, offset, key, value in records:
+        stats.records += 1
+        stats.saw_offset(topic, partition, offset + 1)
+        try:
+            event = parse(topic, partition, offset, value)
+            if event is None:
+                stats.tombstones += 1
+                continue
+            table, row = transform(event)
+        except RecordError as exc:
+            dead.append(DeadLetter(topic, partition, offset, exc.reason, key, value))
+            continue
+        rows[table].append(row)
+        stats.saw_source_ts(event.ts_ms)
+    for table, table_rows in rows.items():
+        if table_rows:
+            stats.rows[table] = len(table_rows)
+    stats.dead_letters = len(dead)
+    return bundle
+
+
+def chunks(records: Iterable[Record], size: int = CHUNK) -> Iterator[list[Record]]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def stage(
+    conninfo: dict[str, Any],
+    token: str,
+    records: Iterable[Record],
+    dlq: dict[str, str] | None = None,
+    covered: Iterable[Range] = (),
+    chunk_size: int = CHUNK,
+) -> StageStats:
+    """Process and stage `records` under `token` in one warehouse transaction; returns what was staged.
+    `covered` names offset ranges the caller read completely (their end is the next offset even when the last
+    records were compaction gaps or transaction markers). `dlq` is {"bootstrap_servers", "topic"}."""
+    total = StageStats()
+    for topic, partition, _start, end in covered:
+        total.saw_offset(topic, partition, end)
+    conn = worker_connection(conninfo)
+    with conn.transaction(), conn.cursor() as cur:
+        for chunk in chunks(records, chunk_size):
+            bundle = process(chunk)
+            if bundle.dead and dlq:
+                from aladia_etl.bus.dlq import publish
+
+                publish(dlq["bootstrap_servers"], dlq["topic"], bundle.dead)
+            copy_rows(cur, token, bundle.rows, bundle.dead)
+            total.merge(bundle.stats)
+        if total.records or total.offsets:
+            record_stats(cur, token, total)
+    return total

@@ -1,0 +1,124 @@
+"""The stream loop both engines share: start the engine, watch lag and stop conditions, render progress,
+stop gracefully (Ctrl-C / SIGTERM / --duration / --max-batches / --until-idle)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+
+from aladia_etl.bus.offsets import commit_group_offsets, lag, partition_offsets
+from aladia_etl.bus.topics import cdc_topics
+from aladia_etl.core.settings import Settings
+from aladia_etl.core.signals import stop_on_signals
+from aladia_etl.processing.model import Engine, StreamOptions, StreamProgress, check_engine, engine_class
+from aladia_etl.warehouse import loader
+from aladia_etl.warehouse.schema import ensure_schema
+
+
+class LagMeter:
+    """Kafka end offsets of the CDC topics minus the offsets the engine has applied to the warehouse;
+    also commits the applied offsets to the engine's consumer group so `aladia topics --groups` shows them."""
+
+    def __init__(self, settings: Settings, engine: str) -> None:
+        from aladia_etl.stack.connections import consumer
+
+        self.settings = settings
+        self.engine = engine
+        self._consumer = consumer(settings, group_id=f"aladia-{engine}", enable_auto_commit=False)
+        self._committed: dict = {}
+
+    def measure(self, conn) -> int:
+        offsets = partition_offsets(self._consumer, cdc_topics(self.settings))
+        applied = loader.applied_offsets(conn, self.engine)
+        commit = {o.key: applied[o.key] for o in offsets if o.key in applied}
+        if commit and commit != self._committed:
+            with contextlib.suppress(Exception):  # a failed commit only delays what `topics --groups` shows
+                commit_group_offsets(self._consumer, commit)
+                self._committed = commit
+        return lag(offsets, applied)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._consumer.close()
+
+
+def should_stop(
+    options: StreamOptions,
+    progress: StreamProgress,
+    engine_busy: bool,
+    signalled: bool,
+    idle_gate_open: bool,
+    idle_since: float | None,
+    now: float,
+) -> tuple[str | None, float | None]:
+    """The stop rules, in order: (reason to stop or None, the moment the lag was first seen 0 and idle)."""
+    if signalled:
+        return "signal", idle_since
+    if options.duration is not None and progress.elapsed_s >= options.duration:
+        return "duration", idle_since
+    if options.max_batches is not None and progress.batches + progress.skipped >= options.max_batches:
+        return "max-batches", idle_since
+    if options.until_idle and idle_gate_open:
+        if progress.lag == 0 and not engine_busy:
+            idle_since = idle_since if idle_since is not None else now
+            if now - idle_since >= options.settle_s:
+                return "idle", idle_since
+            return None, idle_since
+        return None, None
+    return None, idle_since
+
+
+def run_stream(
+    settings: Settings,
+    options: StreamOptions,
+    on_progress: Callable[[StreamProgress], None] | None = None,
+    stop: threading.Event | None = None,
+    idle_gate: threading.Event | None = None,
+) -> StreamProgress:
+    """Run the engine until a stop condition. With --until-idle, idleness only counts once `idle_gate` (when
+    given) is set — `aladia demo` sets it when its simulator has finished."""
+    check_engine(options.engine)
+    stop = stop or threading.Event()
+    progress = StreamProgress(options.engine)
+    conn = loader.connect(settings)
+    with conn.transaction():
+        ensure_schema(conn)
+    if options.from_beginning:
+        loader.reset_offsets(conn, options.engine)
+    meter = LagMeter(settings, options.engine)
+    engine: Engine = engine_class(options.engine)(settings, options, progress)
+    idle_since: float | None = None
+    try:
+        with stop_on_signals(stop):
+            engine.start()
+            progress.state = "running"
+            while True:
+                stop.wait(0.25)
+                engine.check()
+                progress.lag = meter.measure(conn)
+                if on_progress:
+                    on_progress(progress)
+                reason, idle_since = should_stop(
+                    options,
+                    progress,
+                    engine.busy(),
+                    stop.is_set(),
+                    idle_gate is None or idle_gate.is_set(),
+                    idle_since,
+                    time.monotonic(),
+                )
+                if reason:
+                    progress.stopped_reason = reason
+                    break
+            progress.state = "stopping"
+            if on_progress:
+                on_progress(progress)
+            engine.stop()
+            progress.lag = meter.measure(conn)
+            progress.state = "stopped"
+    finally:
+        meter.close()
+        conn.close()
+    return progress

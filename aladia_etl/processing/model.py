@@ -1,0 +1,134 @@
+"""What a stream is, independently of how it runs: its options, its progress, the protocol an engine implements,
+and the one registry of engines (used for validation by `stream`, `demo` and `bench`).
+
+Engines import this module; the stream loop (`processing.loop`) imports the engines through the registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aladia_etl.bus.topics import DLQ_TOPIC
+from aladia_etl.core.errors import UsageError
+from aladia_etl.warehouse.loader import ApplyResult
+
+# name → "module:class"; imported only when that engine runs (pyspark and apache_beam are heavy).
+ENGINES: dict[str, str] = {
+    "spark": "aladia_etl.processing.spark.engine:SparkEngine",
+    "beam": "aladia_etl.processing.beam.engine:BeamEngine",
+}
+
+
+def check_engine(name: str) -> str:
+    if name not in ENGINES:
+        raise UsageError(f"unknown engine {name!r}", f"choose one of: {', '.join(ENGINES)}")
+    return name
+
+
+def engine_class(name: str) -> type:
+    module, _, cls = ENGINES[check_engine(name)].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+@dataclass
+class StreamOptions:
+    engine: str = "spark"
+    until_idle: bool = False
+    duration: float | None = None
+    max_batches: int | None = None
+    trigger_interval: float = 1.0
+    from_beginning: bool = False
+    settle_s: float = 2.0
+    stream_name: str = "default"
+    dlq_topic: str = DLQ_TOPIC
+    max_records_per_batch: int = 500_000
+    # Spark
+    master: str = "local[*]"
+    conf: dict[str, str] = field(default_factory=dict)
+    # Beam
+    runner: str | None = None
+    pipeline_options: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StreamProgress:
+    engine: str
+    state: str = "starting"
+    batches: int = 0  # applied
+    skipped: int = 0  # replayed batches found already applied
+    records: int = 0
+    rows: int = 0
+    dead_letters: int = 0
+    lag: int | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    first_batch_at: float | None = None
+    stopped_reason: str | None = None
+    last_batch_s: float | None = None
+    busy_s: float = 0.0  # time spent inside batches
+    last_batch_end: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_batch(self, result: ApplyResult, seconds: float) -> None:
+        stats = result.stats
+        with self._lock:
+            if self.first_batch_at is None:
+                self.first_batch_at = time.monotonic() - seconds
+            if result.applied:
+                self.batches += 1
+                self.rows += stats.row_count
+                self.dead_letters += stats.dead_letters
+            else:
+                self.skipped += 1
+            self.records += stats.records
+            self.last_batch_s = seconds
+            self.busy_s += seconds
+            self.last_batch_end = time.monotonic()
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started_at
+
+    @property
+    def drain_s(self) -> float | None:
+        """From the start of the first batch to the end of the last one."""
+        if self.first_batch_at is None or self.last_batch_end is None:
+            return None
+        return self.last_batch_end - self.first_batch_at
+
+    @property
+    def events_per_s(self) -> float:
+        """Records per second of processing time (time inside batches)."""
+        return self.records / self.busy_s if self.busy_s > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "engine": self.engine,
+            "state": self.state,
+            "batches": self.batches,
+            "skipped_batches": self.skipped,
+            "records": self.records,
+            "rows": self.rows,
+            "dead_letters": self.dead_letters,
+            "lag": self.lag,
+            "elapsed_s": round(self.elapsed_s, 2),
+            "busy_s": round(self.busy_s, 3),
+            "events_per_s": round(self.events_per_s, 1),
+            "stopped_reason": self.stopped_reason,
+            "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
+        }
+
+
+class Engine(Protocol):
+    """How an engine plugs into the stream loop. Constructed with (settings, options, progress)."""
+
+    def start(self) -> None: ...
+
+    def check(self) -> None: ...  # raise if the engine failed
+
+    def busy(self) -> bool: ...
+
+    def stop(self) -> None: ...

@@ -1,0 +1,152 @@
+"""The warehouse side of staging: what a staging call saw (StageStats), the dead-letter record, the COPY into the
+batch's UNLOGGED staging tables, and the one warehouse connection each worker process keeps.
+
+Staging runs where the data is (Spark executors, Beam DoFns); the apply transaction (`loader.apply_batch`)
+then merges what is staged under the batch's token and sums the `stg_stats` rows written here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aladia_etl.warehouse.schema import COLUMNS, LINEAGE
+
+TopicPartitionKey = tuple[str, int]
+
+
+@dataclass
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class StageStats:
+    records: int = 0
+    tombstones: int = 0
+    dead_letters: int = 0
+    rows: Counter = field(default_factory=Counter)
+    # (topic, partition) -> next offset to read: highest offset seen + 1, or the end of a range read completely
+    offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
+    min_source_ts_ms: int | None = None
+    max_source_ts_ms: int = 0
+
+    @property
+    def row_count(self) -> int:
+        return sum(self.rows.values())
+
+    def saw_offset(self, topic: str, partition: int, next_offset: int) -> None:
+        key = (topic, partition)
+        if next_offset > self.offsets.get(key, 0):
+            self.offsets[key] = next_offset
+
+    def saw_source_ts(self, ts_ms: int) -> None:
+        if ts_ms > self.max_source_ts_ms:
+            self.max_source_ts_ms = ts_ms
+        if self.min_source_ts_ms is None or ts_ms < self.min_source_ts_ms:
+            self.min_source_ts_ms = ts_ms
+
+    def merge(self, other: StageStats) -> StageStats:
+        self.records += other.records
+        self.tombstones += other.tombstones
+        self.dead_letters += other.dead_letters
+        self.rows.update(other.rows)
+        for (topic, partition), nxt in other.offsets.items():
+            self.saw_offset(topic, partition, nxt)
+        if other.min_source_ts_ms is not None:
+            self.saw_source_ts(other.min_source_ts_ms)
+            self.saw_source_ts(other.max_source_ts_ms)
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "records": self.records,
+                "tombstones": self.tombstones,
+                "dead_letters": self.dead_letters,
+                "rows": dict(self.rows),
+                "offsets": [[t, p, o] for (t, p), o in self.offsets.items()],
+                "min_source_ts_ms": self.min_source_ts_ms,
+                "max_source_ts_ms": self.max_source_ts_ms,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageStats:
+        return cls(
+            data["records"],
+            data["tombstones"],
+            data["dead_letters"],
+            Counter(data["rows"]),
+            {(t, p): o for t, p, o in data["offsets"]},
+            data.get("min_source_ts_ms"),
+            data["max_source_ts_ms"],
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> StageStats:
+        return cls.from_dict(json.loads(text))
+
+
+def copy_rows(cur, token: str, rows: dict[str, list[tuple]], dead: list[DeadLetter]) -> None:
+    """COPY a chunk of rows and dead letters into the staging tables, tagged with the batch token."""
+    for table, table_rows in rows.items():
+        if not table_rows:
+            continue
+        columns = ", ".join(("batch_token", *COLUMNS[table], *LINEAGE))
+        with cur.copy(f"COPY stg_{table} ({columns}) FROM STDIN") as copy:
+            for row in table_rows:
+                copy.write_row((token, *row))
+    if dead:
+        with cur.copy(
+            "COPY stg_dead_letters (batch_token, kafka_topic, kafka_partition, kafka_offset, reason, "
+            "raw_key, raw_value) FROM STDIN"
+        ) as copy:
+            for d in dead:
+                copy.write_row((token, d.topic, d.partition, d.offset, d.reason, d.key, d.value))
+
+
+def record_stats(cur, token: str, stats: StageStats) -> None:
+    cur.execute("INSERT INTO stg_stats (batch_token, stats) VALUES (%s, %s)", (token, stats.to_json()))
+
+
+# -- one cached connection per worker process --------------------------------------------------------------
+_CONNECTIONS: dict[tuple, Any] = {}
+
+
+def _key(conninfo: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in conninfo.items()))
+
+
+def forget_connection(conninfo: dict[str, Any]) -> None:
+    conn = _CONNECTIONS.pop(_key(conninfo), None)
+    if conn is not None:
+        conn.close()
+
+
+def worker_connection(conninfo: dict[str, Any]):
+    """One connection per worker process and database, kept across tasks (Spark and Beam reuse their Python
+    workers; opening a connection costs a SCRAM handshake each time). A connection the server closed (a restart,
+    an idle timeout) is noticed by a ping and replaced before it is used."""
+    import psycopg
+
+    from aladia_etl.stack.connections import connect_conninfo
+
+    key = _key(conninfo)
+    conn = _CONNECTIONS.get(key)
+    if conn is not None and not (conn.closed or conn.broken):
+        try:
+            conn.execute("SELECT 1")
+            return conn
+        except psycopg.OperationalError:
+            forget_connection(conninfo)
+    conn = connect_conninfo(conninfo, autocommit=True)  # callers open `conn.transaction()`
+    _CONNECTIONS[key] = conn
+    return conn
