@@ -140,6 +140,18 @@ def _fail(message: str, code: int, detail: str | None = None) -> None:
     sys.exit(code)
 
 
+def _command_path(exc, argv: list[str] | None) -> str:
+    """The command the user typed ("aladia report"), for the pointer to its --help."""
+    if getattr(exc, "ctx", None) is not None:
+        return exc.ctx.command_path
+    words = ["aladia"]
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return " ".join(words[:3])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; every way it can end becomes one line on stderr and a named exit code."""
     from aladia_etl.core.errors import AladiaError, ExitCode
@@ -155,8 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     except AladiaError as exc:
         _fail(str(exc), int(exc.exit_code), exc.detail)
     except click.UsageError as exc:
-        where = f" — see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
-        _fail(f"{exc.format_message()}{where}", int(ExitCode.USAGE))
+        _fail(f"{exc.format_message()} — see '{_command_path(exc, argv)} --help'", int(ExitCode.USAGE))
     except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted", int(ExitCode.INTERRUPTED))
     except click.ClickException as exc:  # e.g. a file option that cannot be opened

@@ -22,6 +22,7 @@ class _State:
 
     def reset(self) -> None:
         self.debug = False
+        self.interrupted = False
         self._settings = None
 
 

@@ -1,17 +1,28 @@
-"""CLI basics: version, fast help, one-line errors with named exit codes, --debug tracebacks."""
+"""CLI basics: version, fast help, one-line errors with named exit codes, --debug tracebacks with the same code,
+usage errors in one line, the signal rule, shell completion, help without stray metavars."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
 import sys
+import threading
+import time
+
+import pytest
 
 from aladia_etl import __version__
 from aladia_etl.core.errors import ExitCode
-from tests.helpers import run_cli
+from tests.cli import invoke
+from tests.helpers import REPO, env_for, run_cli
 
 
 def test_version():
-    result = run_cli(["--version"], {})
+    result = invoke(["--version"])
     assert result.code == 0
     assert result.stdout.strip() == f"aladia {__version__}"
 
@@ -26,28 +37,43 @@ def test_help_does_not_import_heavy_modules():
         "heavy = [m for m in names if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    import subprocess
-
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
 def test_invalid_setting_gives_one_line_and_config_exit_code():
-    result = run_cli(["config", "show"], {"ALADIA_POSTGRES__PORT": "abc"})
+    result = invoke(["config", "show"], {"ALADIA_POSTGRES__PORT": "abc"})
     assert result.code == ExitCode.CONFIG
     assert "ALADIA_POSTGRES__PORT" in result.stderr
     assert "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_debug_shows_the_traceback():
-    result = run_cli(["--debug", "config", "show"], {"ALADIA_POSTGRES__PORT": "abc"})
-    assert result.code != 0
+def test_debug_shows_the_traceback_and_keeps_the_exit_code():
+    result = invoke(["--debug", "config", "show"], {"ALADIA_POSTGRES__PORT": "abc"})
+    assert result.code == ExitCode.CONFIG
     assert "Traceback" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["stream", "--bogus"], "No such option: --bogus"),
+        (["nonsense"], "No such command"),
+        (["simulate", "--events", "many"], "--events"),
+        (["report", "--top"], "--top"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args, needle):
+    result = invoke(args)
+    assert result.code == ExitCode.USAGE, result.output
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--help" in result.stderr
+
+
 def test_config_show_json_masks_secrets():
-    result = run_cli(["config", "show", "--json"], {"ALADIA_POSTGRES__PASSWORD": "topsecret"})
+    result = invoke(["config", "show", "--json"], {"ALADIA_POSTGRES__PASSWORD": "topsecret"})
     assert result.code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["postgres"]["port"] == 5432
@@ -56,7 +82,7 @@ def test_config_show_json_masks_secrets():
 
 
 def test_config_show_table_masks_secrets():
-    result = run_cli(["config", "show"], {"ALADIA_POSTGRES__PASSWORD": "topsecret"})
+    result = invoke(["config", "show"], {"ALADIA_POSTGRES__PASSWORD": "topsecret"})
     assert result.code == 0
     assert "ALADIA_POSTGRES__PORT" in result.stdout
     assert "topsecret" not in result.output
@@ -69,9 +95,79 @@ def test_status_against_nothing_is_unhealthy(tmp_path):
         "ALADIA_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
         "ALADIA_CONNECT__URL": "http://127.0.0.1:1",
     }
-    result = run_cli(["status", "--json"], env, timeout=60)
+    result = invoke(["status", "--json"], env)
     assert result.code == ExitCode.UNHEALTHY
     data = json.loads(result.stdout)
     assert data["healthy"] is False
     assert {c["name"] for c in data["components"]} == {"postgres", "kafka", "connect"}
     assert all(not c["healthy"] for c in data["components"])
+
+
+def test_ctrl_c_in_a_short_command_prints_one_line_and_exits_130(monkeypatch, tmp_path):
+    def interrupted(settings):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the signal arrives before this ends
+        raise AssertionError("not interrupted")
+
+    monkeypatch.setattr("aladia_etl.flows.status.collect_status", interrupted)
+    result = invoke(["status"], {"ALADIA_DATA_DIR": str(tmp_path)})
+    assert result.code == ExitCode.INTERRUPTED
+    assert result.stderr.strip() == "error: interrupted"
+
+
+def test_sigterm_to_a_waiting_command_prints_one_line_and_exits_130(tmp_path):
+    """A real process blocked on a broker that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    env = {
+        "ALADIA_DATA_DIR": str(tmp_path),
+        "ALADIA_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{listener.getsockname()[1]}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aladia_etl", "topics"],
+        env=env_for(env),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert accepted, "the command never connected"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        listener.close()
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert err.strip() == "error: interrupted"
+
+
+def test_help_shows_flags_without_metavars():
+    for args in (["--help"], ["stream", "--help"], ["cdc", "restart", "--help"]):
+        result = invoke(args)
+        assert result.code == 0
+        assert "<bool>" not in result.stdout
+    assert "--json" in invoke(["status", "--help"]).stdout
+
+
+def test_shell_completion_completes_commands_and_options():
+    env = {"_ALADIA_COMPLETE": "complete_bash", "COMP_WORDS": "aladia cd", "COMP_CWORD": "1"}
+    commands = run_cli([], env)
+    assert commands.code == 0 and commands.stdout.split() == ["cdc"]
+    env.update(COMP_WORDS="aladia stream --en", COMP_CWORD="2")
+    assert run_cli([], env).stdout.split() == ["--engine"]
+    script = invoke(["--show-completion", "bash"])
+    assert script.code == 0 and "_aladia_completion" in script.stdout
+
+
+def test_exit_codes_match_the_documented_table():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Errors and exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.M)}
+    assert documented == {int(code) for code in ExitCode}
