@@ -21,7 +21,8 @@ h3{font-size:1rem;margin:1.2rem 0 .4rem}
 td,th{padding:.3rem .5rem;border-bottom:1px solid #e4e7eb;text-align:left} td.n,th.n{text-align:right}
 svg.chart{background:#fff;border:1px solid #e4e7eb;border-radius:6px} .axis{stroke:#9aa5b1;stroke-width:1}
 .label{font-size:11px;fill:#52606d} .bar{fill:#2680c2} .line{fill:none;stroke:#2680c2;stroke-width:2}
-.anomaly{fill:#d64545;stroke:#fff;stroke-width:1.5} li{margin:.3rem 0}
+.anomaly{fill:#d64545;stroke:#fff;stroke-width:1.5} .no-baseline{fill:#fff;stroke:#d64545;stroke-width:2}
+li{margin:.3rem 0}
 """
 
 
@@ -70,7 +71,10 @@ def bar_chart(name: str, title: str, labels: list[str], values: list[float], hor
     return "".join(parts)
 
 
-def line_chart(name: str, title: str, labels: list[str], values: list[float], marks: set[int]) -> str:
+def line_chart(
+    name: str, title: str, labels: list[str], values: list[float], marks: set[int], hollow: frozenset[int] = frozenset()
+) -> str:
+    """A line with `marks` (anomalies) as red dots and `hollow` (changes from a baseline with no spread) as rings."""
     if not values:
         return f'<p class="meta">No data for “{escape(title)}”.</p>'
     top = max(max(values), 1e-9)
@@ -92,6 +96,12 @@ def line_chart(name: str, title: str, labels: list[str], values: list[float], ma
         parts.append(
             f'<circle class="anomaly" data-anomaly="{escape(labels[i])}" cx="{x:.1f}" cy="{y:.1f}" r="6">'
             f"<title>anomaly at {escape(labels[i])}: {values[i]:,.2f}</title></circle>"
+        )
+    for i in sorted(hollow - marks):
+        x, y = xy(i, values[i])
+        parts.append(
+            f'<circle class="no-baseline" cx="{x:.1f}" cy="{y:.1f}" r="5"><title>{escape(labels[i])}: '
+            f"{values[i]:,.2f}, a change from a baseline with no spread (no z-score)</title></circle>"
         )
     for i in sorted({0, n // 2, n - 1}):
         x, _ = xy(i, 0)
@@ -155,15 +165,20 @@ def _per_minute(sections: dict[str, Section], name: str) -> str:
     if not series:
         return ""
     marks: set[int] = set()
+    hollow: frozenset[int] = frozenset()
     if anomalies:
-        flagged = {f["minute"] for f in anomalies.data["minutes_flagged"]}
-        marks = {i for i, m in enumerate(series) if m["minute"] in flagged}
+        flagged = anomalies.data["minutes_flagged"]
+        scored = {f["minute"] for f in flagged if f["z"] is not None}
+        unscored = {f["minute"] for f in flagged if f["z"] is None}
+        marks = {i for i, m in enumerate(series) if m["minute"] in scored}
+        hollow = frozenset(i for i, m in enumerate(series) if m["minute"] in unscored)
     return line_chart(
         "revenue-per-minute",
         "Revenue per minute (anomalies in red)",
         [m["minute"].strftime("%H:%M") for m in series],
         [_num(m["revenue"]) for m in series],
         marks,
+        hollow,
     )
 
 
@@ -171,7 +186,7 @@ def _charts(section: Section, sections: dict[str, Section]) -> str:
     data = section.data
     if section.name == "summary":
         return _kpis(data)
-    if section.name == "customers":
+    if section.name == "customers" and data:
         return bar_chart(
             "top-customers",
             "Revenue of the top customers",
@@ -179,7 +194,7 @@ def _charts(section: Section, sections: dict[str, Section]) -> str:
             [_num(r["revenue"]) for r in data],
             horizontal=True,
         )
-    if section.name == "products":
+    if section.name == "products" and data["by_category"]:
         return bar_chart(
             "categories",
             "Revenue per category",

@@ -152,6 +152,7 @@ def _anomalies(data: dict[str, Any]) -> tuple[Table, ...]:
         ("value", "value", N),
         ("baseline_median", "baseline median", N),
         ("z", "z", N),
+        ("no_baseline", "no baseline"),
     )
     orders = _cols(
         ("order_id", "order"),

@@ -28,6 +28,10 @@ def rich_table(table: Table) -> RichTable:
 
 
 def print_table(table: Table) -> None:
+    """A table, a bulleted list, or one line saying it has no rows (never an empty table)."""
+    if not table.shown():
+        out.print(f"[bold]{table.title}[/bold]: [dim]none[/dim]")
+        return
     if table.as_list:
         out.print(f"[bold]{table.title}[/bold]")
         for row in table.shown():

@@ -64,7 +64,14 @@ def report():
                 "threshold": 3.5,
                 "minutes": 2,
                 "minutes_flagged": [
-                    {"metric": "revenue", "minute": MINUTE, "value": 9.0, "baseline_median": 1.0, "z": 9.9}
+                    {
+                        "metric": "revenue",
+                        "minute": MINUTE,
+                        "value": 9.0,
+                        "baseline_median": 1.0,
+                        "z": 9.9,
+                        "no_baseline": False,
+                    }
                 ],
                 "orders_flagged": [
                     {
