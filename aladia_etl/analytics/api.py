@@ -127,7 +127,8 @@ def anomalies(conn, minutes: int = 120, threshold: float = 3.5, now: datetime | 
                     "minute": series[score.index]["minute"],
                     "value": score.value,
                     "baseline_median": score.baseline,
-                    "z": None if math.isinf(score.z) else round(score.z, 2),
+                    "z": None if score.z is None else round(score.z, 2),
+                    "no_baseline": score.no_baseline,
                 }
             )
     start, end, _ = _minutes(now, minutes)
@@ -140,13 +141,14 @@ def anomalies(conn, minutes: int = 120, threshold: float = 3.5, now: datetime | 
             "customer_id": orders[s.index]["customer_id"],
             "total_amount": Decimal(orders[s.index]["total_amount"]),
             "median_amount": round(math.expm1(s.baseline), 2),
-            "z": None if math.isinf(s.z) else round(s.z, 2),
+            "z": round(s.z or 0.0, 2),
         }
-        for s in sorted(high_outliers(amounts, threshold), key=lambda s: -s.z)
+        for s in sorted(high_outliers(amounts, threshold), key=lambda s: -(s.z or 0.0))
     ]
     return {
         "method": "modified z-score (median/MAD): each minute against the 30 minutes before it; each order's "
-        "log(1 + amount) against all orders of the period",
+        "log(1 + amount) against all orders of the period; a minute that differs from a baseline with no spread "
+        "(all the minutes before it equal) has no z-score (z null, no_baseline true) and is not counted as an anomaly",
         "threshold": threshold,
         "minutes": minutes,
         "minutes_flagged": minutes_flagged,

@@ -1,4 +1,4 @@
-"""Report output as JSON-ready data and CSV tables (one table per section)."""
+"""Report output as JSON-ready data and CSV tables (one file per table of the report model)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from aladia_etl.analytics import model
+from aladia_etl.analytics.model import Table
 
 
 def plain(value: Any) -> Any:
@@ -27,39 +30,16 @@ def plain(value: Any) -> Any:
     return value
 
 
-def tables(section: str, data: Any) -> dict[str, list[dict[str, Any]]]:
-    """The section as named flat tables (a name per CSV file)."""
-    if section == "summary":
-        rows = [
-            {"metric": k, "value": data[k]} for k in ("orders", "revenue", "average_order_value", "cancellation_rate")
-        ]
-        rows += [{"metric": f"period.{k}", "value": v} for k, v in data["period"].items()]
-        rows += [{"metric": f"status.{s}.{k}", "value": v} for s, d in data["by_status"].items() for k, v in d.items()]
-        return {"summary": rows}
-    if section == "customers":
-        return {"customers": data}
-    if section == "products":
-        return {
-            "products_by_revenue": data["by_revenue"],
-            "products_by_units": data["by_units"],
-            "categories": data["by_category"],
-        }
-    if section == "realtime":
-        fresh = [{"metric": k, "value": v} for k, v in data["freshness"].items()]
-        return {"realtime_per_minute": data["per_minute"], "realtime_freshness": fresh}
-    if section == "anomalies":
-        return {"anomalous_minutes": data["minutes_flagged"], "anomalous_orders": data["orders_flagged"]}
-    if section == "insights":
-        return {"insights": [{"insight": line} for line in data]}
-    raise ValueError(section)
+def tables(section: str, data: Any) -> dict[str, Table]:
+    """The section's tables by name (a name per CSV file)."""
+    return {table.name: table for table in model.section(section, data).tables}
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def to_csv(table: Table) -> str:
+    """The table as CSV: a header of the model's column keys, then every row (values as in the JSON)."""
     buffer = io.StringIO()
-    if not rows:
-        return ""
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: plain(v) for k, v in row.items()})
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.keys)
+    for row in table.rows:
+        writer.writerow([plain(v) for v in table.cells(row)])
     return buffer.getvalue()

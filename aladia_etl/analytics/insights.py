@@ -65,19 +65,34 @@ def insights(data: dict[str, Any], daily: list[dict[str, Any]], total_revenue: D
             )
     a = data.get("anomalies")
     if a is not None:
-        flagged = a["minutes_flagged"]
-        if flagged:
-            top = max(flagged, key=lambda f: float("inf") if f["z"] is None else abs(f["z"]))
-            out.append(
-                f"{len(flagged)} anomalous minute(s) in the last {a['minutes']} minutes; the strongest: "
-                f"{top['metric']} {top['value']:,.2f} at {top['minute']:%H:%M} UTC against a baseline "
-                f"median of {top['baseline_median']:,.2f}."
-            )
-        else:
-            out.append(f"No anomalous minutes in the last {a['minutes']} minutes (threshold {a['threshold']}).")
-        if a["orders_flagged"]:
-            out.append(
-                f"{len(a['orders_flagged'])} order(s) with unusually high amounts, up to "
-                f"{_money(max(o['total_amount'] for o in a['orders_flagged']))}."
-            )
+        out += _anomaly_lines(a)
+    return out
+
+
+def _anomaly_lines(a: dict[str, Any]) -> list[str]:
+    """Anomalies by z only; minutes with no baseline (z None) are named apart, never "the strongest"."""
+    out = []
+    scored = [f for f in a["minutes_flagged"] if f["z"] is not None]
+    unscored = [f for f in a["minutes_flagged"] if f["z"] is None]
+    if scored:
+        top = max(scored, key=lambda f: abs(f["z"]))
+        out.append(
+            f"{len(scored)} anomalous minute(s) in the last {a['minutes']} minutes; the strongest: "
+            f"{top['metric']} {top['value']:,.2f} at {top['minute']:%H:%M} UTC against a baseline "
+            f"median of {top['baseline_median']:,.2f} (z {top['z']:,.2f})."
+        )
+    else:
+        out.append(f"No anomalous minutes in the last {a['minutes']} minutes (threshold {a['threshold']}).")
+    if unscored:
+        first = unscored[0]
+        out.append(
+            f"{len(unscored)} minute value(s) differ from a baseline with no spread (every minute before them equal), "
+            f"so they have no z-score and are not counted as anomalies; the first: {first['metric']} "
+            f"{first['value']:,.2f} at {first['minute']:%H:%M} UTC against {first['baseline_median']:,.2f}."
+        )
+    if a["orders_flagged"]:
+        out.append(
+            f"{len(a['orders_flagged'])} order(s) with unusually high amounts, up to "
+            f"{_money(max(o['total_amount'] for o in a['orders_flagged']))}."
+        )
     return out

@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from aladia_etl.analytics import api
-from aladia_etl.analytics.export import plain, tables, to_csv
+from aladia_etl.analytics import api, model
+from aladia_etl.analytics.export import plain, to_csv
 from aladia_etl.core.errors import UsageError
 from aladia_etl.core.files import atomic_write
 from aladia_etl.core.settings import Settings
@@ -91,9 +91,7 @@ def write_json(report: dict[str, Any], out: Path | None) -> str | Path:
 
 
 def write_csv(report: dict[str, Any], out: Path | None) -> str | list[Path]:
-    named: dict[str, list[dict]] = {}
-    for section, data in report["sections"].items():
-        named.update(tables(section, data))
+    named = {table.name: table for section in model.sections(report) for table in section.tables}
     if out is None:
         if len(named) != 1:
             raise UsageError(
@@ -106,8 +104,8 @@ def write_csv(report: dict[str, Any], out: Path | None) -> str | list[Path]:
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"--out {out} is a file", "give a directory for --format csv (one file per table)")
     written = []
-    for name, rows in named.items():
+    for name, table in named.items():
         target = directory / f"{name}.csv"
-        atomic_write(target, to_csv(rows))
+        atomic_write(target, to_csv(table))
         written.append(target)
     return written

@@ -31,10 +31,33 @@ def test_zero_mad_falls_back_to_mean_absolute_deviation():
     assert median == 10.0 and math.isfinite(z) and z > 3.5
 
 
-def test_perfectly_flat_baseline_flags_any_change():
-    z, _ = modified_z(11.0, [10.0] * 20)
-    assert math.isinf(z)
+def test_perfectly_flat_baseline_gives_no_z_instead_of_an_infinite_one():
+    z, median = modified_z(11.0, [10.0] * 20)
+    assert z is None and median == 10.0
     assert modified_z(10.0, [10.0] * 20)[0] == 0.0
+
+
+def test_sparse_series_reports_a_change_from_a_flat_baseline_as_no_baseline():
+    series = [0.0] * 40
+    series[35] = 25.0  # one order after 35 minutes without any
+    (score,) = rolling_outliers(series, threshold=3.5)
+    assert (score.index, score.value, score.baseline) == (35, 25.0, 0.0)
+    assert score.no_baseline and score.z is None
+
+
+def test_normal_baseline_gives_finite_scores():
+    rng = random.Random(3)
+    series = [100 + rng.gauss(0, 5) for _ in range(60)]
+    series[50] = 400
+    (score,) = rolling_outliers(series, threshold=3.5)
+    assert score.index == 50 and not score.no_baseline and math.isfinite(score.z) and score.z > 3.5
+
+
+def test_high_outliers_on_flat_amounts():
+    flat = [3.0] * 20 + [5.0, 1.0]  # MAD 0 and mean AD > 0: scored
+    assert [(s.index, s.no_baseline) for s in high_outliers(flat, threshold=3.5)] == [(20, False)]
+    equal = [3.0] * 20
+    assert high_outliers(equal, threshold=3.5) == []
 
 
 def test_high_outliers_only_flags_the_high_side():
