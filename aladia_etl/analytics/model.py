@@ -32,6 +32,7 @@ class Table:
     limit: int | None = None  # people see at most this many rows; the CSV and JSON have them all
     keep: Callable[[Row], bool] | None = None  # people see only these rows; the CSV and JSON have them all
     as_list: bool = False  # a single text column, shown to people as a bulleted list
+    readable: Callable[[Row], Row] | None = None  # how people see a row (labels, percentages); CSV and JSON keep it
 
     @property
     def keys(self) -> list[str]:
@@ -44,7 +45,8 @@ class Table:
     def shown(self) -> list[Row]:
         """The rows people see (terminal and HTML)."""
         rows = [r for r in self.rows if self.keep(r)] if self.keep else list(self.rows)
-        return rows[: self.limit] if self.limit is not None else rows
+        rows = rows[: self.limit] if self.limit is not None else rows
+        return [self.readable(r) for r in rows] if self.readable else rows
 
     def cells(self, row: Row) -> list[Any]:
         return [row.get(key) for key in self.keys]
@@ -94,11 +96,23 @@ PRODUCT = _cols(
 )
 
 
+def _readable_summary(row: Row) -> Row:
+    """'cancellation_rate' 0.3333 → 'cancellation rate' '33.3%'; 'status.paid.orders' → 'status paid: orders'."""
+    metric, value = row["metric"], row["value"]
+    if metric == "cancellation_rate" and value is not None:
+        value = f"{float(value) * 100:.1f}%"
+    label = metric.replace("_", " ")
+    if "." in label:
+        head, _, rest = label.partition(".")
+        label = f"{head} {rest.replace('.', ': ')}"
+    return {"metric": label, "value": value}
+
+
 def _summary(data: dict[str, Any]) -> tuple[Table, ...]:
     rows = [{"metric": k, "value": data[k]} for k in ("orders", "revenue", "average_order_value", "cancellation_rate")]
     rows += [{"metric": f"period.{k}", "value": v} for k, v in data["period"].items()]
     rows += [{"metric": f"status.{s}.{k}", "value": v} for s, d in data["by_status"].items() for k, v in d.items()]
-    return (Table("summary", "Summary", METRIC_VALUE, rows),)
+    return (Table("summary", "Summary", METRIC_VALUE, rows, readable=_readable_summary),)
 
 
 def _customers(data: list[Row]) -> tuple[Table, ...]:
