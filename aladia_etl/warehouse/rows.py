@@ -36,15 +36,20 @@ UNAVAILABLE = "__debezium_unavailable_value"
 # -- field converters: accept Debezium JSON values and the Python values psycopg returns (used by `verify`) -------
 def _field(row: dict[str, Any], name: str, required: bool = True) -> Any:
     value = row.get(name)
-    if value is None:
-        if required:
-            raise RecordError(f"missing field {name}")
-    elif isinstance(value, str) and value == UNAVAILABLE:
-        raise RecordError(
+    if value is None and required:
+        raise RecordError(f"missing field {name}")
+    return value
+
+
+def _bad(name: str, value: Any, problem: str) -> RecordError:
+    """The error for `value` in field `name`. Debezium's TOAST placeholder fails every conversion but text, so it
+    is looked for where a conversion has failed (and in `_text`): no cost for valid values."""
+    if isinstance(value, str) and value == UNAVAILABLE:
+        return RecordError(
             f"{name}: unavailable value ({UNAVAILABLE}, a TOASTed value the change event does not carry; "
             "the source table needs REPLICA IDENTITY FULL)"
         )
-    return value
+    return RecordError(f"{name}: {problem}")
 
 
 def to_int(value: Any, name: str, sql_type: str = "BIGINT") -> int:
@@ -57,7 +62,7 @@ def to_int(value: Any, name: str, sql_type: str = "BIGINT") -> int:
         digits = text[1:] if text[:1] == "-" else text
         # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
         if not digits.isdecimal():
-            raise RecordError(f"{name}: expected an integer, got {quote(value)}")
+            raise _bad(name, value, f"expected an integer, got {quote(value)}")
         if len(digits) > _MAX_DIGITS:
             raise RecordError(f"{name}: {quote(value)} does not fit {sql_type}")
         number = int(text)
@@ -75,16 +80,17 @@ def to_money(value: Any, name: str) -> Decimal:
     try:
         amount = Decimal(value) if not isinstance(value, Decimal) else value
     except (InvalidOperation, ValueError):
-        raise RecordError(f"{name}: {quote(value)} is not a decimal number") from None
+        raise _bad(name, value, f"{quote(value)} is not a decimal number") from None
     if not amount.is_finite():
         raise RecordError(f"{name}: {quote(value)} is not a finite number")
     if amount < 0:
         raise RecordError(f"{name}: negative amount {quote(value)}")
     if amount >= MONEY_LIMIT:
         raise RecordError(f"{name}: {quote(value)} does not fit NUMERIC(12,2)")
-    if amount.as_tuple().exponent < -MONEY_PLACES and amount != amount.quantize(_CENT):
+    cents = amount.quantize(_CENT)
+    if cents != amount:
         raise RecordError(f"{name}: {quote(value)} has more than 2 decimal places")
-    return amount.quantize(_CENT)
+    return cents
 
 
 def to_timestamp(value: Any, name: str) -> datetime:
@@ -102,7 +108,7 @@ def to_timestamp(value: Any, name: str) -> datetime:
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise RecordError(f"{name}: {quote(value)} is not an ISO-8601 timestamp of the years 1-9999") from None
+            raise _bad(name, value, f"{quote(value)} is not an ISO-8601 timestamp of the years 1-9999") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
     else:
@@ -123,6 +129,8 @@ def _text(value: Any, name: str) -> str:
     cleaned = " ".join(value.split())
     if not cleaned:
         raise RecordError(f"{name}: empty")
+    if cleaned == UNAVAILABLE:
+        raise _bad(name, cleaned, "")
     if "\x00" in cleaned:
         raise RecordError(f"{name}: contains a NUL character (U+0000), which TEXT cannot store")
     if not cleaned.isascii():
@@ -175,7 +183,7 @@ def map_order(row: dict[str, Any]) -> tuple:
         raise RecordError(f"status: expected text, got {quote(status)}")
     status = status.strip().lower()
     if status not in _STATUSES:
-        raise RecordError(f"status: unknown order status {quote(status)}")
+        raise _bad("status", status, f"unknown order status {quote(status)}")
     created = _optional_ts(row, "created_at")
     return (
         to_int(_field(row, "id"), "id"),
