@@ -70,3 +70,22 @@ class RecordError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+_QUOTE_CHARS = 60
+
+
+def quote(value: object) -> str:
+    """A value as a record's reason quotes it: short, and never itself a problem — strings by `repr` (which escapes
+    NUL, lone surrogates and control characters) cut to a few dozen characters; lists and objects by their kind
+    and size (their repr can be huge, or too deeply nested to print); integers too long to print by their size."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= _QUOTE_CHARS else f"{value[:_QUOTE_CHARS]!r}… ({len(value)} characters)"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} key{'' if len(value) == 1 else 's'}"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= _QUOTE_CHARS else f"{text[:_QUOTE_CHARS]}…"

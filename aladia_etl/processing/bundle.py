@@ -9,6 +9,7 @@ the dead-letter topic, COPYs rows and dead letters into the staging tables and r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -23,6 +24,7 @@ from aladia_etl.warehouse.staging import DeadLetter, StageStats, copy_rows, reco
 Record = tuple[str, int, int, bytes | None, bytes | None]  # topic, partition, offset, key, value
 Range = tuple[str, int, int, int]  # topic, partition, start, end (exclusive): read completely
 CHUNK = 10_000
+log = logging.getLogger("aladia.processing")
 
 
 @dataclass
@@ -30,10 +32,15 @@ class Bundle:
     rows: dict[str, list[tuple]] = field(default_factory=lambda: {table: [] for table in COLUMNS})
     dead: list[DeadLetter] = field(default_factory=list)
     stats: StageStats = field(default_factory=StageStats)
+    # Records that raised something other than RecordError (a bug): dead letters all the same, counted here.
+    unexpected: int = 0
 
 
 def process(records: Iterable[Record]) -> Bundle:
-    """Every record gets one fate: a warehouse row, a tombstone (skipped), or a dead letter with its reason."""
+    """Every record gets one fate: a warehouse row, a tombstone (skipped), or a dead letter with its reason.
+    Whatever a record holds, it never raises: parsing and mapping check every value against what the warehouse
+    stores (RecordError, with the reason); anything else a record provokes is a bug, and that record, and only it,
+    becomes a dead letter with the reason "unexpected <type>: <message>"."""
     bundle = Bundle()
     rows, dead, stats = bundle.rows, bundle.dead, bundle.stats
     for topic, partition, offset, key, value in records:
@@ -47,6 +54,12 @@ def process(records: Iterable[Record]) -> Bundle:
             table, row = transform(event)
         except RecordError as exc:
             dead.append(DeadLetter(topic, partition, offset, exc.reason, key, value))
+            continue
+        except Exception as exc:  # the safety net: one record must never stop the stream
+            bundle.unexpected += 1
+            if bundle.unexpected == 1:
+                log.warning("record %s[%s]@%s: unexpected error", topic, partition, offset, exc_info=True)
+            dead.append(DeadLetter(topic, partition, offset, f"unexpected {type(exc).__name__}: {exc}", key, value))
             continue
         rows[table].append(row)
         stats.saw_source_ts(event.ts_ms)

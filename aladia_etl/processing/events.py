@@ -8,9 +8,13 @@ from typing import Any
 import orjson
 
 from aladia_etl.bus.topics import table_of
-from aladia_etl.core.errors import RecordError
+from aladia_etl.core.errors import RecordError, quote
+from aladia_etl.warehouse.rows import EPOCH_MS_RANGE
+from aladia_etl.warehouse.schema import INT_RANGE
 
 OPS = frozenset(("c", "u", "d", "r"))
+_LSN_MAX = INT_RANGE["BIGINT"][1]  # source_lsn BIGINT
+_TS_MS_MIN, _TS_MS_MAX = EPOCH_MS_RANGE  # source_ts TIMESTAMPTZ
 
 
 @dataclass(slots=True)
@@ -45,15 +49,14 @@ _PAYLOAD_KEY = b',"payload":'
 def _payload_only(value: bytes | str) -> dict[str, Any] | None:
     """Fast path for Kafka's JsonConverter with schemas.enable=true, which writes `{"schema":…,"payload":…}`:
     the schema block (field definitions, often 3–4× the size of the data) is skipped and only the payload is
-    parsed. Anything unexpected returns None and the caller parses the whole record."""
-    raw = value.encode() if isinstance(value, str) else value
-    if not raw.startswith(_SCHEMA_PREFIX):
+    parsed. Anything unexpected (a str value too) returns None and the caller parses the whole record."""
+    if not isinstance(value, bytes) or not value.startswith(_SCHEMA_PREFIX):
         return None
-    cut = raw.find(_PAYLOAD_KEY)
-    if cut < 0 or not raw.endswith(b"}"):
+    cut = value.find(_PAYLOAD_KEY)
+    if cut < 0 or not value.endswith(b"}"):
         return None
     try:
-        payload = orjson.loads(raw[cut + len(_PAYLOAD_KEY) : -1])
+        payload = orjson.loads(value[cut + len(_PAYLOAD_KEY) : -1])
     except orjson.JSONDecodeError:
         return None
     return payload if isinstance(payload, dict) else None
@@ -74,34 +77,39 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
         if "payload" in payload and "schema" in payload and isinstance(payload["payload"], dict):
             payload = payload["payload"]  # a converter with schemas.enable=true
     op = payload.get("op")
-    if op not in OPS:
-        raise RecordError(f"unknown or missing op {op!r}")
+    if not isinstance(op, str) or op not in OPS:
+        raise RecordError(f"unknown or missing op {quote(op)}")
     source = payload.get("source")
     if not isinstance(source, dict):
-        raise RecordError("missing source block")
+        raise RecordError("missing source block" if source is None else f"source is {quote(source)}, not an object")
     lsn = source.get("lsn")
     ts_ms = source.get("ts_ms")
-    if not isinstance(lsn, int) or isinstance(lsn, bool) or lsn < 0:
-        raise RecordError(f"missing or invalid source.lsn {lsn!r}")
-    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool):
-        raise RecordError(f"missing or invalid source.ts_ms {ts_ms!r}")
+    if not isinstance(lsn, int) or isinstance(lsn, bool) or not 0 <= lsn <= _LSN_MAX:
+        raise RecordError(f"missing or invalid source.lsn {quote(lsn)} (an integer 0..2**63-1)")
+    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool) or not _TS_MS_MIN <= ts_ms <= _TS_MS_MAX:
+        raise RecordError(f"missing or invalid source.ts_ms {quote(ts_ms)} (epoch milliseconds of the years 1-9999)")
+    table = source.get("table")
+    if table is None or table == "":
+        table = table_of(topic)
+    elif not isinstance(table, str):
+        raise RecordError(f"source.table is {quote(table)}, not a table name")
     before, after = payload.get("before"), payload.get("after")
     for name, image in (("before", before), ("after", after)):
         if image is not None and not isinstance(image, dict):
-            raise RecordError(f"{name} is not an object")
+            raise RecordError(f"{name} is not an object ({quote(image)})")
     if op == "d" and before is None:
         raise RecordError("delete without a before image")
     if op != "d" and after is None:
         raise RecordError(f"op {op} without an after image")
     tx_id = source.get("txId")
     return ChangeEvent(
-        table=source.get("table") or table_of(topic),
+        table=table,
         op=op,
         before=before,
         after=after,
         lsn=lsn,
         ts_ms=ts_ms,
-        tx_id=tx_id if isinstance(tx_id, int) else None,
+        tx_id=tx_id if isinstance(tx_id, int) and not isinstance(tx_id, bool) else None,
         topic=topic,
         partition=partition,
         offset=offset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aladia_etl.core.errors import RecordError
+from aladia_etl.core.errors import RecordError, quote
 from aladia_etl.processing.events import ChangeEvent
 from aladia_etl.warehouse.rows import MAPPERS, deleted_values
 
@@ -17,7 +17,7 @@ def transform(event: ChangeEvent) -> tuple[str, tuple]:
     table = event.table
     mapper = MAPPERS.get(table)
     if mapper is None:
-        raise RecordError(f"no warehouse mapping for table {table!r}")
+        raise RecordError(f"no warehouse mapping for table {quote(table)}")
     values = deleted_values(table, event.row) if event.is_delete else mapper(event.row)
     lineage = (
         event.is_delete,

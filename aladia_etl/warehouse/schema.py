@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 from aladia_etl.source.schema import ORDER_STATUSES
 
 WAREHOUSE_TABLE = {
@@ -29,6 +32,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "order_items": ("order_item_id", "order_id", "product_id", "quantity", "unit_price", "created_at", "updated_at"),
 }
 LINEAGE = ("is_deleted", "source_lsn", "source_ts", "kafka_topic", "kafka_partition", "kafka_offset")
+LINEAGE_TYPES = {
+    "is_deleted": "BOOLEAN",
+    "source_lsn": "BIGINT",
+    "source_ts": "TIMESTAMPTZ",
+    "kafka_topic": "TEXT",
+    "kafka_partition": "INTEGER",
+    "kafka_offset": "BIGINT",
+}
 
 _LINEAGE_DDL = """
     is_deleted   BOOLEAN NOT NULL DEFAULT false,
@@ -55,6 +66,19 @@ TYPES = {
     "updated_at": "TIMESTAMPTZ",
 }
 
+# What the column types can store. The row mapping (`warehouse.rows`) validates every value against these: a value
+# outside makes the staging COPY fail, and a batch that cannot be staged would stop the stream.
+# - BIGINT and INTEGER: PostgreSQL's ranges.
+# - NUMERIC(12,2): at most 10 digits before the point and 2 after.
+# - TIMESTAMPTZ (and DATE): PostgreSQL stores 4713 BC–294276 AD, Python's datetime only the years 1–9999, and a
+#   value is read back in the session's time zone (offsets up to ±15:59), hence a day's margin at both ends.
+#   Values are staged in UTC (PostgreSQL refuses offsets beyond ±15:59 that Python accepts).
+# - TEXT: any UTF-8 text except U+0000 (NUL).
+INT_RANGE = {"BIGINT": (-(2**63), 2**63 - 1), "INTEGER": (-(2**31), 2**31 - 1)}
+MONEY_LIMIT = Decimal(10) ** 10  # NUMERIC(12,2): |value| < 10**10
+MONEY_PLACES = 2
+TIMESTAMP_RANGE = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC))
+
 
 def _target_ddl(table: str) -> str:
     columns = COLUMNS[table]
@@ -65,9 +89,9 @@ def _target_ddl(table: str) -> str:
 def _stage_ddl(table: str) -> str:
     columns = ",\n    ".join(f"{c} {TYPES[c]}" for c in COLUMNS[table])
     return (
-        f"CREATE UNLOGGED TABLE IF NOT EXISTS stg_{table} (\n    batch_token TEXT NOT NULL,\n    {columns},\n"
-        "    is_deleted BOOLEAN NOT NULL, source_lsn BIGINT NOT NULL, source_ts TIMESTAMPTZ NOT NULL,\n"
-        "    kafka_topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, kafka_offset BIGINT NOT NULL\n)"
+        f"CREATE UNLOGGED TABLE IF NOT EXISTS stg_{table} (\n    batch_token TEXT NOT NULL,\n    {columns},\n    "
+        + ", ".join(f"{c} {LINEAGE_TYPES[c]} NOT NULL" for c in LINEAGE)
+        + "\n)"
     )
 
 

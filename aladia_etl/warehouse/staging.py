@@ -15,6 +15,20 @@ from typing import Any
 from aladia_etl.warehouse.schema import COLUMNS, LINEAGE
 
 TopicPartitionKey = tuple[str, int]
+REASON_LIMIT = 500  # characters of a dead letter's reason (it often quotes the bad value)
+
+
+def storable_reason(reason: str) -> str:
+    """A reason that TEXT and a Kafka header can hold: no NUL, valid UTF-8 (lone surrogates escaped), at most
+    REASON_LIMIT characters, never empty."""
+    text = reason[: REASON_LIMIT + 1]
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > REASON_LIMIT:
+        text = text[: REASON_LIMIT - 1] + "…"
+    return text or "rejected (no reason given)"
 
 
 @dataclass
@@ -25,6 +39,9 @@ class DeadLetter:
     reason: str
     key: bytes | None
     value: bytes | None
+
+    def __post_init__(self) -> None:
+        self.reason = storable_reason(str(self.reason))
 
 
 @dataclass

@@ -112,3 +112,33 @@ def test_schema_block_is_skipped_and_a_misleading_schema_falls_back_to_a_full_pa
     assert _payload_only(keyed_raw) is None
     assert parse(TOPIC, 0, 1, keyed_raw).row == ORDER
     assert _payload_only(envelope()) is None  # no schema block: the normal path
+
+
+def test_odd_but_harmless_source_fields():
+    raw = json.loads(envelope())
+    raw["source"].update(table="", txId=True)
+    event = parse(TOPIC, 0, 1, json.dumps(raw).encode())
+    assert event.table == "orders" and event.tx_id is None  # an empty table name falls back to the topic's
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('{"op": "c", "name": "\ud800"}', "malformed JSON"),  # a str value with a lone surrogate
+        (envelope(lsn=2**63), "source.lsn"),
+        (envelope(lsn=2**63 - 1, ts_ms=10**17), "source.ts_ms"),
+    ],
+)
+def test_values_past_what_the_warehouse_stores_are_rejected(value, reason):
+    with pytest.raises(RecordError, match=reason):
+        parse(TOPIC, 0, 1, value)
+
+
+def test_the_largest_storable_lsn_and_ts_ms_parse():
+    from aladia_etl.warehouse.rows import EPOCH_MS_RANGE
+
+    low, high = EPOCH_MS_RANGE
+    assert parse(TOPIC, 0, 1, envelope(lsn=2**63 - 1, ts_ms=high)).lsn == 2**63 - 1
+    assert parse(TOPIC, 0, 1, envelope(ts_ms=low)).ts_ms == low
+    with pytest.raises(RecordError, match="source.ts_ms"):
+        parse(TOPIC, 0, 1, envelope(ts_ms=low - 1))

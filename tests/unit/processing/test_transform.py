@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from aladia_etl.core.errors import RecordError
 from aladia_etl.processing.transform import transform
-from aladia_etl.warehouse.rows import to_money, to_timestamp
-from aladia_etl.warehouse.schema import COLUMNS, LINEAGE
+from aladia_etl.warehouse.rows import UNAVAILABLE, to_int, to_money, to_timestamp
+from aladia_etl.warehouse.schema import COLUMNS, LINEAGE, TIMESTAMP_RANGE
 from tests.factories import event
 
 CUSTOMER = {
@@ -147,3 +147,88 @@ def test_timestamp_forms():
     assert to_timestamp(datetime(2026, 1, 1), "t").tzinfo is UTC
     with pytest.raises(RecordError):
         to_timestamp(True, "t")
+
+
+def test_timestamps_are_staged_in_utc_even_at_offsets_postgresql_refuses():
+    moment = to_timestamp("2026-11-25T20:00:00+20:00", "t")  # PostgreSQL accepts offsets up to ±15:59 only
+    assert moment == datetime(2026, 11, 25, 0, 0, tzinfo=UTC) and moment.tzinfo is UTC
+    assert to_timestamp(datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-3))), "t").tzinfo is UTC
+
+
+def test_timestamp_limits_are_exact():
+    low, high = TIMESTAMP_RANGE
+    assert to_timestamp(low.isoformat(), "t") == low and to_timestamp(high.isoformat(), "t") == high
+    for outside in (low - timedelta(microseconds=1), high + timedelta(microseconds=1)):
+        with pytest.raises(RecordError, match="is outside"):
+            to_timestamp(outside.isoformat(), "t")
+    micros = (high - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert to_timestamp(micros, "t") == high
+    with pytest.raises(RecordError, match="microseconds since 1970 is outside"):
+        to_timestamp(micros + 1, "t")
+
+
+@pytest.mark.parametrize(
+    ("value", "sql_type", "expected"),
+    [
+        (2**63 - 1, "BIGINT", 2**63 - 1),
+        (-(2**63), "BIGINT", -(2**63)),
+        ("-9223372036854775808", "BIGINT", -(2**63)),
+        (" 42 ", "BIGINT", 42),
+        ("0" * 25 + "7", "BIGINT", 7),
+        ("١٢", "BIGINT", 12),  # decimal digits of any script, as int() reads them
+        (2**31 - 1, "INTEGER", 2**31 - 1),
+        (-(2**31), "INTEGER", -(2**31)),
+    ],
+)
+def test_integers_up_to_the_column_limits(value, sql_type, expected):
+    assert to_int(value, "n", sql_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "sql_type", "reason"),
+    [
+        (2**63, "BIGINT", "does not fit BIGINT"),
+        (-(2**63) - 1, "BIGINT", "does not fit BIGINT"),
+        ("9" * 5_000, "BIGINT", "does not fit BIGINT"),
+        (2**31, "INTEGER", "does not fit INTEGER"),
+        (-(2**31) - 1, "INTEGER", "does not fit INTEGER"),
+        ("²", "BIGINT", "expected an integer"),
+        ("--5", "BIGINT", "expected an integer"),
+        ("-", "BIGINT", "expected an integer"),
+        (1.0, "BIGINT", "expected an integer"),
+    ],
+)
+def test_integers_past_the_column_limits(value, sql_type, reason):
+    with pytest.raises(RecordError, match=reason):
+        to_int(value, "n", sql_type)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("1e400", "does not fit NUMERIC"),
+        ("1E-999999999", "more than 2 decimal places"),
+        ("sNaN", "not a finite number"),
+        ("-Infinity", "not a finite number"),
+        ("9" * 5_000, "does not fit NUMERIC"),
+    ],
+)
+def test_amounts_past_numeric_12_2(value, reason):
+    with pytest.raises(RecordError, match=reason):
+        to_money(value, "x")
+
+
+def test_text_that_postgresql_cannot_store_is_rejected():
+    with pytest.raises(RecordError, match="name: contains a NUL character"):
+        transform(event("customers", {**CUSTOMER, "name": "Ada\x00"}))
+    # orjson refuses lone surrogates, but the mapping also serves `verify` and str values
+    with pytest.raises(RecordError, match="email: .* is not valid Unicode"):
+        transform(event("customers", {**CUSTOMER, "email": "\ud800@example.com"}))
+
+
+def test_the_toast_placeholder_is_never_stored():
+    toasted = {**CUSTOMER, "name": UNAVAILABLE}
+    with pytest.raises(RecordError, match="name: unavailable value"):
+        transform(event("customers", toasted))
+    _, row = transform(event("customers", toasted, op="d"))  # a delete keeps its key, the rest NULL
+    assert row[: len(COLUMNS["customers"])] == (1, None, None, None, None, None)
