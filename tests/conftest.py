@@ -111,8 +111,7 @@ def scratch_warehouse(stack, stack_settings):
     postgres = stack_settings.postgres.model_copy(update={"warehouse_db": name})
     settings = stack_settings.model_copy(update={"postgres": postgres})
     with loader.connect(settings) as conn:
-        with conn.transaction():
-            ensure_schema(conn)
+        ensure_schema(conn)
         yield settings, conn
     with psycopg.connect(**stack_settings.postgres.conninfo("postgres"), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

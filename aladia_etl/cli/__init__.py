@@ -25,6 +25,7 @@ from aladia_etl.cli import (
     demo,
     down,
     init,
+    migrate,
     produce,
     report,
     simulate,
@@ -105,6 +106,7 @@ for module in (
     # streaming into the warehouse, reports
     stream,
     verify,
+    migrate,
     report,
     # flows and configuration
     demo,

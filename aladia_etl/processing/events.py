@@ -29,6 +29,8 @@ class ChangeEvent:
     topic: str
     partition: int
     offset: int
+    # Debezium's commit position (`source.sequence[0]`); the change's own LSN when absent, as in snapshot rows
+    commit_lsn: int = 0
 
     @property
     def is_delete(self) -> bool:
@@ -102,6 +104,7 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
     if op != "d" and after is None:
         raise RecordError(f"op {op} without an after image")
     tx_id = source.get("txId")
+    commit_lsn = _commit_lsn(source.get("sequence"), lsn)
     return ChangeEvent(
         table=table,
         op=op,
@@ -113,4 +116,28 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
         topic=topic,
         partition=partition,
         offset=offset,
+        commit_lsn=commit_lsn,
     )
+
+
+def _commit_lsn(sequence: Any, lsn: int) -> int:
+    """`source.sequence` is a JSON text `["<last commit LSN>", "<change LSN>"]` (null first for snapshot rows).
+    Ordering by (commit LSN, change LSN) puts a change committed after the snapshot above the snapshot row, even
+    when the change was written before the snapshot's LSN."""
+    if sequence is None:
+        return lsn
+    if isinstance(sequence, str):
+        try:
+            sequence = orjson.loads(sequence)
+        except orjson.JSONDecodeError:
+            raise RecordError(f"source.sequence {quote(sequence)} is not a JSON array") from None
+    if not isinstance(sequence, list) or len(sequence) != 2:
+        raise RecordError(f"source.sequence {quote(sequence)} is not [commit LSN, change LSN]")
+    first = sequence[0]
+    if first is None:
+        return lsn
+    if isinstance(first, str) and first.isascii() and first.isdigit():
+        first = int(first)
+    if not isinstance(first, int) or isinstance(first, bool) or not 0 <= first <= _LSN_MAX:
+        raise RecordError(f"source.sequence commit LSN {quote(first)} is not an integer 0..2**63-1")
+    return first

@@ -83,8 +83,7 @@ def run_stream(
     stop = stop or threading.Event()
     progress = StreamProgress(options.engine)
     conn = loader.connect(settings)
-    with conn.transaction():
-        ensure_schema(conn)
+    ensure_schema(conn)
     if options.from_beginning:
         loader.reset_offsets(conn, options.engine)
     meter = LagMeter(settings, options.engine)

@@ -1,5 +1,5 @@
 """A change event → (source table, warehouse row with lineage): the warehouse's row mapping plus where the row
-came from (`is_deleted, source_lsn, source_ts, kafka_topic, kafka_partition, kafka_offset`)."""
+came from (`warehouse.schema.LINEAGE`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def transform(event: ChangeEvent) -> tuple[str, tuple]:
     values = deleted_values(table, event.row) if event.is_delete else mapper(event.row)
     lineage = (
         event.is_delete,
+        event.commit_lsn,
         event.lsn,
         _EPOCH + timedelta(milliseconds=event.ts_ms),
         event.topic,

@@ -11,6 +11,7 @@ Connections passed here are autocommit connections; `conn.transaction()` makes t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,12 @@ from aladia_etl.warehouse.staging import StageStats
 CLOSED = "('cancelled', 'refunded')"
 
 
+_POSITION = "is_deleted, source_commit_lsn, source_lsn, source_ts"
+
+
 def merge_sql(table: str) -> str:
+    """Upsert the batch's staged rows of `table`: per key the newest change (by commit position, then change
+    position; a delete wins a tie) replaces the warehouse row only if it is newer than the row's own position."""
     target, columns = WAREHOUSE_TABLE[table], COLUMNS[table]
     key, rest = columns[0], columns[1:]
     keep_on_delete = ", ".join(
@@ -28,13 +34,14 @@ def merge_sql(table: str) -> str:
     )
     column_list = ", ".join(columns)
     return (
-        f"INSERT INTO {target} AS t ({column_list}, is_deleted, source_lsn, source_ts, loaded_at) "
-        f"SELECT DISTINCT ON ({key}) {column_list}, is_deleted, source_lsn, source_ts, clock_timestamp() "
+        f"INSERT INTO {target} AS t ({column_list}, {_POSITION}, loaded_at) "
+        f"SELECT DISTINCT ON ({key}) {column_list}, {_POSITION}, clock_timestamp() "
         f"FROM stg_{table} WHERE batch_token = %(token)s "
-        f"ORDER BY {key}, source_lsn DESC, is_deleted DESC "
+        f"ORDER BY {key}, source_commit_lsn DESC, source_lsn DESC, is_deleted DESC "
         f"ON CONFLICT ({key}) DO UPDATE SET {keep_on_delete}, is_deleted = EXCLUDED.is_deleted, "
-        "source_lsn = EXCLUDED.source_lsn, source_ts = EXCLUDED.source_ts, loaded_at = EXCLUDED.loaded_at "
-        "WHERE EXCLUDED.source_lsn > t.source_lsn"
+        "source_commit_lsn = EXCLUDED.source_commit_lsn, source_lsn = EXCLUDED.source_lsn, "
+        "source_ts = EXCLUDED.source_ts, loaded_at = EXCLUDED.loaded_at "
+        "WHERE (EXCLUDED.source_commit_lsn, EXCLUDED.source_lsn) > (t.source_commit_lsn, t.source_lsn)"
     )
 
 
@@ -128,15 +135,36 @@ def staged_stats(conn, token: str) -> StageStats:
     return total
 
 
-def apply_batch(conn, engine: str, stream_id: str, batch_id: int) -> ApplyResult:
+CLAIM = """
+INSERT INTO pipeline_batches (engine, stream_id, batch_id, records, rows, dead_letters, tombstones, duration_ms,
+                              min_source_ts, max_source_ts)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s,
+        to_timestamp(%s::float8 / 1000), to_timestamp(%s::float8 / 1000))
+ON CONFLICT DO NOTHING RETURNING 1
+"""
+
+
+def apply_batch(conn, engine: str, stream_id: str, batch_id: int, started: float | None = None) -> ApplyResult:
+    """`started` (time.monotonic() when the batch began) gives the batch's recorded duration."""
     token = batch_token(engine, stream_id, batch_id)
     params: dict[str, Any] = {"token": token, "engine": engine}
     with conn.transaction():
         stats = staged_stats(conn, token)
+        duration_ms = None if started is None else round((time.monotonic() - started) * 1000)
         claimed = conn.execute(
-            "INSERT INTO pipeline_batches (engine, stream_id, batch_id, records, rows, dead_letters) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-            (engine, stream_id, batch_id, stats.records, stats.row_count, stats.dead_letters),
+            CLAIM,
+            (
+                engine,
+                stream_id,
+                batch_id,
+                stats.records,
+                stats.row_count,
+                stats.dead_letters,
+                stats.tombstones,
+                duration_ms,
+                stats.min_source_ts_ms,
+                stats.max_source_ts_ms if stats.min_source_ts_ms is not None else None,
+            ),
         ).fetchone()
         if claimed is None:
             _clear(conn, params)

@@ -123,7 +123,7 @@ class BeamEngine:
                             self._busy.set()
                             try:
                                 self.run_batch(ranges, batch_id, conn)
-                                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id)
+                                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, tick)
                             finally:
                                 self._busy.clear()
                             self.progress.record_batch(result, time.monotonic() - tick)

@@ -126,7 +126,7 @@ class SparkEngine:
                 prepared = time.monotonic()
                 df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "records long").collect()
                 staged = time.monotonic()
-                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id)
+                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, started)
             done = time.monotonic()
             log.debug(
                 "batch %d: %d records, prepare %.3f s, stage %.3f s, apply %.3f s",

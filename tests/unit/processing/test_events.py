@@ -142,3 +142,28 @@ def test_the_largest_storable_lsn_and_ts_ms_parse():
     assert parse(TOPIC, 0, 1, envelope(ts_ms=low)).ts_ms == low
     with pytest.raises(RecordError, match="source.ts_ms"):
         parse(TOPIC, 0, 1, envelope(ts_ms=low - 1))
+
+
+@pytest.mark.parametrize(
+    ("sequence", "commit_lsn"),
+    [
+        (None, 1000),  # absent: the change's own LSN
+        ('[null,"1000"]', 1000),  # a snapshot row
+        ('["5000","1000"]', 5000),  # a streamed change: the commit position first
+        (["6000", "1000"], 6000),
+    ],
+)
+def test_commit_position_comes_from_source_sequence(sequence, commit_lsn):
+    raw = json.loads(envelope())
+    if sequence is not None:
+        raw["source"]["sequence"] = sequence
+    assert parse(TOPIC, 0, 1, json.dumps(raw).encode()).commit_lsn == commit_lsn
+
+
+@pytest.mark.parametrize("sequence", ['["x","1"]', "[1]", "not json", '["-5","1"]', '["99999999999999999999","1"]', 7])
+def test_a_malformed_source_sequence_is_a_dead_letter(sequence):
+    raw = json.loads(envelope())
+    raw["source"]["sequence"] = sequence
+    with pytest.raises(RecordError) as info:
+        parse(TOPIC, 0, 1, json.dumps(raw).encode())
+    assert "source.sequence" in info.value.reason
