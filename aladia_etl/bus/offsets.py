@@ -59,6 +59,44 @@ def lag(offsets: Iterable[PartitionOffsets], applied: Mapping[TopicPartitionKey,
     return sum(max(0, o.end - max(applied.get(o.key, 0), o.begin)) for o in offsets)
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A partition whose applied position no longer exists in Kafka: the position jumps from `from_offset` to
+    `resume_at`. `deleted`: records [from_offset, resume_at) were deleted (retention) before they were applied;
+    `recreated`: the applied position is past the log end (the topic was recreated or truncated)."""
+
+    topic: str
+    partition: int
+    from_offset: int
+    resume_at: int
+    kind: str
+    log_end: int
+
+    def describe(self) -> str:
+        where = f"{self.topic}[{self.partition}]"
+        if self.kind == "deleted":
+            return (
+                f"offsets {self.from_offset}..{self.resume_at - 1} of {where} were deleted from Kafka before they were "
+                f"applied (the log now starts at {self.resume_at})"
+            )
+        return (
+            f"{where} ends at offset {self.log_end} but offsets up to {self.from_offset} were applied: the topic was "
+            "recreated or truncated"
+        )
+
+
+def gaps(offsets: Iterable[PartitionOffsets], applied: Mapping[TopicPartitionKey, int]) -> list[Gap]:
+    """Partitions where resuming from the applied position would skip records in silence."""
+    found = []
+    for o in offsets:
+        position = applied.get(o.key, 0)
+        if position < o.begin:
+            found.append(Gap(o.topic, o.partition, position, o.begin, "deleted", o.end))
+        elif position > o.end:
+            found.append(Gap(o.topic, o.partition, position, o.begin, "recreated", o.end))
+    return found
+
+
 def total_records(settings: Settings, topics: list[str]) -> int:
     """Sum of the end offsets of the topics' partitions (0 for a topic that does not exist yet)."""
     return sum(o.end for o in read_offsets(settings, topics))

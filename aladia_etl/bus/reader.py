@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from aladia_etl.core.errors import AladiaError, ServiceUnavailable
+from aladia_etl.core.errors import DataLoss, ServiceUnavailable
 from aladia_etl.stack.connections import kafka_client
 
 Record = tuple[str, int, int, bytes | None, bytes | None]  # topic, partition, offset, key, value
@@ -51,10 +51,10 @@ def read_range(
         try:
             batch = consumer.poll(timeout_ms=1000, max_records=chunk_size)
         except OffsetOutOfRangeError:
-            raise AladiaError(
-                f"offsets {position}..{end} of {topic}[{partition}] are no longer in Kafka (deleted by retention, "
-                "or the topic was recreated)",
-                "see 'aladia topics' for the partition's first and last offsets",
+            raise DataLoss(
+                f"offsets from {position} of {topic}[{partition}] are no longer in Kafka (deleted by retention, or "
+                "the topic was recreated) and were not applied",
+                "see 'aladia topics'; rerun with --accept-data-loss to record the gap and continue",
             ) from None
         if not batch:
             if time.monotonic() > deadline:

@@ -55,6 +55,11 @@ def stream(
         500_000, "--max-records-per-batch", min=1, help="Upper bound of Kafka records in one micro-batch."
     ),
     name: str = typer.Option("default", "--name", help="Stream name (its checkpoint and batch ids)."),
+    accept_data_loss: bool = typer.Option(
+        False,
+        "--accept-data-loss",
+        help="When records were deleted from Kafka before they were applied, record the gap and continue.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the final figures as JSON."),
 ) -> None:
     """Stream CDC events from Kafka into the warehouse with Spark Structured Streaming or Apache Beam."""
@@ -77,6 +82,7 @@ def stream(
         runner=runner,
         pipeline_options=list(pipeline_option),
         max_records_per_batch=max_records,
+        accept_data_loss=accept_data_loss,
     )
     with StreamView(err, options.engine, quiet=as_json) as view:
         progress = run_stream(settings(), options, on_progress=view.update)

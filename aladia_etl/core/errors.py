@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     MISSING_DEPENDENCY = 6
     UNHEALTHY = 7
     VERIFY_FAILED = 8
+    DATA_LOSS = 9
     INTERRUPTED = 130
 
 
@@ -61,6 +62,12 @@ class ComponentFailed(AladiaError):
 
 class VerificationFailed(AladiaError):
     exit_code = ExitCode.VERIFY_FAILED
+
+
+class DataLoss(AladiaError):
+    """Records the pipeline has not applied are gone from Kafka (retention, a recreated topic)."""
+
+    exit_code = ExitCode.DATA_LOSS
 
 
 class RecordError(ValueError):

@@ -45,6 +45,7 @@ class StreamOptions:
     settle_s: float = 2.0
     stream_name: str = "default"
     dlq_topic: str = DLQ_TOPIC
+    accept_data_loss: bool = False  # record a gap (records deleted before they were applied) and continue
     max_records_per_batch: int = 500_000
     # Spark
     master: str = "local[*]"

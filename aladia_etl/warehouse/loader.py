@@ -202,6 +202,23 @@ def applied_offsets(conn, engine: str) -> dict[tuple[str, int], int]:
     return {(t, p): o for t, p, o in rows}
 
 
+def record_gaps(conn, engine: str, found) -> None:
+    """Keep each gap (`bus.offsets.Gap`) in `pipeline_gaps` and move the engine's position past it, atomically."""
+    with conn.transaction():
+        for gap in found:
+            conn.execute(
+                "INSERT INTO pipeline_gaps (engine, topic, partition, from_offset, to_offset, reason) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (engine, gap.topic, gap.partition, gap.from_offset, gap.resume_at, gap.describe()),
+            )
+            conn.execute(
+                "INSERT INTO pipeline_offsets (engine, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (engine, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, "
+                "updated_at = clock_timestamp()",
+                (engine, gap.topic, gap.partition, gap.resume_at),
+            )
+
+
 def reset_offsets(conn, engine: str) -> None:
     conn.execute("DELETE FROM pipeline_offsets WHERE engine = %s", (engine,))
 

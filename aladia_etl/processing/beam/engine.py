@@ -17,6 +17,7 @@ from aladia_etl.bus.offsets import PartitionOffsets, partition_offsets
 from aladia_etl.bus.topics import cdc_topics
 from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
+from aladia_etl.processing.continuity import check_continuity
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.warehouse import loader
 
@@ -118,6 +119,7 @@ class BeamEngine:
                     batch_id = self._next_batch_id(conn)
                     while not self._stop.is_set():
                         tick = time.monotonic()
+                        check_continuity(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
                         ranges = self.plan(conn, kafka)
                         if ranges:
                             self._busy.set()

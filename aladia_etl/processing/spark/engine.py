@@ -66,23 +66,47 @@ class SparkEngine:
         self._busy = threading.Event()
         self._stopping = False
         self._error: BaseException | None = None
-        base = settings.data_dir / "spark"
-        self.checkpoint = base / "checkpoints" / options.stream_name
-        self.stream_id_file = base / "checkpoints" / f"{options.stream_name}.stream-id"
+        self.checkpoints = settings.data_dir / "spark" / "checkpoints"
+        self.checkpoint = self.checkpoints / options.stream_name
+        # The stream id file marks the checkpoint beside it as aladia's own.
+        self.stream_id_file = self.checkpoints / f"{options.stream_name}.stream-id"
+        self._kafka = None
+
+    def _forget_checkpoint(self) -> None:
+        """Delete this stream's checkpoint — only a directory directly under the checkpoints directory, whose
+        stream id file says aladia created it."""
+        if not self.stream_id_file.is_file():
+            return
+        if self.checkpoint.resolve().parent != self.checkpoints.resolve() or self.checkpoint.is_symlink():
+            raise AladiaError(
+                f"{self.checkpoint} is not a checkpoint aladia created; not deleting it",
+                "choose another --name, or remove it yourself",
+            )
+        shutil.rmtree(self.checkpoint, ignore_errors=True)
+        self.stream_id_file.unlink(missing_ok=True)
 
     def _stream_id(self) -> str:
         """Identifies this checkpoint's batch ids (a new checkpoint starts again at batch 0)."""
         if self.options.from_beginning:
-            shutil.rmtree(self.checkpoint, ignore_errors=True)
-            self.stream_id_file.unlink(missing_ok=True)
+            self._forget_checkpoint()
         if not self.stream_id_file.exists() or not self.checkpoint.exists():
             self.stream_id_file.parent.mkdir(parents=True, exist_ok=True)
             self.stream_id_file.write_text(uuid.uuid4().hex[:12])
         return self.stream_id_file.read_text().strip()
 
+    def _continuity(self, conn) -> None:
+        from aladia_etl.processing.continuity import check_continuity
+        from aladia_etl.stack.connections import consumer
+
+        if self._kafka is None:
+            self._kafka = consumer(self.settings, group_id=None, enable_auto_commit=False)
+        check_continuity(self.settings, conn, self._kafka, ENGINE, self.options.accept_data_loss)
+
     def start(self) -> None:
         from aladia_etl.processing.spark.session import build_session
 
+        with loader.connect(self.settings) as conn:
+            self._continuity(conn)  # before the JVM starts: a gap is one line, not a Spark trace
         self.stream_id = self._stream_id()
         self.spark = build_session(self.settings, self.options.master, self.options.conf)
         reader = (
@@ -91,7 +115,8 @@ class SparkEngine:
             .option("subscribePattern", cdc_pattern(self.settings))
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", str(self.options.max_records_per_batch))
-            .option("failOnDataLoss", "true")
+            # Spark's own check stops the query on records deleted under it; aladia names the gap (check()).
+            .option("failOnDataLoss", "false" if self.options.accept_data_loss else "true")
             # A topic (order_items) holds half the records: split large offset ranges so every core has work.
             .option("minPartitions", str(2 * self.spark.sparkContext.defaultParallelism))
         )
@@ -121,6 +146,7 @@ class SparkEngine:
                     skipped = loader.ApplyResult(applied=False, stats=loader.StageStats())
                     self.progress.record_batch(skipped, time.monotonic() - started)
                     return
+                self._continuity(conn)
                 token = loader.batch_token(ENGINE, self.stream_id, batch_id)
                 loader.clear_stage(conn, token)
                 prepared = time.monotonic()
@@ -152,6 +178,9 @@ class SparkEngine:
             return
         failure = self.query.exception()
         if failure is not None or (not self.query.isActive and self._error is not None):
+            if isinstance(self._error, AladiaError):
+                raise self._error
+            self._name_a_gap()
             detail = str(self._error or failure)
             first = next((ln for ln in detail.splitlines() if ln.strip()), "unknown error")
             raise AladiaError(
@@ -163,6 +192,18 @@ class SparkEngine:
             raise AladiaError(
                 "the Spark streaming query stopped unexpectedly", f"see {self.settings.logs_dir / 'spark-driver.log'}"
             )
+
+    def _name_a_gap(self) -> None:
+        """A query that failed on records deleted under it (failOnDataLoss) gets aladia's one line, not the trace."""
+        from aladia_etl.core.errors import DataLoss
+
+        try:
+            with loader.connect(self.settings) as conn:
+                self._continuity(conn)
+        except DataLoss:
+            raise
+        except Exception:  # the original failure is reported instead
+            return
 
     def busy(self) -> bool:
         if self._busy.is_set() or self.query is None:
@@ -180,3 +221,5 @@ class SparkEngine:
             self.query.stop()
         if self.spark is not None:
             self.spark.stop()
+        if self._kafka is not None:
+            self._kafka.close()
