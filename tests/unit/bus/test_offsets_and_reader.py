@@ -44,7 +44,7 @@ def test_read_range_of_deleted_records_is_an_error_naming_the_range():
     consumer = FakeConsumer({(T, 0): log(10, start=50)}, begin={(T, 0): 50})
     with pytest.raises(AladiaError) as info:
         list(read_range(consumer, T, 0, 20, 60))
-    assert f"offsets 20..60 of {T}[0]" in str(info.value)
+    assert f"offsets from 20 of {T}[0]" in str(info.value)
 
 
 def test_a_broker_that_returns_nothing_is_an_error_after_the_deadline():
@@ -52,3 +52,18 @@ def test_a_broker_that_returns_nothing_is_an_error_after_the_deadline():
     with pytest.raises(ServiceUnavailable) as info:
         list(read_range(consumer, T, 0, 0, 10, timeout_s=0))  # records 5..9 never arrive
     assert "at offset 5" in str(info.value)
+
+
+def test_gaps_name_deleted_and_recreated_partitions():
+    from aladia_etl.bus.offsets import gaps
+
+    offsets = [PartitionOffsets(T, 0, 100, 200), PartitionOffsets(T, 1, 0, 50), PartitionOffsets(T, 2, 0, 10)]
+    found = gaps(offsets, {(T, 0): 40, (T, 1): 50, (T, 2): 25})
+    assert [(g.partition, g.kind, g.from_offset, g.resume_at) for g in found] == [
+        (0, "deleted", 40, 100),
+        (2, "recreated", 25, 0),
+    ]
+    assert "offsets 40..99 of orders_db.public.orders[0] were deleted" in found[0].describe()
+    assert "recreated" in found[1].describe()
+    assert gaps([PartitionOffsets(T, 0, 5, 9)], {})[0].from_offset == 0  # never applied, early records gone
+    assert gaps(offsets[1:2], {(T, 1): 50}) == []
