@@ -23,6 +23,7 @@ from aladia_etl.cli import (
     config,
     consume,
     demo,
+    dlq,
     down,
     init,
     migrate,
@@ -106,6 +107,7 @@ for module in (
     # streaming into the warehouse, reports
     stream,
     verify,
+    dlq,
     migrate,
     report,
     # flows and configuration

@@ -167,30 +167,38 @@ def apply_batch(conn, engine: str, stream_id: str, batch_id: int, started: float
             ),
         ).fetchone()
         if claimed is None:
-            _clear(conn, params)
+            clear_staged(conn, params)
             return ApplyResult(applied=False, stats=stats)
-        merged = 0
-        touches_orders = bool(stats.rows.get("orders") or stats.rows.get("order_items"))
-        if touches_orders:
-            conn.execute(TOUCHED_BEFORE, params)
-        for table in COLUMNS:
-            if stats.rows.get(table):
-                merged += conn.execute(merge_sql(table), params).rowcount
-        days = 0
-        if touches_orders:
-            conn.execute(TOUCHED_AFTER, params)
-            conn.execute(CLEAR_SUMMARY)
-            days = conn.execute(RECOMPUTE_SUMMARY, params).rowcount
+        merged, days = merge_staged(conn, params, stats)
         if stats.dead_letters:
             conn.execute(KEEP_DEAD_LETTERS, params)
         if stats.offsets:
             with conn.cursor() as cur:
                 cur.executemany(ADVANCE_OFFSET, [(engine, t, p, o) for (t, p), o in stats.offsets.items()])
-        _clear(conn, params)
+        clear_staged(conn, params)
     return ApplyResult(applied=True, stats=stats, rows=merged, days=days)
 
 
-def _clear(conn, params: dict[str, Any]) -> None:
+def merge_staged(conn, params: dict[str, Any], stats: StageStats) -> tuple[int, int]:
+    """Merge the staged rows of `params["token"]` and recompute the daily summary of every day they touch
+    (inside the caller's transaction). Returns (rows merged, days recomputed)."""
+    merged = 0
+    touches_orders = bool(stats.rows.get("orders") or stats.rows.get("order_items"))
+    if touches_orders:
+        conn.execute(TOUCHED_BEFORE, params)
+    for table in COLUMNS:
+        if stats.rows.get(table):
+            merged += conn.execute(merge_sql(table), params).rowcount
+    days = 0
+    if touches_orders:
+        conn.execute(TOUCHED_AFTER, params)
+        conn.execute(CLEAR_SUMMARY)
+        days = conn.execute(RECOMPUTE_SUMMARY, params).rowcount
+    return merged, days
+
+
+def clear_staged(conn, params: dict[str, Any]) -> None:
+    """Delete what is staged under params["token"] (inside the caller's transaction)."""
     for table in STAGING_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
 
