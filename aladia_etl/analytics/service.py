@@ -14,6 +14,8 @@ from aladia_etl.core.files import atomic_write
 from aladia_etl.core.settings import Settings
 
 FORMATS = ("table", "json", "csv", "html")
+MAX_TOP = 10_000
+MAX_MINUTES = 7 * 24 * 60
 
 
 def parse_sections(names: list[str]) -> tuple[str, ...]:
@@ -55,12 +57,14 @@ def kafka_lag(settings: Settings, conn) -> int | None:
 def build(
     settings: Settings, sections: tuple[str, ...], top: int, minutes: int, since: date | None, threshold: float
 ) -> dict[str, Any]:
-    if top < 1 or minutes < 1 or threshold <= 0:
+    if not (1 <= top <= MAX_TOP and 1 <= minutes <= MAX_MINUTES and 0 < threshold < float("inf")):
         raise UsageError(
-            "--top and --minutes must be at least 1 and --threshold positive",
+            f"--top must be 1..{MAX_TOP}, --minutes 1..{MAX_MINUTES} and --threshold a positive number",
             "e.g. --top 10 --minutes 60 --threshold 3.5",
         )
-    with api.connect(settings) as conn:
+    from aladia_etl.warehouse.loader import read_snapshot
+
+    with api.connect(settings) as conn, read_snapshot(conn):
         if conn.execute("SELECT to_regclass('v_order')").fetchone()[0] is None:
             from aladia_etl.core.errors import AladiaError
 

@@ -11,6 +11,7 @@ Connections passed here are autocommit connections; `conn.transaction()` makes t
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -229,6 +230,15 @@ def record_gaps(conn, engine: str, found) -> None:
 
 def reset_offsets(conn, engine: str) -> None:
     conn.execute("DELETE FROM pipeline_offsets WHERE engine = %s", (engine,))
+
+
+@contextlib.contextmanager
+def read_snapshot(conn):
+    """A read-only REPEATABLE READ transaction on an autocommit connection: every query inside sees the same
+    warehouse state, even while a stream applies batches (reports and `verify` read several tables)."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield conn
 
 
 def connect(settings):

@@ -185,12 +185,13 @@ def compare_summary(expected: dict[date, tuple], actual: dict[date, tuple]) -> S
 def verify(settings: Settings) -> VerifyReport:
     from aladia_etl.source.bootstrap import connect as source_connect
     from aladia_etl.warehouse.loader import connect as warehouse_connect
+    from aladia_etl.warehouse.loader import read_snapshot
 
     tables = []
     mapped: dict[str, dict[int, tuple]] = {}
     from psycopg import IsolationLevel
 
-    with source_connect(settings) as src, warehouse_connect(settings) as wh:
+    with source_connect(settings) as src, warehouse_connect(settings) as wh, read_snapshot(wh):
         if wh.execute("SELECT to_regclass('daily_sales_summary')").fetchone()[0] is None:
             raise AladiaError(
                 f"the warehouse database {settings.postgres.warehouse_db} has no aladia schema yet",

@@ -74,23 +74,23 @@ def fixture_warehouse(scratch_warehouse):
     ts = NOW - timedelta(seconds=3)
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO dim_customer (customer_id, name, email, is_deleted, source_lsn, source_ts) "
-            "VALUES (%s, %s, %s, %s, 1, %s)",
+            "INSERT INTO dim_customer (customer_id, name, email, is_deleted, source_lsn, source_commit_lsn, "
+            "source_ts) VALUES (%s, %s, %s, %s, 1, 1, %s)",
             [(*c, ts) for c in CUSTOMERS],
         )
         cur.executemany(
             "INSERT INTO dim_product (product_id, name, category, price, is_deleted, source_lsn, "
-            "source_ts) VALUES (%s, %s, %s, %s, %s, 1, %s)",
+            "source_commit_lsn, source_ts) VALUES (%s, %s, %s, %s, %s, 1, 1, %s)",
             [(*p, ts) for p in PRODUCTS],
         )
         cur.executemany(
             "INSERT INTO fact_order (order_id, customer_id, status, total_amount, created_at, "
-            "order_date, is_deleted, source_lsn, source_ts) VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s)",
+            "order_date, is_deleted, source_lsn, source_commit_lsn, source_ts) VALUES (%s, %s, %s, %s, %s, %s, %s, 1, 1, %s)",
             [(o, c, s, a, t, t.date(), d, ts) for o, c, s, a, t, d in ORDERS],
         )
         cur.executemany(
             "INSERT INTO fact_order_item (order_item_id, order_id, product_id, quantity, unit_price, "
-            "is_deleted, source_lsn, source_ts) VALUES (%s, %s, %s, %s, %s, %s, 1, %s)",
+            "is_deleted, source_lsn, source_commit_lsn, source_ts) VALUES (%s, %s, %s, %s, %s, %s, 1, 1, %s)",
             [(*i, ts) for i in ITEMS],
         )
     return settings, conn
@@ -203,7 +203,7 @@ def test_anomalies_report_nothing_on_flat_data(scratch_warehouse):
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO fact_order (order_id, customer_id, status, total_amount, created_at, order_date, "
-            "source_lsn, source_ts) VALUES (%s, 1, 'paid', 25.00, %s, %s, 1, %s)",
+            "source_lsn, source_commit_lsn, source_ts) VALUES (%s, 1, 'paid', 25.00, %s, %s, 1, 1, %s)",
             [(m, NOW - timedelta(minutes=m), (NOW - timedelta(minutes=m)).date(), ts) for m in range(1, 60)],
         )
     a = api.anomalies(conn, minutes=60, threshold=3.5, now=NOW)
