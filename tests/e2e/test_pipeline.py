@@ -50,56 +50,59 @@ def test_replay_from_the_beginning_changes_nothing(pipeline, stack_env, engine):
     assert_exact(stack_env)
 
 
-def test_poison_messages_land_in_the_dlq_and_the_rest_stays_exact(pipeline, stack_env, engine):
+def test_poison_records_of_every_kind_go_to_the_dlq_and_the_rest_stays_exact(pipeline, stack_env, engine):
+    """1,032 hostile records of 43 kinds, spread over the four CDC topics between real changes: the stream exits 0,
+    each is in the dead-letter table exactly once with its reason and in the dead-letter topic at least once."""
     from kafka import KafkaConsumer, KafkaProducer
 
+    from tests.factories import POISON, POISON_REASONS
+
     bootstrap = pipeline.kafka.bootstrap_servers
-    orders_topic = cdc_topic(pipeline, "orders")
-    good = {
-        "op": "u",
-        "source": {"lsn": 1, "ts_ms": 1, "table": "orders"},
-        "before": None,
-        "after": {"id": 1, "customer_id": 1, "status": "paid", "total_amount": "1.00"},
-    }
-    poison = {
-        b"this is not json": "malformed JSON",
-        json.dumps({**good, "after": {**good["after"], "total_amount": "-5.00"}}).encode(): "negative amount",
-        json.dumps({**good, "after": {**good["after"], "status": "teleported"}}).encode(): "unknown order status",
-        json.dumps({**good, "op": "x"}).encode(): "unknown or missing op",
-    }
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    sent = {}
-    for value, reason in poison.items():
-        meta = producer.send(orders_topic, key=b'{"id": 1}', value=value).get(timeout=30)
-        sent[meta.offset] = (value, reason)
+    topics = [cdc_topic(pipeline, t) for t in ("customers", "products", "orders", "order_items")]
+    kinds = list(POISON)
+    assert len(kinds) >= 15
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    sent: dict[tuple[str, int], tuple[bytes, str]] = {}
+    simulate(stack_env, 200, "--seed", "201")
+    futures = []
+    for i in range(24 * len(kinds)):
+        kind = kinds[i % len(kinds)]
+        topic = topics[i % len(topics)]
+        futures.append((producer.send(topic, key=b'{"id":1}', value=POISON[kind]), kind))
+    for future, kind in futures:
+        meta = future.get(timeout=30)
+        sent[(meta.topic, meta.offset)] = (POISON[kind], POISON_REASONS[kind])
     producer.close()
+    assert len(sent) >= 1000
     simulate(stack_env, 300, "--seed", "202")
 
     result = stream(stack_env, engine, "--until-idle")
-    assert result["dead_letters"] >= len(sent)
+    assert result["stopped_reason"] == "idle" and result["lag"] == 0
     with warehouse(pipeline) as conn:
         rows = conn.execute(
-            "SELECT kafka_offset, reason, raw_value FROM dead_letters WHERE kafka_topic = %s "
-            "AND kafka_offset = ANY(%s)",
-            (orders_topic, list(sent)),
+            "SELECT kafka_topic, kafka_offset, reason, raw_value FROM dead_letters WHERE kafka_topic = ANY(%s)",
+            (topics,),
         ).fetchall()
-    assert {r[0] for r in rows} == set(sent)
-    for offset, reason, raw in rows:
-        assert bytes(raw) == sent[offset][0]
-        assert sent[offset][1] in reason, (reason, sent[offset][1])
+    found = {(topic, offset): (reason, bytes(raw)) for topic, offset, reason, raw in rows}
+    assert len(rows) == len(found)  # exactly once
+    assert set(sent) <= set(found)
+    for key, (value, reason) in sent.items():
+        assert found[key][1] == value
+        assert reason in found[key][0], (key, found[key][0], reason)
 
     consumer = KafkaConsumer(
         "aladia.dlq", bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", consumer_timeout_ms=5000
     )
-    dlq = {}
+    in_topic: dict[tuple[str, int], tuple[bytes, str]] = {}
     for record in consumer:
         headers = dict(record.headers)
-        if headers.get("aladia.topic") == orders_topic.encode():
-            dlq[int(headers["aladia.offset"])] = (record.value, headers["aladia.reason"].decode())
+        key = (headers["aladia.topic"].decode(), int(headers["aladia.offset"]))
+        assert headers["aladia.partition"] == b"0"
+        in_topic[key] = (record.value, headers["aladia.reason"].decode())
     consumer.close()
-    assert set(sent) <= set(dlq)
-    for offset, (value, reason) in sent.items():
-        assert dlq[offset][0] == value and reason in dlq[offset][1]
+    assert set(sent) <= set(in_topic)
+    for key, (value, reason) in sent.items():
+        assert in_topic[key][0] == value and reason in in_topic[key][1]
     assert_exact(stack_env)
 
 

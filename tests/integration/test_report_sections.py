@@ -85,7 +85,8 @@ def fixture_warehouse(scratch_warehouse):
         )
         cur.executemany(
             "INSERT INTO fact_order (order_id, customer_id, status, total_amount, created_at, "
-            "order_date, is_deleted, source_lsn, source_commit_lsn, source_ts) VALUES (%s, %s, %s, %s, %s, %s, %s, 1, 1, %s)",
+            "order_date, is_deleted, source_lsn, source_commit_lsn, source_ts) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, 1, 1, %s)",
             [(o, c, s, a, t, t.date(), d, ts) for o, c, s, a, t, d in ORDERS],
         )
         cur.executemany(
