@@ -20,8 +20,9 @@ class ConnectError(AladiaError):
 
 
 class ConnectClient:
-    def __init__(self, url: str, timeout: float = 10.0, session=None) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, session=None, display_url: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.display_url = (display_url or url).rstrip("/")  # what messages show (credentials masked)
         self.timeout = timeout
         self._session = session
 
@@ -45,7 +46,7 @@ class ConnectClient:
         except (requests.ConnectionError, requests.Timeout) as exc:
             kind = "timed out" if isinstance(exc, requests.Timeout) else "is not reachable"
             raise ServiceUnavailable(
-                f"Kafka Connect {kind} at {self.url}",
+                f"Kafka Connect {kind} at {self.display_url}",
                 "start it with 'aladia up' or set ALADIA_CONNECT__URL",
             ) from None
         if ok_missing and response.status_code == 404:
@@ -53,7 +54,7 @@ class ConnectClient:
         if response.status_code >= 400:
             message = _error_message(response)
             raise ConnectError(
-                f"Kafka Connect at {self.url} answered {response.status_code} to {method} {path}: {message}",
+                f"Kafka Connect at {self.display_url} answered {response.status_code} to {method} {path}: {message}",
                 _fix_for(response.status_code),
                 status=response.status_code,
             )

@@ -26,7 +26,7 @@ class RegisterResult:
 
 
 def client_for(settings: Settings) -> ConnectClient:
-    return ConnectClient(settings.connect.url, settings.connect.timeout_s)
+    return ConnectClient(settings.connect.url, settings.connect.timeout_s, display_url=settings.connect.display_url)
 
 
 def _states(status: dict) -> tuple[str, list[str]]:
@@ -106,7 +106,7 @@ def status(settings: Settings, name: str | None = None) -> dict:
     answer = client.status(name)
     if answer is None:
         raise AladiaError(
-            f"no connector named {name} at {settings.connect.url}",
+            f"no connector named {name} at {settings.connect.display_url}",
             "register it with 'aladia cdc register' (see 'aladia cdc list')",
         )
     return answer
@@ -123,26 +123,26 @@ def _require(client: ConnectClient, name: str, url: str) -> None:
 
 def pause(settings: Settings, name: str) -> None:
     client = client_for(settings)
-    _require(client, name, settings.connect.url)
+    _require(client, name, settings.connect.display_url)
     client.pause(name)
 
 
 def resume(settings: Settings, name: str) -> None:
     client = client_for(settings)
-    _require(client, name, settings.connect.url)
+    _require(client, name, settings.connect.display_url)
     client.resume(name)
 
 
 def restart(settings: Settings, name: str, include_tasks: bool, only_failed: bool) -> Any:
     client = client_for(settings)
-    _require(client, name, settings.connect.url)
+    _require(client, name, settings.connect.display_url)
     return client.restart(name, include_tasks, only_failed)
 
 
 def config(settings: Settings, name: str) -> dict[str, str]:
     answer = client_for(settings).config(name)
     if answer is None:
-        raise AladiaError(f"no connector named {name} at {settings.connect.url}", "see 'aladia cdc list'")
+        raise AladiaError(f"no connector named {name} at {settings.connect.display_url}", "see 'aladia cdc list'")
     return masked(answer)
 
 
@@ -150,7 +150,7 @@ def delete(settings: Settings, name: str, drop_slot: bool = False, timeout: floa
     client = client_for(settings)
     existing = client.config(name)
     if existing is None:
-        raise AladiaError(f"no connector named {name} at {settings.connect.url}", "see 'aladia cdc list'")
+        raise AladiaError(f"no connector named {name} at {settings.connect.display_url}", "see 'aladia cdc list'")
     result: dict[str, Any] = {"deleted": name, "slot_dropped": None, "offsets_reset": False}
     if drop_slot:
         # Without its slot, the connector's stored offsets point at WAL that no longer exists: a connector

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aladia_etl.cli.context import reporter, settings
+from aladia_etl.cli.context import number, reporter, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -22,12 +22,23 @@ def bench(
     peers: str = typer.Option(
         "jdbc,native", "--peers", help="Peers: jdbc (Debezium JDBC sink), native (logical replication); '' for none."
     ),
-    events: int = typer.Option(100_000, "--events", help="Changes to fill the topics with for the drain."),
-    rate: float = typer.Option(1000, "--rate", help="Changes per second during the freshness phase."),
-    duration: float = typer.Option(30, "--duration", help="Seconds of the freshness phase."),
-    trigger_interval: float = typer.Option(0.5, "--trigger-interval", help="Engines' micro-batch interval (s)."),
+    events: int = typer.Option(
+        100_000, "--events", min=100, max=100_000_000, help="Changes to fill the topics with for the drain."
+    ),
+    rate: float = typer.Option(
+        1000, "--rate", callback=number(0, 1e7, above=True), help="Changes per second during the freshness phase."
+    ),
+    duration: float = typer.Option(
+        30, "--duration", callback=number(0, 86_400, above=True), help="Seconds of the freshness phase."
+    ),
+    trigger_interval: float = typer.Option(
+        0.5, "--trigger-interval", callback=number(0, 3600, above=True), help="Engines' micro-batch interval (s)."
+    ),
     sustained_seconds: float = typer.Option(
-        60, "--sustained-seconds", help="Seconds per sustained-rate step (0: skip the search)."
+        60,
+        "--sustained-seconds",
+        callback=number(0, 86_400),
+        help="Seconds per sustained-rate step (0: skip the search).",
     ),
     sustained_rates: str = typer.Option("500,1000,2000,4000", "--sustained-rates", help="Rates to step through."),
     out: Path = typer.Option(None, "--out", help="Write every figure as JSON to this file."),
@@ -47,6 +58,11 @@ def bench(
         raise UsageError(
             f"--sustained-rates: '{sustained_rates}' is not a list of numbers", "e.g. --sustained-rates 500,1000,2000"
         ) from None
+    from aladia_etl.core.files import check_writable
+
+    for path, option in ((out, "--out"), (chart, "--chart")):
+        if path is not None:
+            check_writable(path, option)
     options = BenchOptions(
         engines=_list(engines),
         peers=_list(peers),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import reporter, settings
+from aladia_etl.cli.context import number, reporter, settings
 
 app = typer.Typer(help="Register and operate the Debezium PostgreSQL connector in Kafka Connect.", no_args_is_help=True)
 
@@ -17,7 +17,9 @@ NameArg = typer.Argument(None, help="Connector name (default: ALADIA_CDC__CONNEC
 
 
 def _name(name: str | None) -> str:
-    return name or settings().cdc.connector_name
+    from aladia_etl.core.names import check
+
+    return check("connector", name, "NAME") if name is not None else settings().cdc.connector_name
 
 
 @app.command("register")
@@ -27,15 +29,21 @@ def register_connector(
     database_host: str = typer.Option(
         None, "--database-host", help="PostgreSQL host as seen from the Connect worker (default: the same)."
     ),
-    timeout: float = typer.Option(90, help="Seconds to wait for RUNNING."),
+    timeout: float = typer.Option(90, callback=number(0, 3600, above=True), help="Seconds to wait for RUNNING."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Validate, then create or update the connector, then wait until it and its task are RUNNING."""
     from aladia_etl.cdc.service import register as do_register
     from aladia_etl.cli.render import emit_json, err
+    from aladia_etl.core.errors import UsageError
+    from aladia_etl.core.names import check
     from aladia_etl.source.schema import CAPTURED_TABLES
 
-    chosen = tuple(t.strip() for t in tables.split(",") if t.strip()) if tables else CAPTURED_TABLES
+    if name is not None:
+        check("connector", name, "--name")
+    chosen = CAPTURED_TABLES if tables is None else tuple(t.strip() for t in tables.split(",") if t.strip())
+    if not chosen:
+        raise UsageError(f"--tables: no table named in {tables!r}", f"e.g. --tables {','.join(CAPTURED_TABLES[:2])}")
     result = do_register(settings(), name, chosen, database_host, timeout, reporter())
     if as_json:
         emit_json(result.as_dict())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import settings
+from aladia_etl.cli.context import number, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -15,7 +15,9 @@ def consume(
     topic: str = typer.Argument(..., help="Topic to read."),
     from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the earliest offset."),
     max_messages: int = typer.Option(None, "--max", min=1, help="Stop after this many records."),
-    timeout: float = typer.Option(5.0, "--timeout", help="Stop after this many seconds without a record."),
+    timeout: float = typer.Option(
+        5.0, "--timeout", callback=number(0, 86_400, above=True), help="Stop after this many seconds without a record."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """Print records; Debezium envelopes are shown as op, table, LSN, commit time, before/after; tombstones too."""

@@ -37,3 +37,23 @@ def reporter():
     from aladia_etl.cli.render import RichReporter
 
     return RichReporter()
+
+
+def number(low: float = 0.0, high: float = 1e9, *, above: bool = False):
+    """A typer callback: the option must be a finite number in [low, high] (or (low, high] with `above`); NaN and
+    infinities pass typer's own min/max checks, this does not let them through."""
+
+    def check(value):
+        import math
+
+        import typer
+
+        if value is None:
+            return value
+        too_low = value <= low if above else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            bound = f"greater than {low:g}" if above else f"at least {low:g}"
+            raise typer.BadParameter(f"{value} is not a number {bound} and at most {high:g}")
+        return value
+
+    return check

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aladia_etl.cli.context import reporter, settings
+from aladia_etl.cli.context import number, reporter, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -15,8 +15,12 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     engine: str = typer.Option("spark", "--engine", help="spark or beam."),
-    duration: float = typer.Option(30, "--duration", help="Seconds of simulated workload while streaming."),
-    rate: float = typer.Option(200, "--rate", help="Simulated changes per second."),
+    duration: float = typer.Option(
+        30, "--duration", callback=number(0, 86_400, above=True), help="Seconds of simulated workload while streaming."
+    ),
+    rate: float = typer.Option(
+        200, "--rate", callback=number(0, 1e6, above=True), help="Simulated changes per second."
+    ),
     html: Path = typer.Option(None, "--html", help="Where to write the HTML report (default: in the data dir)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures of every step as JSON at the end."),
 ) -> None:
@@ -25,6 +29,9 @@ def demo(
     from aladia_etl.cli.views.report import print_report
     from aladia_etl.cli.views.stream import StreamView
     from aladia_etl.flows.demo import STEPS, DemoOptions, run_demo
+    from aladia_etl.processing.model import check_engine
+
+    check_engine(engine)
 
     def on_step(i: int, name: str) -> None:
         err.print(f"[bold cyan]step {i + 1}/{len(STEPS)}[/bold cyan] {name}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import reporter, settings
+from aladia_etl.cli.context import number, reporter, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
 def down(
     purge: bool = typer.Option(False, "--purge", help="Also delete the stack's data (databases, topics, logs)."),
     docker: bool = typer.Option(False, "--docker", help="Stop the compose stack instead."),
-    timeout: float = typer.Option(30, help="Seconds to wait for a graceful stop before killing."),
+    timeout: float = typer.Option(
+        30, callback=number(0, 3600), help="Seconds to wait for a graceful stop before killing."
+    ),
 ) -> None:
     """Stop what `aladia up` started (gracefully, then forcibly after --timeout)."""
     from aladia_etl.cli.render import err

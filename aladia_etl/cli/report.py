@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aladia_etl.cli.context import settings
+from aladia_etl.cli.context import number, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +22,12 @@ def report(
     top: int = typer.Option(10, "--top", help="How many customers and products."),
     minutes: int = typer.Option(60, "--minutes", help="Window of the realtime and anomaly sections."),
     since: str = typer.Option(None, "--since", help="Only orders from this day on (YYYY-MM-DD)."),
-    threshold: float = typer.Option(3.5, "--threshold", help="Modified z-score above which a point is anomalous."),
+    threshold: float = typer.Option(
+        3.5,
+        "--threshold",
+        callback=number(0, 1e6, above=True),
+        help="Modified z-score above which a point is anomalous.",
+    ),
 ) -> None:
     """Business report over the warehouse: summary, top customers, products, realtime, anomalies, insights."""
     from aladia_etl.analytics import service
@@ -32,6 +37,11 @@ def report(
     if fmt not in service.FORMATS:
         raise UsageError(f"--format: '{fmt}' is not a format", f"choose from {', '.join(service.FORMATS)}")
     chosen = service.parse_sections(sections or [])
+    if out is not None and fmt != "table":  # before any work: a path that cannot be written is a usage error
+        from aladia_etl.core.files import check_writable
+
+        target = out / "aladia-report.html" if fmt == "html" and out.is_dir() else out
+        check_writable(target, "--out", directory=fmt == "csv")
     data = service.build(settings(), chosen, top, minutes, service.parse_since(since), threshold)
     if fmt == "table":
         from aladia_etl.cli.views.report import print_report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import reporter, settings
+from aladia_etl.cli.context import number, reporter, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -12,9 +12,16 @@ def register(app: typer.Typer) -> None:
 
 
 def simulate(
-    rate: float = typer.Option(None, "--rate", help="Target change events per second (default: as fast as possible)."),
-    duration: float = typer.Option(None, "--duration", help="Run for this many seconds."),
-    events: int = typer.Option(None, "--events", min=1, help="Make exactly this many row changes."),
+    rate: float = typer.Option(
+        None,
+        "--rate",
+        callback=number(0, 1e7, above=True),
+        help="Target change events per second (default: as fast as possible).",
+    ),
+    duration: float = typer.Option(
+        None, "--duration", callback=number(0, 1e7, above=True), help="Run for this many seconds."
+    ),
+    events: int = typer.Option(None, "--events", min=1, max=10**9, help="Make exactly this many row changes."),
     mix: str = typer.Option("insert=5,update=4,delete=1", "--mix", help="Weights of inserts, updates, deletes."),
     seed: int = typer.Option(None, "--seed", help="RNG seed for a reproducible sequence of operations."),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),

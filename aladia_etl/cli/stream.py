@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import settings
+from aladia_etl.cli.context import number, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +38,7 @@ def _parse_conf(items: list[str]) -> dict[str, str]:
 def stream(
     engine: str = typer.Option("spark", "--engine", help="spark or beam."),
     until_idle: bool = typer.Option(False, "--until-idle", help="Stop once every CDC topic's lag stays 0."),
-    duration: float = typer.Option(None, "--duration", min=0, help="Stop after this many seconds."),
+    duration: float = typer.Option(None, "--duration", callback=number(0, 1e9), help="Stop after this many seconds."),
     max_batches: int = typer.Option(None, "--max-batches", min=1, help="Stop after this many micro-batches."),
     trigger_interval: str = typer.Option("1s", "--trigger-interval", help="Micro-batch interval, e.g. 500ms, 1s."),
     from_beginning: bool = typer.Option(
@@ -46,13 +46,19 @@ def stream(
         "--from-beginning",
         help="Forget this engine's position and replay every CDC record (idempotent: the warehouse does not change).",
     ),
-    settle: float = typer.Option(2.0, "--settle", min=0, help="With --until-idle: seconds of zero lag."),
+    settle: float = typer.Option(
+        2.0, "--settle", callback=number(0, 3600), help="With --until-idle: seconds of zero lag."
+    ),
     master: str = typer.Option("local[*]", "--master", help="Spark master: local[*] or spark://host:port."),
     conf: list[str] = typer.Option([], "--conf", help="Spark setting key=value (repeatable)."),
     runner: str = typer.Option(None, "--runner", help="Beam runner (default: a local runner that works offline)."),
     pipeline_option: list[str] = typer.Option([], "--pipeline-option", help="Beam pipeline option (repeatable)."),
     max_records: int = typer.Option(
-        500_000, "--max-records-per-batch", min=1, help="Upper bound of Kafka records in one micro-batch."
+        500_000,
+        "--max-records-per-batch",
+        min=1,
+        max=100_000_000,
+        help="Upper bound of Kafka records in one micro-batch.",
     ),
     name: str = typer.Option("default", "--name", help="Stream name (its checkpoint and batch ids)."),
     accept_data_loss: bool = typer.Option(
@@ -65,18 +71,19 @@ def stream(
     """Stream CDC events from Kafka into the warehouse with Spark Structured Streaming or Apache Beam."""
     from aladia_etl.cli.render import emit_json, err
     from aladia_etl.cli.views.stream import StreamView
+    from aladia_etl.core.names import check
     from aladia_etl.processing.loop import run_stream
-    from aladia_etl.processing.model import StreamOptions
+    from aladia_etl.processing.model import StreamOptions, check_engine
 
     options = StreamOptions(
-        engine=engine.lower(),
+        engine=check_engine(engine.lower()),
         until_idle=until_idle,
         duration=duration,
         max_batches=max_batches,
         trigger_interval=_parse_duration(trigger_interval),
         from_beginning=from_beginning,
         settle_s=settle,
-        stream_name=name,
+        stream_name=check("stream", name, "--name"),
         master=master,
         conf=_parse_conf(conf),
         runner=runner,

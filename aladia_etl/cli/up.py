@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import reporter, settings
+from aladia_etl.cli.context import number, reporter, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -13,7 +13,9 @@ def register(app: typer.Typer) -> None:
 
 def up(
     docker: bool = typer.Option(False, "--docker", help="Use compose/docker-compose.yml instead of local processes."),
-    timeout: float = typer.Option(180, help="Seconds to wait for each component to serve."),
+    timeout: float = typer.Option(
+        180, callback=number(0, 3600, above=True), help="Seconds to wait for each component to serve."
+    ),
 ) -> None:
     """Start PostgreSQL, Kafka (KRaft) and Kafka Connect with Debezium; idempotent."""
     from aladia_etl.cli.render import err

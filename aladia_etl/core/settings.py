@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -10,7 +12,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aladia_etl.core import versions
+from aladia_etl.core import names, versions
 from aladia_etl.core.errors import ConfigError
 
 ENV_PREFIX = "ALADIA_"
@@ -29,6 +31,30 @@ def _split_host_port(value: str, default_port: int) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+_HOST = re.compile(r"[A-Za-z0-9._:-]{1,253}|\[[0-9A-Fa-f:.]+\]")
+_HEAP = re.compile(r"[1-9][0-9]{0,6}[kmgKMG]")
+
+
+def _non_empty(value: Any) -> Any:
+    """Empty values are errors, not a silent fall-back to a default (or to the current directory)."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("is empty; unset the variable to use the default")
+    return value
+
+
+def _name(kind: str, value: str) -> str:
+    reason = names.problem(kind, value)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
+def _heap(value: str) -> str:
+    if not _HEAP.fullmatch(value):
+        raise ValueError("must be a JVM heap size such as 512m or 2g")
+    return value
+
+
 class PostgresSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(5432, ge=1, le=65535)
@@ -40,6 +66,23 @@ class PostgresSettings(BaseModel):
     bin_dir: Path | None = None
     # Unprivileged OS account that runs the local server when aladia runs as root.
     os_user: str | None = None
+
+    @field_validator("host", "user", "password", "source_db", "warehouse_db", "bin_dir", "os_user", mode="before")
+    @classmethod
+    def _filled(cls, value: Any) -> Any:
+        return _non_empty(value.get_secret_value() if isinstance(value, SecretStr) else value) and value
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        if not _HOST.fullmatch(value):
+            raise ValueError("must be a host name or IP address")
+        return value
+
+    @field_validator("source_db", "warehouse_db")
+    @classmethod
+    def _check_database(cls, value: str) -> str:
+        return _name("database", value)
 
     def conninfo(self, dbname: str | None = None, **extra: Any) -> dict[str, Any]:
         """Keyword arguments for ``psycopg.connect`` (the password stays out of any string)."""
@@ -60,14 +103,29 @@ class KafkaSettings(BaseModel):
     controller_port: int = Field(9093, ge=1, le=65535)
     heap: str = "512m"
 
+    @field_validator("bootstrap_servers", "heap", mode="before")
+    @classmethod
+    def _filled(cls, value: Any) -> Any:
+        return _non_empty(value)
+
     @field_validator("bootstrap_servers")
     @classmethod
     def _check_servers(cls, value: str) -> str:
         for server in value.split(","):
-            host, port = _split_host_port(server, 9092)
-            if not host or not (0 < port < 65536):
-                raise ValueError(f"'{server}' is not host:port")
+            if not server.strip():
+                raise ValueError("has an empty entry; list host:port pairs separated by commas")
+            try:
+                host, port = _split_host_port(server, 9092)
+            except ValueError:
+                raise ValueError(f"'{server.strip()}' is not host:port (the port must be a number)") from None
+            if not _HOST.fullmatch(host) or not (0 < port < 65536):
+                raise ValueError(f"'{server.strip()}' is not host:port")
         return value
+
+    @field_validator("heap")
+    @classmethod
+    def _check_heap(cls, value: str) -> str:
+        return _heap(value)
 
     @property
     def host(self) -> str:
@@ -83,13 +141,41 @@ class ConnectSettings(BaseModel):
     heap: str = "768m"
     timeout_s: float = Field(10.0, gt=0)
 
+    @field_validator("url", "heap", mode="before")
+    @classmethod
+    def _filled(cls, value: Any) -> Any:
+        return _non_empty(value)
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parsed = urlparse(value)
+        try:
+            parsed = urlparse(value)
+            parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError("must be an http(s) URL with a numeric port, such as http://127.0.0.1:8083") from None
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:8083")
+        if parsed.query or parsed.fragment or parsed.path.strip("/"):
+            raise ValueError("must be the worker's base URL, without a path, such as http://127.0.0.1:8083")
         return value.rstrip("/")
+
+    @field_validator("heap")
+    @classmethod
+    def _check_heap(cls, value: str) -> str:
+        return _heap(value)
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value) or value > 3600:
+            raise ValueError("must be a number of seconds up to 3600")
+        return value
+
+    @property
+    def display_url(self) -> str:
+        """The URL as it may be shown: credentials in it are masked."""
+        return names.masked_url(self.url)
 
     @property
     def host(self) -> str:
@@ -106,8 +192,33 @@ class CdcSettings(BaseModel):
     topic_prefix: str = "orders_db"
     slot_name: str = "aladia_slot"
     publication: str = "aladia_pub"
-    heartbeat_interval_ms: int = Field(5000, ge=100)
+    heartbeat_interval_ms: int = Field(5000, ge=100, le=3_600_000)
     topic_partitions: int = Field(1, ge=1, le=64)
+
+    @field_validator("connector_name", "topic_prefix", "slot_name", "publication", mode="before")
+    @classmethod
+    def _filled(cls, value: Any) -> Any:
+        return _non_empty(value)
+
+    @field_validator("connector_name")
+    @classmethod
+    def _check_connector(cls, value: str) -> str:
+        return _name("connector", value)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        return _name("topic prefix", value)
+
+    @field_validator("slot_name")
+    @classmethod
+    def _check_slot(cls, value: str) -> str:
+        return _name("slot", value)
+
+    @field_validator("publication")
+    @classmethod
+    def _check_publication(cls, value: str) -> str:
+        return _name("publication", value)
 
 
 class VersionSettings(BaseModel):
@@ -137,6 +248,11 @@ class Settings(BaseSettings):
     cdc: CdcSettings = CdcSettings()
     versions: VersionSettings = VersionSettings()
 
+    @field_validator("data_dir", "cache_dir", mode="before")
+    @classmethod
+    def _filled(cls, value: Any) -> Any:
+        return _non_empty(value)
+
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -157,6 +273,7 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets replaced by '********'."""
         data = self.model_dump(mode="json")  # SecretStr dumps as '**********'
+        data["connect"]["url"] = self.connect.display_url
         data["artifacts_dir"] = str(self.artifacts_dir)
         return data
 
@@ -165,18 +282,43 @@ def env_var_for(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + NESTED_DELIMITER.join(str(part) for part in loc).upper()
 
 
+def _shown(variable: str, value: Any) -> str:
+    """The offending value, when it is safe and short enough to quote (never a secret or a URL's password)."""
+    if any(word in variable.lower() for word in ("password", "secret")) or not isinstance(value, (str, int, float)):
+        return ""
+    text = names.masked_url(value) if isinstance(value, str) and "://" in value else str(value)
+    return f" (got {text[:80]!r})" if text.isprintable() else ""
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment and .env; turn validation errors into one-line ConfigErrors."""
+    """Build settings from the environment and .env; turn every way they can be wrong into one-line
+    ConfigErrors naming the variable (or the file)."""
+    from pydantic_settings import SettingsError
+
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = tuple(first.get("loc", ()))
+        loc = tuple(str(part) for part in first.get("loc", ()))
         variable = env_var_for(loc) if loc else ENV_PREFIX + "*"
-        value = first.get("input")
-        shown = "" if "password" in variable.lower() else f" (got {value!r})"
         message = first.get("msg", "invalid value").removeprefix("Value error, ")
+        if "password" in variable.lower():
+            message = message.split(":", 1)[0]
         raise ConfigError(
-            f"invalid setting {variable}{shown}: {message}",
+            f"invalid setting {variable}{_shown(variable, first.get('input'))}: {message}",
             f"fix or unset {variable} in the environment or in .env",
+        ) from None
+    except SettingsError as exc:  # e.g. ALADIA_POSTGRES='not json' for a nested group
+        field = str(exc).split('"')[1] if '"' in str(exc) else "*"
+        raise ConfigError(
+            f"invalid setting {ENV_PREFIX}{field.upper()}: a group of settings must be a JSON object",
+            f"set its fields one by one (e.g. {ENV_PREFIX}POSTGRES__PORT) or fix the JSON in the environment or .env",
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{Path('.env').absolute()} is not UTF-8 text", "fix or remove the .env file in the current directory"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {Path('.env').absolute()}: {exc.strerror or exc}", "fix or remove the .env file"
         ) from None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from aladia_etl.bus.offsets import commit_group_offsets, lag, partition_offsets
 from aladia_etl.bus.topics import cdc_topics
+from aladia_etl.core import names
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.signals import stop_on_signals
 from aladia_etl.processing.model import Engine, StreamOptions, StreamProgress, check_engine, engine_class
@@ -80,6 +81,7 @@ def run_stream(
     """Run the engine until a stop condition. With --until-idle, idleness only counts once `idle_gate` (when
     given) is set — `aladia demo` sets it when its simulator has finished."""
     check_engine(options.engine)
+    names.check("stream", options.stream_name, "--name")
     stop = stop or threading.Event()
     progress = StreamProgress(options.engine)
     conn = loader.connect(settings)

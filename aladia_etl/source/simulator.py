@@ -6,6 +6,7 @@ events Debezium emits can be checked against it.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -40,6 +41,8 @@ class Mix:
                 raise UsageError(f"--mix: '{part}' is not op=weight", "use e.g. --mix insert=5,update=4,delete=1")
             try:
                 weights[name] = float(value)
+                if not math.isfinite(weights[name]):
+                    raise ValueError(value)
             except ValueError:
                 raise UsageError(
                     f"--mix: weight '{value}' of {name} is not a number", "use e.g. --mix insert=5,update=4,delete=1"
@@ -90,6 +93,18 @@ class SimStats:
             "interrupted": self.interrupted,
             "by_table": self.by_table(),
         }
+
+
+def check_run(rate: float | None, duration: float | None, events: int | None) -> None:
+    """The run's sizes, checked before anything connects."""
+    if duration is None and events is None:
+        raise UsageError("simulate needs --duration or --events", "e.g. aladia simulate --events 1000")
+    if rate is not None and not (0 < rate < math.inf):
+        raise UsageError("--rate must be a positive number", "e.g. --rate 200")
+    if duration is not None and not (0 < duration < math.inf):
+        raise UsageError("--duration must be a positive number of seconds", "e.g. --duration 30")
+    if events is not None and events < 1:
+        raise UsageError("--events must be at least 1", "e.g. --events 1000")
 
 
 class _Pool:
@@ -331,10 +346,7 @@ class Simulator:
         stop: threading.Event | None = None,
     ) -> SimStats:
         """Run until --duration or --events is reached, or until `stop` is set (Ctrl-C sets it)."""
-        if duration is None and events is None:
-            raise UsageError("simulate needs --duration or --events", "e.g. aladia simulate --events 1000")
-        if rate is not None and rate <= 0:
-            raise UsageError("--rate must be positive", "e.g. --rate 200")
+        check_run(rate, duration, events)
         stop = stop or threading.Event()
         stats = SimStats()
         start = time.monotonic()

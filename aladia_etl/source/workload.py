@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 
 from aladia_etl.core.settings import Settings
-from aladia_etl.source.simulator import Mix, SimStats, Simulator
+from aladia_etl.source.simulator import Mix, SimStats, Simulator, check_run
 
 
 def simulate(
@@ -23,6 +23,7 @@ def simulate(
 ) -> SimStats:
     from aladia_etl.source.bootstrap import connect
 
+    check_run(rate, duration, events)
     with connect(settings) as conn:
         sim = Simulator(conn, mix, seed)
         sim.load()

@@ -79,6 +79,7 @@ def check_connect(settings: Settings) -> ComponentHealth:
     import requests
 
     url = settings.connect.url
+    shown = settings.connect.display_url
     try:
         root = requests.get(url + "/", timeout=3)
         plugins = requests.get(url + "/connector-plugins", timeout=5)
@@ -86,14 +87,16 @@ def check_connect(settings: Settings) -> ComponentHealth:
         plugins.raise_for_status()
         classes = [p.get("class") for p in plugins.json()]
     except (requests.RequestException, ValueError) as exc:
-        return ComponentHealth("connect", False, url, _first_line(exc))
+        return ComponentHealth("connect", False, shown, _first_line(exc).replace(url, shown))
     has_debezium = versions.POSTGRES_CONNECTOR_CLASS in classes
     detail = (
         "Debezium PostgreSQL connector plugin loaded"
         if has_debezium
         else "Debezium PostgreSQL connector plugin missing from plugin.path"
     )
-    return ComponentHealth("connect", has_debezium, url, detail, root.json().get("version"), extra={"plugins": classes})
+    return ComponentHealth(
+        "connect", has_debezium, shown, detail, root.json().get("version"), extra={"plugins": classes}
+    )
 
 
 def _first_line(exc: BaseException) -> str:
