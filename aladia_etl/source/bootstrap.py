@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from psycopg import sql
+
 from aladia_etl.core.errors import ConfigError
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
@@ -76,7 +78,7 @@ def _exists(conn, regclass: str) -> bool:
 
 
 def _reset(conn, publication: str) -> None:
-    conn.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
+    conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(publication)))
     for table in (*reversed(schema.CAPTURED_TABLES), schema.HEARTBEAT_TABLE):
         conn.execute(f"DROP TABLE IF EXISTS public.{table} CASCADE")
 
@@ -106,7 +108,7 @@ def create_schema(conn, publication: str) -> list[str]:
     row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
     table_list = ", ".join(f"public.{t}" for t in (*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE))
     if not row:
-        conn.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table_list}')
+        conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE " + table_list).format(sql.Identifier(publication)))
         created.append(f"publication {publication}")
     else:
         have = {
@@ -117,7 +119,7 @@ def create_schema(conn, publication: str) -> list[str]:
             )
         }
         if have != wanted:
-            conn.execute(f'ALTER PUBLICATION "{publication}" SET TABLE {table_list}')
+            conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE " + table_list).format(sql.Identifier(publication)))
             created.append(f"publication {publication} tables")
     return created
 

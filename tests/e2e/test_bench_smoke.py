@@ -37,6 +37,7 @@ def test_bench_smoke(pipeline, stack_env, tmp_path):
     for engine in ("spark", "beam"):
         for drain in (data["drain"][engine], data["drain_default_format"][engine]):
             assert drain["records"] >= data["fill"]["topic_records"] and drain["events_per_s"] > 0
+            assert drain["peak_rss_mib"] > 100  # the stream's processes were measured
             assert drain["warehouse_equals_source"] is True
         fresh = data["freshness"][engine]
         assert fresh["rows"] > 0 and 0 <= fresh["p50_s"] <= fresh["p95_s"] <= fresh["p99_s"] <= fresh["max_s"]

@@ -26,7 +26,7 @@ def print_bench(result: dict[str, Any]) -> None:
         f" made at {_n(fill.get('simulate_rate'))} changes/s"
     )
     table = Table(title="Drain", show_header=True, header_style="bold", title_justify="left")
-    for col in ("contender", "records", "seconds", "events/s", "wall incl. start (s)", "exact"):
+    for col in ("contender", "records", "seconds", "events/s", "wall incl. start (s)", "peak RSS (MiB)", "exact"):
         table.add_column(col)
     rows = [
         (f"{name} (JSON with schemas)" if name != "jdbc_sink" else "Debezium JDBC sink (same topics)", d)
@@ -40,6 +40,7 @@ def print_bench(result: dict[str, Any]) -> None:
             _n(d.get("seconds"), 2),
             _n(d.get("events_per_s")),
             _n(d.get("wall_s_including_start"), 1),
+            _n(d.get("peak_rss_mib")),
             _n(d.get("warehouse_equals_source", "–")),
         )
     native = result.get("native")
@@ -49,6 +50,7 @@ def print_bench(result: dict[str, Any]) -> None:
             _n(native["changes"]),
             _n(native["seconds"], 2),
             _n(native["rows_per_s"]) + " rows/s",
+            "–",
             "–",
             _n(native["target_matches_source"]),
         )

@@ -171,8 +171,11 @@ class Bench:
             trigger_interval=self.options.trigger_interval,
             stream_name="bench-drain",
         )
+        from aladia_etl.flows.bench.memory import PeakRss
+
         started = time.monotonic()
-        progress = run_stream(target, options)
+        with PeakRss() as peak:
+            progress = run_stream(target, options)
         wall = time.monotonic() - started
         exact = verify(target).ok
         return {
@@ -181,6 +184,7 @@ class Bench:
             "seconds": round(progress.drain_s or 0, 3),
             "events_per_s": round(progress.records / progress.drain_s, 1) if progress.drain_s else None,
             "wall_s_including_start": round(wall, 3),
+            "peak_rss_mib": peak.mib,
             "warehouse_equals_source": exact,
         }
 

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from aladia_etl.flows.bench.memory import tree_rss_kib
+
 
 def stack_env(data_dir: Path, cache_dir: Path, pg: int, kafka: int, controller: int, connect: int) -> dict[str, str]:
     """The environment of a stack of its own (ports and data directory), whatever ALADIA_* the caller has set."""
@@ -39,29 +41,6 @@ def aladia(args: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def rss_kib(pid: int) -> int:
-    """RSS of a process and all its descendants (PostgreSQL forks backends)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-        todo.extend(children.get(current, []))
-    return total
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
@@ -78,7 +57,7 @@ def main() -> None:
     cold_existing = aladia(["up"], env)
     time.sleep(30)  # "at rest": let start-up allocations settle
     pids = {p.stem: int(p.read_text()) for p in (base / "data" / "state").glob("*.pid")}
-    rss = {name: rss_kib(pid) for name, pid in pids.items()}
+    rss = {name: tree_rss_kib(pid) for name, pid in pids.items()}
     aladia(["down", "--purge"], env)
     result = {
         "help_wall_s": {"median": statistics.median(help_times), "max": max(help_times), "runs": args.runs},
