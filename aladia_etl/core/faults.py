@@ -41,8 +41,12 @@ def classify(exc: BaseException, _depth: int = 0) -> str:
     kind = _psycopg(exc) or _kafka(exc) or _requests(exc)
     if kind:
         return kind
-    if type(exc).__name__ in ("Py4JJavaError", "PythonException", "StreamingQueryException", "Py4JNetworkError"):
-        return SERVICE if _JVM_TRANSIENT.search(str(exc)) else FATAL
+    # Wrapped on the way: by the JVM (Spark), or by a worker process (Beam's multi-process runner).
+    wrapped = type(exc).__name__ in ("Py4JJavaError", "PythonException", "StreamingQueryException", "Py4JNetworkError")
+    if (wrapped or type(exc) is RuntimeError) and _JVM_TRANSIENT.search(str(exc)):
+        return SERVICE
+    if wrapped:
+        return FATAL
     cause = exc.__cause__ or exc.__context__
     if cause is not None and _depth < 10:
         return SERVICE if classify(cause, _depth + 1) == SERVICE else FATAL

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from aladia_etl.bus.offsets import commit_group_offsets, lag, partition_offsets
 from aladia_etl.bus.topics import cdc_topics
 from aladia_etl.core import names
+from aladia_etl.core.faults import describe
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.signals import stop_on_signals
 from aladia_etl.processing.model import Engine, StreamOptions, StreamProgress, check_engine, engine_class
+from aladia_etl.processing.resilience import Outage
+from aladia_etl.processing.state import StatePublisher
 from aladia_etl.warehouse import loader
 from aladia_etl.warehouse.schema import ensure_schema
 
@@ -23,14 +26,16 @@ class LagMeter:
     also commits the applied offsets to the engine's consumer group so `aladia topics --groups` shows them."""
 
     def __init__(self, settings: Settings, engine: str) -> None:
-        from aladia_etl.stack.connections import consumer
-
         self.settings = settings
         self.engine = engine
-        self._consumer = consumer(settings, group_id=f"aladia-{engine}", enable_auto_commit=False)
+        self._consumer = None  # created on first use, again after an outage
         self._committed: dict = {}
 
     def measure(self, conn) -> int:
+        if self._consumer is None:
+            from aladia_etl.stack.connections import consumer
+
+            self._consumer = consumer(self.settings, group_id=f"aladia-{self.engine}", enable_auto_commit=False)
         offsets = partition_offsets(self._consumer, cdc_topics(self.settings))
         applied = loader.applied_offsets(conn, self.engine)
         commit = {o.key: applied[o.key] for o in offsets if o.key in applied}
@@ -41,8 +46,11 @@ class LagMeter:
         return lag(offsets, applied)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._consumer.close()
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                self._consumer.close()
+        self._consumer = None
+        self._committed = {}
 
 
 def should_stop(
@@ -71,6 +79,39 @@ def should_stop(
     return None, idle_since
 
 
+class _Watch:
+    """The loop's own connections (the warehouse for applied offsets, Kafka for end offsets): measured without
+    blocking the loop; an outage marks the lag unknown and is retried with backoff, like the engines' steps."""
+
+    def __init__(self, settings: Settings, options: StreamOptions, progress: StreamProgress) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.meter = LagMeter(settings, options.engine)
+        self.conn = None
+        self.outage = Outage("the lag measurement", options.max_outage_s, lambda s: progress.note_retry(s, "lag"))
+
+    def measure(self) -> None:
+        if self.outage.next_attempt_at is not None and time.monotonic() < self.outage.next_attempt_at:
+            return
+        try:
+            if self.conn is None or self.conn.closed or self.conn.broken:
+                self.conn = loader.connect(self.settings)
+            self.progress.lag = self.meter.measure(self.conn)
+        except Exception as exc:
+            self.close()
+            self.progress.lag = None
+            self.outage.failed(exc)  # raises unless it is a service's fault within the limit
+            return
+        self.outage.recovered()
+
+    def close(self) -> None:
+        self.meter.close()
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = None
+
+
 def run_stream(
     settings: Settings,
     options: StreamOptions,
@@ -84,21 +125,24 @@ def run_stream(
     names.check("stream", options.stream_name, "--name")
     stop = stop or threading.Event()
     progress = StreamProgress(options.engine)
-    conn = loader.connect(settings)
-    ensure_schema(conn)
-    if options.from_beginning:
-        loader.reset_offsets(conn, options.engine)
-    meter = LagMeter(settings, options.engine)
-    engine: Engine = engine_class(options.engine)(settings, options, progress)
+    published = StatePublisher(settings, options, progress)
+    watch = _Watch(settings, options, progress)
     idle_since: float | None = None
     try:
         with stop_on_signals(stop):
+            starting = Outage("the warehouse", options.max_outage_s, progress.note_retry)
+            if starting.retry(lambda: _prepare(settings, options), stop) is None:
+                progress.stopped_reason = "signal"
+                return progress
+            engine: Engine = engine_class(options.engine)(settings, options, progress)
             engine.start()
             progress.state = "running"
             while True:
                 stop.wait(0.25)
                 engine.check()
-                progress.lag = meter.measure(conn)
+                watch.measure()
+                progress.state = "retrying" if progress.retrying else "running"
+                published.maybe()
                 if on_progress:
                     on_progress(progress)
                 reason, idle_since = should_stop(
@@ -114,12 +158,25 @@ def run_stream(
                     progress.stopped_reason = reason
                     break
             progress.state = "stopping"
+            published.now()
             if on_progress:
                 on_progress(progress)
             engine.stop()
-            progress.lag = meter.measure(conn)
+            watch.measure()
             progress.state = "stopped"
+    except BaseException as exc:
+        progress.state = "failed"
+        progress.stopped_reason = describe(exc)
+        raise
     finally:
-        meter.close()
-        conn.close()
+        watch.close()
+        published.now()
     return progress
+
+
+def _prepare(settings: Settings, options: StreamOptions) -> None:
+    """Bring the warehouse schema up to date (and forget the engine's position with --from-beginning)."""
+    with loader.connect(settings) as conn:
+        ensure_schema(conn)
+        if options.from_beginning:
+            loader.reset_offsets(conn, options.engine)

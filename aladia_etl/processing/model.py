@@ -46,6 +46,7 @@ class StreamOptions:
     stream_name: str = "default"
     dlq_topic: str = DLQ_TOPIC
     accept_data_loss: bool = False  # record a gap (records deleted before they were applied) and continue
+    max_outage_s: float = 300.0  # a service unreachable for longer stops the stream (non-zero exit)
     max_records_per_batch: int = 500_000
     # Spark
     master: str = "local[*]"
@@ -71,7 +72,21 @@ class StreamProgress:
     last_batch_s: float | None = None
     busy_s: float = 0.0  # time spent inside batches
     last_batch_end: float | None = None
+    # What the stream is retrying, per part ("warehouse unreachable …, retrying in 4 s, 3rd attempt"), while it is
+    retries: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note_retry(self, status: str | None, part: str = "engine") -> None:
+        """Called by an Outage: a status while retrying, None once recovered."""
+        with self._lock:
+            if status is None:
+                self.retries.pop(part, None)
+            else:
+                self.retries[part] = status
+
+    @property
+    def retrying(self) -> str | None:
+        return "; ".join(self.retries.values()) or None
 
     def record_batch(self, result: ApplyResult, seconds: float) -> None:
         stats = result.stats
@@ -119,6 +134,7 @@ class StreamProgress:
             "busy_s": round(self.busy_s, 3),
             "events_per_s": round(self.events_per_s, 1),
             "stopped_reason": self.stopped_reason,
+            "retrying": self.retrying,
             "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
         }
 

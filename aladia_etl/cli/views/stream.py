@@ -31,7 +31,8 @@ class StreamView:
             self._live.update(self._render(progress))
 
     def _render(self, p) -> Table:
-        table = Table(title=f"aladia stream — {self.engine}", show_header=True, header_style="bold")
+        caption = None if p is None or not p.retrying else f"[yellow]retrying:[/yellow] {p.retrying}"
+        table = Table(title=f"aladia stream — {self.engine}", caption=caption, show_header=True, header_style="bold")
         for col in ("state", "batches", "records", "rows", "events/s", "lag", "dead letters", "elapsed"):
             table.add_column(col, justify="right")
         if p is None:

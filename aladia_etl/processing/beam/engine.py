@@ -8,6 +8,7 @@ the batch in one warehouse transaction, and the stream loop commits the offsets 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
 from aladia_etl.processing.continuity import check_continuity
 from aladia_etl.processing.model import StreamOptions, StreamProgress
+from aladia_etl.processing.resilience import Outage
 from aladia_etl.warehouse import loader
 
 ENGINE = "beam"
@@ -48,6 +50,8 @@ class BeamEngine:
         self._busy = threading.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._conn = None
+        self._kafka = None
 
     # -- planning ------------------------------------------------------------------------------------------
     def plan(self, conn, consumer) -> list[tuple[str, int, int, int]]:
@@ -109,34 +113,59 @@ class BeamEngine:
         ).fetchone()
         return row[0]
 
-    def _loop(self) -> None:
+    def _connections(self):
+        """The loop's warehouse connection and Kafka client, (re)opened after an outage closed them."""
         from aladia_etl.stack.connections import consumer
 
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = loader.connect(self.settings)
+        if self._kafka is None:
+            self._kafka = consumer(self.settings, group_id=None, enable_auto_commit=False)
+        return self._conn, self._kafka
+
+    def _forget_connections(self) -> None:
+        for client in (self._conn, self._kafka):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+        self._conn = self._kafka = None
+
+    def _batch(self, batch_id: int) -> bool:
+        """One micro-batch, from the continuity check to the applied transaction; False when there was nothing."""
+        tick = time.monotonic()
         try:
-            with loader.connect(self.settings) as conn:
-                kafka = consumer(self.settings, group_id=None, enable_auto_commit=False)
-                try:
-                    batch_id = self._next_batch_id(conn)
-                    while not self._stop.is_set():
-                        tick = time.monotonic()
-                        check_continuity(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
-                        ranges = self.plan(conn, kafka)
-                        if ranges:
-                            self._busy.set()
-                            try:
-                                self.run_batch(ranges, batch_id, conn)
-                                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, tick)
-                            finally:
-                                self._busy.clear()
-                            self.progress.record_batch(result, time.monotonic() - tick)
-                            batch_id += 1
-                        remaining = self.options.trigger_interval - (time.monotonic() - tick)
-                        if remaining > 0:
-                            self._stop.wait(remaining)
-                finally:
-                    kafka.close()
+            conn, kafka = self._connections()
+            check_continuity(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
+            ranges = self.plan(conn, kafka)
+            if not ranges:
+                return False
+            self._busy.set()
+            self.run_batch(ranges, batch_id, conn)
+            result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, tick)
+        except BaseException:
+            self._forget_connections()
+            raise
+        finally:
+            self._busy.clear()
+        self.progress.record_batch(result, time.monotonic() - tick)
+        return True
+
+    def _loop(self) -> None:
+        outage = Outage("Kafka or the warehouse", self.options.max_outage_s, self.progress.note_retry)
+        try:
+            batch_id = outage.retry(lambda: self._next_batch_id(self._connections()[0]), self._stop)
+            while batch_id is not None and not self._stop.is_set():
+                tick = time.monotonic()
+                applied = outage.retry(lambda: self._batch(batch_id), self._stop)  # noqa: B023 - called at once
+                if applied:
+                    batch_id += 1
+                remaining = self.options.trigger_interval - (time.monotonic() - tick)
+                if remaining > 0:
+                    self._stop.wait(remaining)
         except BaseException as exc:  # surfaced by check()
             self._error = exc
+        finally:
+            self._forget_connections()
 
     # -- engine protocol -----------------------------------------------------------------------------------
     def start(self) -> None:

@@ -20,6 +20,7 @@ from aladia_etl.bus.topics import cdc_pattern
 from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
 from aladia_etl.processing.model import StreamOptions, StreamProgress
+from aladia_etl.processing.resilience import Outage, OutageTooLong
 from aladia_etl.warehouse import loader
 
 ENGINE = "spark"
@@ -71,6 +72,11 @@ class SparkEngine:
         # The stream id file marks the checkpoint beside it as aladia's own.
         self.stream_id_file = self.checkpoints / f"{options.stream_name}.stream-id"
         self._kafka = None
+        self._stop = threading.Event()
+        self._batch_outage = Outage("the warehouse or Kafka", options.max_outage_s, progress.note_retry)
+        self._query_outage = Outage(
+            "Kafka (the streaming query)", options.max_outage_s, lambda s: progress.note_retry(s, "query")
+        )
 
     def _forget_checkpoint(self) -> None:
         """Delete this stream's checkpoint — only a directory directly under the checkpoints directory, whose
@@ -109,6 +115,15 @@ class SparkEngine:
             self._continuity(conn)  # before the JVM starts: a gap is one line, not a Spark trace
         self.stream_id = self._stream_id()
         self.spark = build_session(self.settings, self.options.master, self.options.conf)
+        conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
+        workers = self.spark.sparkContext.defaultParallelism
+        self.spark.range(0, workers, numPartitions=workers).mapInArrow(
+            partial(_warm_up, conninfo), "ok boolean"
+        ).collect()
+        self._start_query()
+
+    def _start_query(self) -> None:
+        """The streaming query, from the checkpoint (also after a service outage stopped it)."""
         reader = (
             self.spark.readStream.format("kafka")
             .option("kafka.bootstrap.servers", self.settings.kafka.bootstrap_servers)
@@ -120,11 +135,6 @@ class SparkEngine:
             # A topic (order_items) holds half the records: split large offset ranges so every core has work.
             .option("minPartitions", str(2 * self.spark.sparkContext.defaultParallelism))
         )
-        conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
-        workers = self.spark.sparkContext.defaultParallelism
-        self.spark.range(0, workers, numPartitions=workers).mapInArrow(
-            partial(_warm_up, conninfo), "ok boolean"
-        ).collect()
         records = reader.load().select("topic", "partition", "offset", "key", "value")
         self.query = (
             records.writeStream.foreachBatch(self._apply)
@@ -134,25 +144,36 @@ class SparkEngine:
             .start()
         )
 
-    def _apply(self, df, batch_id: int) -> None:
-        """foreachBatch: stage in the executors, then one exactly-once transaction on the driver."""
-        self._busy.set()
-        started = time.monotonic()
+    def _stage_and_apply(self, df, batch_id: int, started: float):
+        conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
+        dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
         try:
-            conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
-            dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
             with loader.connect(self.settings) as conn:
                 if loader.is_applied(conn, ENGINE, self.stream_id, batch_id):
-                    skipped = loader.ApplyResult(applied=False, stats=loader.StageStats())
-                    self.progress.record_batch(skipped, time.monotonic() - started)
-                    return
+                    return loader.ApplyResult(applied=False, stats=loader.StageStats()), started, started
                 self._continuity(conn)
                 token = loader.batch_token(ENGINE, self.stream_id, batch_id)
                 loader.clear_stage(conn, token)
                 prepared = time.monotonic()
                 df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "records long").collect()
                 staged = time.monotonic()
-                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, started)
+                return loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, started), prepared, staged
+        except BaseException:
+            if self._kafka is not None:  # the next attempt opens a fresh client
+                self._kafka.close()
+                self._kafka = None
+            raise
+
+    def _apply(self, df, batch_id: int) -> None:
+        """foreachBatch: stage in the executors, then one exactly-once transaction on the driver; a service's
+        outage (the warehouse, the broker) is retried here with backoff, the batch held."""
+        self._busy.set()
+        started = time.monotonic()
+        try:
+            outcome = self._batch_outage.retry(lambda: self._stage_and_apply(df, batch_id, started), self._stop)
+            if outcome is None:
+                raise RuntimeError("batch interrupted by aladia stopping the query")
+            result, prepared, staged = outcome
             done = time.monotonic()
             log.debug(
                 "batch %d: %d records, prepare %.3f s, stage %.3f s, apply %.3f s",
@@ -181,6 +202,8 @@ class SparkEngine:
             if isinstance(self._error, AladiaError):
                 raise self._error
             self._name_a_gap()
+            if self._restart_after(self._error or failure):
+                return
             detail = str(self._error or failure)
             first = next((ln for ln in detail.splitlines() if ln.strip()), "unknown error")
             raise AladiaError(
@@ -192,6 +215,29 @@ class SparkEngine:
             raise AladiaError(
                 "the Spark streaming query stopped unexpectedly", f"see {self.settings.logs_dir / 'spark-driver.log'}"
             )
+
+    def _restart_after(self, failure: BaseException) -> bool:
+        """A query stopped by a service's fault (the broker away while Spark planned a batch) is restarted from its
+        checkpoint, with backoff; returns False for any other failure."""
+        now = time.monotonic()
+        if self._query_outage.next_attempt_at is None:
+            try:
+                self._query_outage.failed(_as_exception(failure), now)
+            except OutageTooLong:
+                raise
+            except BaseException:
+                return False
+            return True
+        if now < self._query_outage.next_attempt_at:
+            return True
+        self._error = None
+        try:
+            self._start_query()
+        except BaseException as exc:
+            self._query_outage.failed(exc, now)
+            return True
+        self._query_outage.recovered()
+        return True
 
     def _name_a_gap(self) -> None:
         """A query that failed on records deleted under it (failOnDataLoss) gets aladia's one line, not the trace."""
@@ -214,6 +260,7 @@ class SparkEngine:
     def stop(self) -> None:
         """Let a running batch finish, then stop the query and the session."""
         self._stopping = True
+        self._stop.set()
         deadline = time.monotonic() + 120
         while self._busy.is_set() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -223,3 +270,8 @@ class SparkEngine:
             self.spark.stop()
         if self._kafka is not None:
             self._kafka.close()
+
+
+def _as_exception(failure) -> BaseException:
+    """Spark's StreamingQueryException is not always a Python exception instance; its text is what counts."""
+    return failure if isinstance(failure, BaseException) else RuntimeError(str(failure))
