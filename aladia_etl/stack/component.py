@@ -23,7 +23,7 @@ class LocalComponent:
         self.settings = settings
         self.reporter = reporter
         self.process = ManagedProcess(
-            self.name, settings.state_dir / f"{self.name}.pid", settings.logs_dir / f"{self.name}.log"
+            self.name, settings.state_dir / f"{self.name}.pid", settings.logs_dir / f"{self.name}.log", reporter
         )
 
     def health(self) -> ComponentHealth:

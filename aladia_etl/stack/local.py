@@ -125,7 +125,7 @@ class LocalStack:
         out = []
         for component in self.components:
             health = component.health()
-            health.pid = component.process.pid()
+            health.pid = component.process.pid()  # only a process verified as the one `aladia up` started
             health.managed = health.pid is not None
             out.append(health)
         return out
