@@ -137,6 +137,14 @@ class Settings(BaseSettings):
     cdc: CdcSettings = CdcSettings()
     versions: VersionSettings = VersionSettings()
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        # An empty path is the current directory: never where the stack's data (and a purge) should go by accident.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (an empty path would be the current directory)")
+        return value
+
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:

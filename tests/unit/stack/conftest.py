@@ -8,11 +8,13 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from aladia_etl.core.progress import Reporter
 from aladia_etl.core.settings import Settings
+from aladia_etl.stack import postgres
 from aladia_etl.stack.probes import ComponentHealth
 
 REAL_KILL = os.kill
@@ -67,7 +69,18 @@ def notes() -> Notes:
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def shared_tmp(monkeypatch, tmp_path) -> Path:
+    """Stands in for /var/tmp, where PostgreSQL's cluster goes when its account cannot reach the data dir."""
+    path = tmp_path / "var-tmp"
+    path.mkdir()
+    monkeypatch.setattr(postgres, "SHARED_TMP", path)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path, shared_tmp, monkeypatch) -> Settings:
+    # The cluster under the data directory, whoever runs the tests (as root, pytest's tmp_path is private).
+    monkeypatch.setattr(postgres, "_traversable_by", lambda path, user: True)
     return Settings(_env_file=None, data_dir=tmp_path / "data")
 
 
