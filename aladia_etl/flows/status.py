@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
 
 
-def collect_status(settings: Settings) -> dict[str, Any]:
+def collect_status(settings: Settings, reporter: Reporter = SILENT) -> dict[str, Any]:
     from aladia_etl.stack.local import LocalStack
 
-    components = LocalStack(settings).status()
+    components = LocalStack(settings, reporter).status()
     by_name = {c.name: c for c in components}
     report: dict[str, Any] = {"components": [c.as_dict() for c in components]}
     cdc: dict[str, Any] = {}

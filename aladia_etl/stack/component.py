@@ -1,14 +1,15 @@
-"""What every process of the local stack shares: its pid and log files, readiness, stop, purge, failures."""
+"""What every process of the local stack shares: its pid and log files, readiness, stop, purge (only of what
+aladia marked as its own), failures."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 from aladia_etl.core.errors import ComponentFailed
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
+from aladia_etl.stack.ownership import check_data_dir, claim_data_dir, remove_tree
 from aladia_etl.stack.probes import ComponentHealth
 from aladia_etl.stack.process import ManagedProcess
 
@@ -23,7 +24,7 @@ class LocalComponent:
         self.settings = settings
         self.reporter = reporter
         self.process = ManagedProcess(
-            self.name, settings.state_dir / f"{self.name}.pid", settings.logs_dir / f"{self.name}.log"
+            self.name, settings.state_dir / f"{self.name}.pid", settings.logs_dir / f"{self.name}.log", reporter
         )
 
     def health(self) -> ComponentHealth:
@@ -45,8 +46,17 @@ class LocalComponent:
     def stop(self, timeout: float = 30) -> bool:
         return self.process.stop(timeout=timeout)
 
+    def claim_data_dir(self) -> None:
+        """Mark the data directory as aladia's on first use (quietly: `aladia up` has said so if it cannot)."""
+        claim_data_dir(self.settings.data_dir)
+
+    def check_purge(self) -> None:
+        """Raise, deleting nothing, unless `purge` may delete this component's directory."""
+        check_data_dir(self.settings.data_dir)
+
     def purge(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
+        self.check_purge()
+        remove_tree(self.home)
 
     def failure(self, what: str) -> ComponentFailed:
         return ComponentFailed(

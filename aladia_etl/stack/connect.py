@@ -72,6 +72,7 @@ class LocalConnect(LocalComponent):
             link.symlink_to(target, target_is_directory=True)
 
     def start(self, java: Path, jars: list[Path], plugins: dict[str, Path]) -> int:
+        self.claim_data_dir()
         self.home.mkdir(parents=True, exist_ok=True)
         self.link_plugins(plugins)
         jvm.write_properties(self.config_file, self.worker_properties())

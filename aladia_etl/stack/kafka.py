@@ -63,6 +63,7 @@ class LocalKafka(LocalComponent):
         return (self.log_dirs / "meta.properties").is_file()
 
     def start(self, java: Path, jars: list[Path]) -> int:
+        self.claim_data_dir()
         self.home.mkdir(parents=True, exist_ok=True)
         jvm.write_properties(self.config_file, self.server_properties())
         log_config = self.home / "log4j2.properties"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 
 from aladia_etl.core.progress import SILENT, Reporter
@@ -16,6 +15,7 @@ from aladia_etl.stack.artifacts import (
 from aladia_etl.stack.binaries import find_java, find_pg_bin_dir
 from aladia_etl.stack.connect import LocalConnect
 from aladia_etl.stack.kafka import LocalKafka
+from aladia_etl.stack.ownership import check_data_dir, claim_data_dir, remove_tree
 from aladia_etl.stack.postgres import LocalPostgres
 from aladia_etl.stack.probes import ComponentHealth
 from aladia_etl.stack.process import ensure_port_free
@@ -58,6 +58,7 @@ class LocalStack:
 
     def up(self, timeout: float = 180) -> UpResult:
         result = UpResult()
+        claim_data_dir(self.settings.data_dir, self.reporter)
         to_start = [c for c in self.components if not c.process.is_running()]
         result.already_running = [c.name for c in self.components if c not in to_start]
 
@@ -103,6 +104,12 @@ class LocalStack:
         return result
 
     def down(self, purge: bool = False, timeout: float = 30) -> list[str]:
+        """Stop the verified processes; with `purge`, delete the stack's directories — only inside directories
+        aladia marked as its own. A refused purge raises before anything is stopped or deleted."""
+        if purge:
+            check_data_dir(self.settings.data_dir)
+            for component in self.components:
+                component.check_purge()
         stopped = []
         for component in reversed(self.components):
             if component.stop(timeout=timeout):
@@ -117,7 +124,7 @@ class LocalStack:
                 self.settings.data_dir / "spark",
                 self.settings.data_dir / "beam",
             ):
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path)
             self.reporter.info(f"removed the stack's state under {self.settings.data_dir} (artifact cache kept)")
         return stopped
 
@@ -125,7 +132,7 @@ class LocalStack:
         out = []
         for component in self.components:
             health = component.health()
-            health.pid = component.process.pid()
+            health.pid = component.process.pid()  # only a process verified as the one `aladia up` started
             health.managed = health.pid is not None
             out.append(health)
         return out

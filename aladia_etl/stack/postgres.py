@@ -17,6 +17,7 @@ from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
 from aladia_etl.stack.binaries import find_pg_bin_dir
 from aladia_etl.stack.component import LocalComponent
+from aladia_etl.stack.ownership import check_owned, mark_owned, owner_ids
 from aladia_etl.stack.probes import ComponentHealth, check_postgres
 
 # Written to aladia.conf and included from postgresql.conf, so ALTER SYSTEM can still override it.
@@ -28,6 +29,9 @@ SERVER_SETTINGS = {
     "shared_buffers": "256MB",
     "wal_sender_timeout": "60s",
 }
+# Where the cluster goes when the server's account cannot reach the data directory (root with a private home).
+SHARED_TMP = Path("/var/tmp")
+HOME_KIND = "postgres-home"
 
 
 def _is_root() -> bool:
@@ -85,7 +89,12 @@ class LocalPostgres(LocalComponent):
         if self._user is None or _traversable_by(preferred, self._user):
             return preferred
         key = hashlib.sha256(str(self.settings.data_dir).encode()).hexdigest()[:12]
-        return Path("/var/tmp") / f"aladia-postgres-{key}"
+        return SHARED_TMP / f"aladia-postgres-{key}"
+
+    @property
+    def home_is_shared(self) -> bool:
+        """Whether the cluster lives outside the data directory (then under its own marker)."""
+        return self.home.parent != self.settings.data_dir
 
     @property
     def cluster_dir(self) -> Path:
@@ -116,6 +125,7 @@ class LocalPostgres(LocalComponent):
         for path in (home, self.socket_dir):
             path.chmod(0o700)
             self._chown(path)
+        self._mark_home()
         pwfile = home / ".pwfile"
         pwfile.write_text(self.settings.postgres.password.get_secret_value() + "\n")
         pwfile.chmod(0o600)
@@ -163,12 +173,29 @@ class LocalPostgres(LocalComponent):
         lines += [f"{key} = '{value}'" for key, value in self.server_settings.items()]
         return "\n".join(lines) + "\n"
 
+    def _mark_home(self) -> None:
+        if self.home_is_shared:
+            mark_owned(self.home, HOME_KIND, data_dir=str(self.settings.data_dir))
+
+    def check_purge(self) -> None:
+        if self.home_is_shared:
+            check_owned(
+                self.home,
+                HOME_KIND,
+                {"data_dir": str(self.settings.data_dir)},
+                owner_ids(self._user.pw_uid if self._user else None),
+            )
+        else:
+            super().check_purge()
+
     def start(self) -> int:
         bin_dir = find_pg_bin_dir(self.settings.postgres.bin_dir)
+        self.claim_data_dir()
         if not self.is_initialized():
             self.reporter.info(f"initdb: creating a PostgreSQL cluster in {self.cluster_dir}")
             self.initialize(bin_dir)
         else:
+            self._mark_home()  # a cluster an older release created: in use by aladia, so marked as its own
             # Port and addresses follow the current settings.
             (self.cluster_dir / "aladia.conf").write_text(self._config_text())
         # A stale postmaster.pid from a killed server blocks the start.

@@ -18,7 +18,7 @@ class ComponentHealth:
     detail: str = ""
     version: str | None = None
     pid: int | None = None
-    managed: bool = False  # started by `aladia up` (pid file present)
+    managed: bool = False  # started by `aladia up` (its pid file verified against the process)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

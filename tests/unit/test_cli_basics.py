@@ -104,7 +104,7 @@ def test_status_against_nothing_is_unhealthy(tmp_path):
 
 
 def test_ctrl_c_in_a_short_command_prints_one_line_and_exits_130(monkeypatch, tmp_path):
-    def interrupted(settings):
+    def interrupted(settings, reporter=None):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)  # the signal arrives before this ends
         raise AssertionError("not interrupted")

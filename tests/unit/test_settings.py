@@ -64,6 +64,8 @@ def test_password_is_masked_everywhere(monkeypatch):
         ("ALADIA_KAFKA__BOOTSTRAP_SERVERS", "host:notaport"),
         ("ALADIA_CONNECT__URL", "ftp://nope"),
         ("ALADIA_CDC__TOPIC_PARTITIONS", "0"),
+        ("ALADIA_DATA_DIR", ""),  # the current directory: never the stack's by accident (nor what a purge empties)
+        ("ALADIA_DATA_DIR", "  "),
     ],
 )
 def test_invalid_value_names_the_variable(monkeypatch, variable, value):
