@@ -21,8 +21,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     if as_json:
         emit_json(report)
     else:
-        from aladia_etl.cli.views.health import print_health
+        from aladia_etl.cli.views.health import print_status
 
-        print_health(report["components"], report.get("cdc"))
+        print_status(report)
     if not report["healthy"]:
         raise typer.Exit(int(ExitCode.UNHEALTHY))

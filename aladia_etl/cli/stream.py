@@ -61,6 +61,12 @@ def stream(
         help="Upper bound of Kafka records in one micro-batch.",
     ),
     name: str = typer.Option("default", "--name", help="Stream name (its checkpoint and batch ids)."),
+    max_outage: float = typer.Option(
+        300,
+        "--max-outage",
+        callback=number(0, 86_400, above=True),
+        help="Seconds a service (Kafka, the warehouse) may stay unreachable before the stream stops (exit 4).",
+    ),
     accept_data_loss: bool = typer.Option(
         False,
         "--accept-data-loss",
@@ -90,6 +96,7 @@ def stream(
         pipeline_options=list(pipeline_option),
         max_records_per_batch=max_records,
         accept_data_loss=accept_data_loss,
+        max_outage_s=max_outage,
     )
     with StreamView(err, options.engine, quiet=as_json) as view:
         progress = run_stream(settings(), options, on_progress=view.update)

@@ -34,6 +34,10 @@ def up(
         err.print("[green]✓[/green] the local stack is already running and healthy")
     else:
         err.print(f"[green]✓[/green] started {', '.join(result.started)}; the local stack is healthy")
+    for name, state in result.connectors.items():
+        mark = "[green]✓[/green]" if state == "RUNNING" else "[yellow]![/yellow]"
+        hint = "" if state in ("RUNNING", "PAUSED", "STOPPED") else f" — see 'aladia cdc status {name}'"
+        err.print(f"{mark} connector {name}: {state}{hint}", highlight=False)
     from aladia_etl.cli.views.health import print_health
 
     print_health(result.health)

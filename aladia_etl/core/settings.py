@@ -194,6 +194,8 @@ class CdcSettings(BaseModel):
     publication: str = "aladia_pub"
     heartbeat_interval_ms: int = Field(5000, ge=100, le=3_600_000)
     topic_partitions: int = Field(1, ge=1, le=64)
+    # Retained WAL above this (bytes) is a warning in `aladia status` and an alert in the health API.
+    wal_warn_bytes: int = Field(1024**3, ge=1024**2, le=1024**5)
 
     @field_validator("connector_name", "topic_prefix", "slot_name", "publication", mode="before")
     @classmethod

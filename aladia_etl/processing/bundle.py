@@ -43,13 +43,19 @@ def process(records: Iterable[Record]) -> Bundle:
     becomes a dead letter with the reason "unexpected <type>: <message>"."""
     bundle = Bundle()
     rows, dead, stats = bundle.rows, bundle.dead, bundle.stats
+    # The hot loop (~100k records/s per core): counters in locals, stats filled once at the end.
+    ends: dict[tuple[str, int], int] = {}
+    count = tombstones = 0
+    ts_min, ts_max = None, 0
     for topic, partition, offset, key, value in records:
-        stats.records += 1
-        stats.saw_offset(topic, partition, offset + 1)
+        count += 1
+        tp = (topic, partition)
+        if offset >= ends.get(tp, 0):
+            ends[tp] = offset + 1
         try:
             event = parse(topic, partition, offset, value)
             if event is None:
-                stats.tombstones += 1
+                tombstones += 1
                 continue
             table, row = transform(event)
         except RecordError as exc:
@@ -62,11 +68,19 @@ def process(records: Iterable[Record]) -> Bundle:
             dead.append(DeadLetter(topic, partition, offset, f"unexpected {type(exc).__name__}: {exc}", key, value))
             continue
         rows[table].append(row)
-        stats.saw_source_ts(event.ts_ms)
+        ts = event.ts_ms
+        if ts > ts_max:
+            ts_max = ts
+        if ts_min is None or ts < ts_min:
+            ts_min = ts
+    stats.records, stats.tombstones, stats.dead_letters = count, tombstones, len(dead)
+    for (topic, partition), end in ends.items():
+        stats.saw_offset(topic, partition, end)
+    if ts_min is not None:
+        stats.min_source_ts_ms, stats.max_source_ts_ms = ts_min, ts_max
     for table, table_rows in rows.items():
         if table_rows:
             stats.rows[table] = len(table_rows)
-    stats.dead_letters = len(dead)
     return bundle
 
 

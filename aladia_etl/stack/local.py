@@ -17,7 +17,7 @@ from aladia_etl.stack.connect import LocalConnect
 from aladia_etl.stack.kafka import LocalKafka
 from aladia_etl.stack.ownership import check_data_dir, claim_data_dir, remove_tree
 from aladia_etl.stack.postgres import LocalPostgres
-from aladia_etl.stack.probes import ComponentHealth
+from aladia_etl.stack.probes import ComponentHealth, wait_connectors_running
 from aladia_etl.stack.process import ensure_port_free
 
 DEBEZIUM_PLUGIN_NAME = "debezium-connector-postgres"
@@ -30,6 +30,7 @@ class UpResult:
     already_running: list[str] = field(default_factory=list)
     databases_created: list[str] = field(default_factory=list)
     health: list[ComponentHealth] = field(default_factory=list)
+    connectors: dict[str, str] = field(default_factory=dict)  # name -> "RUNNING" or what it was left at
 
 
 class LocalStack:
@@ -100,6 +101,9 @@ class LocalStack:
                 component.stop()
             raise
         result.started = [c.name for c in started]
+        if started:  # connectors registered before: wait until Connect has them (and their tasks) RUNNING again
+            with self.reporter.task("waiting for the registered connectors and their tasks to run"):
+                result.connectors = wait_connectors_running(self.settings, timeout)
         result.health = self.status()
         return result
 

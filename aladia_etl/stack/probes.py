@@ -102,3 +102,50 @@ def check_connect(settings: Settings) -> ComponentHealth:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def connector_states(settings: Settings) -> dict[str, tuple[str, list[str]]]:
+    """Every connector registered in the Connect cluster: (connector state, task states)."""
+    import requests
+
+    answer = requests.get(settings.connect.url + "/connectors", params={"expand": "status"}, timeout=5)
+    answer.raise_for_status()
+    out = {}
+    for name, entry in (answer.json() or {}).items():
+        status = entry.get("status", {})
+        out[name] = (
+            status.get("connector", {}).get("state", "UNKNOWN"),
+            [t.get("state", "UNKNOWN") for t in status.get("tasks", [])],
+        )
+    return out
+
+
+def wait_connectors_running(settings: Settings, timeout: float = 120) -> dict[str, str]:
+    """After a (re)start of the stack, wait until every registered connector and its tasks are RUNNING (a task
+    restored from Connect's config topic is UNASSIGNED for a few seconds). A connector that is PAUSED or STOPPED is
+    left as the user set it; a FAILED one is reported, not waited for. Returns name -> final state."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while True:
+        try:
+            found = connector_states(settings)
+        except (requests.RequestException, ValueError):
+            found = None
+        if found is not None:
+            states = {}
+            for name, (connector, tasks) in found.items():
+                if connector in ("PAUSED", "STOPPED") or connector == "FAILED" or "FAILED" in tasks:
+                    states[name] = "FAILED" if "FAILED" in (connector, *tasks) else connector
+                elif connector == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
+                    states[name] = "RUNNING"
+                else:
+                    states[name] = f"{connector} (tasks: {', '.join(tasks) or 'none yet'})"
+            if all(s in ("RUNNING", "PAUSED", "STOPPED", "FAILED") for s in states.values()):
+                return states
+        if time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)

@@ -3,6 +3,25 @@
 from __future__ import annotations
 
 
+def print_status(report) -> None:
+    """`aladia status`: components, the slot and connector, streams, recorded data loss, warnings."""
+    from aladia_etl.cli.render import err, out
+
+    print_health(report["components"], report.get("cdc"))
+    for s in report.get("streams", []):
+        line = f"stream {s.get('engine')}/{s.get('stream')}: {s.get('state')}"
+        if s.get("alive") and s.get("retrying"):
+            line += f" — {s['retrying']}"
+        elif s.get("stopped_reason"):
+            line += f" ({s['stopped_reason']})"
+        line += f"; {s.get('batches', 0)} batches, lag {s.get('lag')}, updated {s.get('updated_at', '?')[:19]}"
+        out.print(line, markup=False)
+    for g in report.get("gaps", []):
+        out.print(f"data loss accepted ({g['engine']}, {g['accepted_at']:%Y-%m-%d %H:%M}): {g['reason']}", markup=False)
+    for warning in report.get("warnings", []):
+        err.print(f"[yellow]![/yellow] {warning}", highlight=False)
+
+
 def print_health(components, cdc=None) -> None:
     from rich.table import Table
 
