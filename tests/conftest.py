@@ -6,14 +6,13 @@ There is no skip path: if the stack cannot start, every test that needs it error
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import settings_env
+from tests.helpers import artifact_cache, settings_env
 
 # Ports of the session stack: away from the defaults (a developer's `aladia up` stack is never touched) and
 # below the ephemeral range (32768+), where a client socket could hold the port by chance.
@@ -35,13 +34,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if kind != "unit":
             item.add_marker(getattr(pytest.mark, kind))
     items.sort(key=lambda item: _ORDER[_kind(item)])
-
-
-def artifact_cache() -> Path:
-    """JVM artifacts are shared between test sessions (resolved once with Maven)."""
-    path = Path(os.environ.get("ALADIA_TEST_CACHE_DIR", Path.home() / ".cache" / "aladia-test-artifacts"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +61,7 @@ def stack_settings(stack_env):
             "controller_port": PORTS["controller"],
         },
         "connect": {"url": stack_env["ALADIA_CONNECT__URL"]},
+        "cdc": {"heartbeat_interval_ms": int(stack_env["ALADIA_CDC__HEARTBEAT_INTERVAL_MS"])},
     }
     return Settings(_env_file=None, **overrides)
 

@@ -52,4 +52,13 @@ def settings_env(
         "ALADIA_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
         "ALADIA_KAFKA__CONTROLLER_PORT": str(controller_port),
         "ALADIA_CONNECT__URL": f"http://127.0.0.1:{connect_port}",
+        # A short heartbeat: the idle-slot test sees the slot's position move within seconds.
+        "ALADIA_CDC__HEARTBEAT_INTERVAL_MS": "1000",
     }
+
+
+def artifact_cache() -> Path:
+    """JVM artifacts are shared between test sessions (resolved once with Maven)."""
+    path = Path(os.environ.get("ALADIA_TEST_CACHE_DIR", Path.home() / ".cache" / "aladia-test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -12,8 +12,7 @@ import pytest
 
 from aladia_etl.core.errors import ExitCode
 from aladia_etl.stack.process import pid_alive, port_is_open
-from tests.conftest import artifact_cache
-from tests.helpers import run_cli, settings_env
+from tests.helpers import artifact_cache, run_cli, settings_env
 
 PORTS = dict(pg_port=25433, kafka_port=29192, controller_port=29193, connect_port=28183)
 
