@@ -223,6 +223,16 @@ class CdcSettings(BaseModel):
         return _name("publication", value)
 
 
+class BeamSettings(BaseModel):
+    # A Prism binary to use instead of the one aladia installs into the cache (it must match apache-beam).
+    prism_path: Path | None = None
+
+    @field_validator("prism_path", mode="before")
+    @classmethod
+    def _filled(cls, value: Any) -> Any:
+        return _non_empty(value)
+
+
 class VersionSettings(BaseModel):
     """Component versions. They must agree with each other; the defaults are the tested pins."""
 
@@ -248,6 +258,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     connect: ConnectSettings = ConnectSettings()
     cdc: CdcSettings = CdcSettings()
+    beam: BeamSettings = BeamSettings()
     versions: VersionSettings = VersionSettings()
 
     @field_validator("data_dir", "cache_dir", mode="before")

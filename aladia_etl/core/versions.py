@@ -15,6 +15,8 @@ KAFKA_VERSION = "4.3.0"
 KAFKA_SCALA_BINARY = "2.13"
 SPARK_VERSION = "4.2.0"
 SPARK_SCALA_BINARY = "2.13"
+# Beam's Prism runner is built or downloaded for exactly this SDK version; pyproject.toml pins apache-beam to it.
+BEAM_VERSION = "2.77.0"
 POSTGRES_JDBC_VERSION = "42.7.11"
 LOG4J_VERSION = "2.24.3"
 SLF4J_VERSION = "2.0.17"

@@ -15,7 +15,7 @@ from aladia_etl.core.faults import describe
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.signals import stop_on_signals
 from aladia_etl.processing.model import Engine, StreamOptions, StreamProgress, check_engine, engine_class
-from aladia_etl.processing.resilience import Outage
+from aladia_etl.processing.resilience import Outage, Stopped
 from aladia_etl.processing.state import StatePublisher
 from aladia_etl.warehouse import loader
 from aladia_etl.warehouse.schema import ensure_schema
@@ -131,7 +131,9 @@ def run_stream(
     try:
         with stop_on_signals(stop):
             starting = Outage("the warehouse", options.max_outage_s, progress.note_retry)
-            if starting.retry(lambda: _prepare(settings, options), stop) is None:
+            try:
+                starting.retry(lambda: _prepare(settings, options), stop)
+            except Stopped:
                 progress.stopped_reason = "signal"
                 return progress
             engine: Engine = engine_class(options.engine)(settings, options, progress)

@@ -21,6 +21,10 @@ class OutageTooLong(ServiceUnavailable):
     pass
 
 
+class Stopped(Exception):
+    """The stream was asked to stop while a step waited for a service to come back."""
+
+
 class Outage:
     """One kind of outage (e.g. "warehouse") of one stream: how long it has lasted, when to try again."""
 
@@ -74,14 +78,14 @@ class Outage:
             self.last_error = None
             self.report(None)
 
-    def retry(self, step: Callable[[], T], stop: threading.Event) -> T | None:
-        """Run `step` until it succeeds (returns its result) or `stop` is set (returns None)."""
+    def retry(self, step: Callable[[], T], stop: threading.Event) -> T:
+        """Run `step` until it succeeds (returns its result); raises Stopped when `stop` is set while waiting."""
         while True:
             try:
                 result = step()
             except BaseException as exc:  # classified in failed(): only a service's fault is retried
                 if stop.wait(self.failed(exc)):
-                    return None
+                    raise Stopped(f"stopped while {self.what} was unreachable") from None
                 continue
             self.recovered()
             return result

@@ -22,6 +22,13 @@ def test_installed_pyspark_matches_the_spark_connector():
     assert coordinate == f"org.apache.spark:spark-sql-kafka-0-10_2.13:{versions.SPARK_VERSION}"
 
 
+def test_pyproject_pins_apache_beam_to_the_prism_version():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = [d for d in project["dependencies"] if d.startswith("apache-beam")]
+    assert pins == [f"apache-beam=={versions.BEAM_VERSION}"]
+    assert versions.installed_version("apache-beam") == versions.BEAM_VERSION
+
+
 def test_every_debezium_and_kafka_artifact_uses_the_pins():
     for bundle in (kafka_bundle(), debezium_postgres_bundle()):
         for coordinate in bundle.coordinates:

@@ -20,7 +20,7 @@ from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
 from aladia_etl.processing.continuity import check_continuity
 from aladia_etl.processing.model import StreamOptions, StreamProgress
-from aladia_etl.processing.resilience import Outage
+from aladia_etl.processing.resilience import Outage, Stopped
 from aladia_etl.warehouse import loader
 
 ENGINE = "beam"
@@ -154,7 +154,7 @@ class BeamEngine:
         outage = Outage("Kafka or the warehouse", self.options.max_outage_s, self.progress.note_retry)
         try:
             batch_id = outage.retry(lambda: self._next_batch_id(self._connections()[0]), self._stop)
-            while batch_id is not None and not self._stop.is_set():
+            while not self._stop.is_set():
                 tick = time.monotonic()
                 applied = outage.retry(lambda: self._batch(batch_id), self._stop)  # noqa: B023 - called at once
                 if applied:
@@ -162,6 +162,8 @@ class BeamEngine:
                 remaining = self.options.trigger_interval - (time.monotonic() - tick)
                 if remaining > 0:
                     self._stop.wait(remaining)
+        except Stopped:
+            return
         except BaseException as exc:  # surfaced by check()
             self._error = exc
         finally:

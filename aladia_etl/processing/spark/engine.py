@@ -20,7 +20,7 @@ from aladia_etl.bus.topics import cdc_pattern
 from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
 from aladia_etl.processing.model import StreamOptions, StreamProgress
-from aladia_etl.processing.resilience import Outage, OutageTooLong
+from aladia_etl.processing.resilience import Outage, OutageTooLong, Stopped
 from aladia_etl.warehouse import loader
 
 ENGINE = "spark"
@@ -170,9 +170,10 @@ class SparkEngine:
         self._busy.set()
         started = time.monotonic()
         try:
-            outcome = self._batch_outage.retry(lambda: self._stage_and_apply(df, batch_id, started), self._stop)
-            if outcome is None:
-                raise RuntimeError("batch interrupted by aladia stopping the query")
+            try:
+                outcome = self._batch_outage.retry(lambda: self._stage_and_apply(df, batch_id, started), self._stop)
+            except Stopped:
+                raise RuntimeError("batch interrupted by aladia stopping the query") from None
             result, prepared, staged = outcome
             done = time.monotonic()
             log.debug(

@@ -7,7 +7,7 @@ import threading
 import psycopg
 import pytest
 
-from aladia_etl.processing.resilience import Outage, OutageTooLong
+from aladia_etl.processing.resilience import Outage, OutageTooLong, Stopped
 
 DOWN = psycopg.OperationalError("connection failed: Connection refused")
 
@@ -62,4 +62,5 @@ def test_retry_runs_the_step_until_it_succeeds_or_the_stream_stops():
     def always_down():
         raise DOWN
 
-    assert outage.retry(always_down, stopped) is None
+    with pytest.raises(Stopped):
+        outage.retry(always_down, stopped)
