@@ -88,7 +88,9 @@ class _Watch:
         self.progress = progress
         self.meter = LagMeter(settings, options.engine)
         self.conn = None
-        self.outage = Outage("the lag measurement", options.max_outage_s, lambda s: progress.note_retry(s, "lag"))
+        self.outage = Outage(
+            "Kafka or the warehouse (measuring lag)", options.max_outage_s, lambda s: progress.note_retry(s, "lag")
+        )
 
     def measure(self) -> None:
         if self.outage.next_attempt_at is not None and time.monotonic() < self.outage.next_attempt_at:

@@ -6,6 +6,7 @@ events Debezium emits can be checked against it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
@@ -348,7 +349,7 @@ class Simulator:
         """Run until --duration or --events is reached, or until `stop` is set (Ctrl-C sets it)."""
         check_run(rate, duration, events)
         stop = stop or threading.Event()
-        stats = SimStats()
+        stats = self.stats = SimStats()  # readable by the caller when the run fails part way
         start = time.monotonic()
         last_report = 0.0
         with stop_on_signals(stop):
@@ -363,7 +364,8 @@ class Simulator:
                     changes = self._pick(single)()
                     self.conn.commit()
                 except BaseException:
-                    self.conn.rollback()
+                    with contextlib.suppress(Exception):  # a lost connection cannot roll back
+                        self.conn.rollback()
                     raise
                 stats.changes.update(changes)
                 stats.transactions += 1
