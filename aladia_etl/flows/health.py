@@ -75,9 +75,7 @@ def probe_kafka(settings: Settings, timeout: float) -> ComponentState:
 def probe_connect(settings: Settings, timeout: float) -> ComponentState:
     from aladia_etl.stack.probes import check_connect
 
-    state = _from_probe(check_connect(settings, timeout))
-    state.component = "connect"
-    return state
+    return _from_probe(check_connect(settings, timeout))
 
 
 def probe_connector(settings: Settings, timeout: float) -> ComponentState:
