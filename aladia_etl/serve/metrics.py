@@ -100,7 +100,7 @@ class PipelineCollector:
         yield lag
 
     def _warehouse(self, snap: Snapshot) -> Iterator:
-        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
         wh = snap.warehouse
         up = _gauge("aladia_warehouse_figures_up", "1 when the warehouse's batch figures could be read.")
@@ -126,16 +126,20 @@ class PipelineCollector:
             if t.last_applied_at is not None:
                 last.add_metric(labels, t.last_applied_at.timestamp())
         yield from (tombstones, duration, last)
-        fresh = _gauge(
+        fresh = Metric(
             "aladia_stream_freshness_seconds",
-            f"Source commit to warehouse commit of the newest change in each batch, quantiles over the last "
-            f"{snap.window_s} s of batches.",
-            [*STREAM_LABELS, "quantile"],
+            "Source commit to warehouse commit of the newest change in each batch, over the batches of the last "
+            f"{snap.window_s} s (a summary: quantiles, _count and _sum cover that window).",
+            "summary",
         )
+        name = "aladia_stream_freshness_seconds"
         for (engine, stream), data in sorted(wh.freshness.items()):
+            labels = {"engine": engine, "stream": stream}
             for q, seconds in data["quantiles"].items():
                 if seconds is not None:
-                    fresh.add_metric([engine, stream, f"{q:g}"], seconds)
+                    fresh.add_sample(name, {**labels, "quantile": f"{q:g}"}, seconds)
+            fresh.add_sample(name + "_count", labels, data["batches"])
+            fresh.add_sample(name + "_sum", labels, data.get("sum_s", 0.0))
         yield fresh
         dead = _gauge("aladia_warehouse_dead_letters", "Dead letters kept in the warehouse, by status.", ["status"])
         for status, count in sorted(wh.dead_letters.items()):

@@ -84,16 +84,20 @@ def batch_totals(conn) -> list[BatchTotals]:
 
 def freshness(conn, window_s: int, quantiles: tuple[float, ...] = (0.5, 0.99)) -> dict[tuple[str, str], dict]:
     """Per (engine, stream): freshness quantiles (seconds) over the batches applied in the last `window_s`
-    seconds, and how many batches they cover."""
+    seconds, how many batches they cover and the sum of their freshness."""
     if not has_figures(conn):
         return {}
     rows = conn.execute(
-        f"SELECT engine, stream_id, count(*), percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY {_FRESHNESS}) "
+        f"SELECT engine, stream_id, count(*), coalesce(sum({_FRESHNESS}), 0), "
+        f"percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY {_FRESHNESS}) "
         "FROM pipeline_batches WHERE applied_at > clock_timestamp() - make_interval(secs => %s) "
         "AND max_source_ts IS NOT NULL GROUP BY engine, stream_id",
         (list(quantiles), window_s),
     ).fetchall()
-    return {(e, s): {"batches": n, "quantiles": dict(zip(quantiles, values, strict=True))} for e, s, n, values in rows}
+    return {
+        (e, s): {"batches": n, "sum_s": float(total), "quantiles": dict(zip(quantiles, values, strict=True))}
+        for e, s, n, total, values in rows
+    }
 
 
 def series(conn, window_s: int, step_s: int = 10) -> list[dict[str, Any]]:

@@ -105,7 +105,7 @@ def figures() -> WarehouseFigures:
     ]
     return WarehouseFigures(
         totals=[totals],
-        freshness={("beam", "default"): {"batches": 40, "quantiles": {0.5: 0.8, 0.99: 1.6}}},
+        freshness={("beam", "default"): {"batches": 40, "sum_s": 36.0, "quantiles": {0.5: 0.8, 0.99: 1.6}}},
         series=series,
         dead_letters={"dead": 3, "replayed": 1},
         gaps={"beam": {"gaps": 1, "records": 17}},

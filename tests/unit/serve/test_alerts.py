@@ -140,3 +140,18 @@ def test_promtool_accepts_the_rules_and_the_config(tmp_path):
     local.write_text(yaml.safe_dump(config))
     checked = subprocess.run([promtool, "check", "config", str(local)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("ALADIA_PROMTOOL"), reason="set ALADIA_PROMTOOL to a promtool binary")
+def test_promtool_lints_the_exposed_metrics(tmp_path):
+    observer = fakes.observer(fakes.settings(tmp_path), fakes.World())
+    stream = CollectorRegistry(auto_describe=False)
+    stream.register(StreamCollector(StreamProgress("beam", "default", state="running", lag=5, last_batch_s=0.2)))
+    for registry in (registry_for(observer.snapshot), stream):
+        checked = subprocess.run(
+            [os.environ["ALADIA_PROMTOOL"], "check", "metrics"],
+            input=generate_latest(registry).decode(),
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -197,6 +197,8 @@ def test_metrics_expose_the_pipeline(client):
     assert value(found, "aladia_stream_batch_duration_seconds_bucket", le="+Inf", **labels) == 42
     assert value(found, "aladia_stream_freshness_seconds", quantile="0.99", **labels) == 1.6
     assert value(found, "aladia_stream_freshness_seconds", quantile="0.5", **labels) == 0.8
+    assert value(found, "aladia_stream_freshness_seconds_count", **labels) == 40
+    assert value(found, "aladia_stream_freshness_seconds_sum", **labels) == 36.0
     assert value(found, "aladia_stream_up", **labels) == 1
     assert value(found, "aladia_stream_retrying", **labels) == 0
     assert value(found, "aladia_stream_lag_records", **labels) == 12
