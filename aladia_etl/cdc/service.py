@@ -201,15 +201,16 @@ def drop_replication_slot(settings: Settings, slot: str, timeout: float = 30) ->
             time.sleep(0.3)
 
 
-def slot_info(settings: Settings) -> dict | None:
-    """The connector's replication slot: present, active, WAL it retains (bytes)."""
+def slot_info(settings: Settings, timeout: float = 3) -> dict | None:
+    """The connector's replication slot: present, active, WAL it retains (bytes); None when the server does not
+    answer."""
     import psycopg
 
     from aladia_etl.core.errors import ServiceUnavailable
     from aladia_etl.stack.connections import connect
 
     try:
-        with connect(settings, "postgres", connect_timeout=3) as conn:
+        with connect(settings, "postgres", connect_timeout=max(1, round(timeout))) as conn:
             row = conn.execute(
                 "SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
                 "confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",

@@ -4,7 +4,7 @@ here, in one place, in pipeline order.
 Errors are turned into output and an exit code here and nowhere else:
 - AladiaError → one line (reason — fix) and its exit code; `--debug` adds the traceback, with the same code;
 - bad command-line usage → one line naming the problem, exit 2;
-- Ctrl-C or SIGTERM → "interrupted", exit 130. Long-running commands (`stream`) catch both signals themselves,
+- Ctrl-C or SIGTERM → "interrupted", exit 130. Long-running commands (`stream`, `serve`) catch both signals themselves,
   finish the work in flight and exit 0 ("stopped: signal");
 - anything else is a bug: one line, exit 1, the traceback with `--debug`.
 """
@@ -29,6 +29,7 @@ from aladia_etl.cli import (
     migrate,
     produce,
     report,
+    serve,
     simulate,
     status,
     stream,
@@ -73,22 +74,35 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _log_format(value: str) -> str:
+    from aladia_etl.core.logs import FORMATS
+
+    if value.lower() not in FORMATS:
+        raise typer.BadParameter(f"'{value}' is not one of: {', '.join(FORMATS)}")
+    return value.lower()
+
+
 @app.callback()
 def root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        envvar="ALADIA_LOG_FORMAT",
+        callback=_log_format,
+        help="text, or json: one JSON object per line on stderr (time, level, logger, message, context).",
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     state.debug = debug
-    import logging
-
+    state.log_format = log_format
     # Libraries log to the root logger (kafka-python connection errors, Beam's import warnings); errors reach the
-    # user as one-line messages instead. --debug shows the library logs too.
-    root_logger = logging.getLogger()
-    if debug:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("aladia").setLevel(logging.DEBUG)
-    elif not root_logger.handlers:
-        root_logger.addHandler(logging.NullHandler())
+    # user as one-line messages instead. --debug shows the library logs too; json shows aladia's events.
+    from aladia_etl.cli.render import use_log_format
+    from aladia_etl.core.logs import configure
+
+    configure(log_format, debug)
+    use_log_format(log_format)
 
 
 for module in (
@@ -110,6 +124,8 @@ for module in (
     dlq,
     migrate,
     report,
+    # operating it
+    serve,
     # flows and configuration
     demo,
     bench,
@@ -133,9 +149,34 @@ def _click_exceptions():
     return exceptions
 
 
+def _early_log_format(args: list[str]) -> None:
+    """Errors found while the command line is parsed (before `root` runs) follow --log-format json too."""
+    import os
+
+    wanted = os.environ.get("ALADIA_LOG_FORMAT", "text")
+    for i, arg in enumerate(args):
+        if arg == "--log-format" and i + 1 < len(args):
+            wanted = args[i + 1]
+        elif arg.startswith("--log-format="):
+            wanted = arg.partition("=")[2]
+    from aladia_etl.cli.render import use_log_format
+    from aladia_etl.core.logs import configure
+
+    state.log_format = "json" if wanted.lower() == "json" else "text"
+    configure(state.log_format, state.debug)
+    use_log_format(state.log_format)
+
+
 def _fail(message: str, code: int, detail: str | None = None) -> None:
     from aladia_etl.cli.render import print_error
 
+    if state.log_format == "json":  # one JSON record, the traceback inside it with --debug
+        import logging
+
+        logging.getLogger("aladia.cli").error(
+            message, exc_info=state.debug, extra={"exit_code": code, **({"detail": detail} if detail else {})}
+        )
+        sys.exit(code)
     if state.debug:
         import traceback
 
@@ -161,8 +202,10 @@ def main(argv: list[str] | None = None) -> None:
     from aladia_etl.core.errors import AladiaError, ExitCode
 
     click = _click_exceptions()
-    state.debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    state.debug = "--debug" in args
     state.interrupted = False
+    _early_log_format(args)
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
             signal.signal(sig, _interrupt)

@@ -11,18 +11,22 @@ if TYPE_CHECKING:
 class _State:
     debug: bool = False
     interrupted: bool = False
+    log_format: str = "text"
     _settings: Settings | None = None
 
     def settings(self) -> Settings:
         if self._settings is None:
+            from aladia_etl.core.logs import add_secret
             from aladia_etl.core.settings import load_settings
 
             self._settings = load_settings()
+            add_secret(self._settings.postgres.password.get_secret_value())
         return self._settings
 
     def reset(self) -> None:
         self.debug = False
         self.interrupted = False
+        self.log_format = "text"
         self._settings = None
 
 

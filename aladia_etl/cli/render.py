@@ -15,6 +15,16 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def use_log_format(log_format: str) -> None:
+    """json: what commands write to stderr (notes, progress lines, summaries) becomes log records, one JSON object
+    per line; text: the terminal as usual."""
+    import logging
+
+    from aladia_etl.core.logs import LogLines
+
+    err.file = LogLines(logging.getLogger("aladia.cli")) if log_format == "json" else None  # type: ignore[assignment]
+
+
 def emit_json(data: Any) -> None:
     from aladia_etl.analytics.export import plain
 

@@ -72,6 +72,13 @@ def stream(
         "--accept-data-loss",
         help="When records were deleted from Kafka before they were applied, record the gap and continue.",
     ),
+    metrics_port: int = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve this stream's Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the final figures as JSON."),
 ) -> None:
     """Stream CDC events from Kafka into the warehouse with Spark Structured Streaming or Apache Beam."""
@@ -97,6 +104,7 @@ def stream(
         max_records_per_batch=max_records,
         accept_data_loss=accept_data_loss,
         max_outage_s=max_outage,
+        metrics_port=metrics_port,
     )
     with StreamView(err, options.engine, quiet=as_json) as view:
         progress = run_stream(settings(), options, on_progress=view.update)

@@ -233,6 +233,26 @@ class BeamSettings(BaseModel):
         return _non_empty(value)
 
 
+class HealthSettings(BaseModel):
+    """The health API (`aladia serve`) and its probes."""
+
+    # A running stream whose lag (records) is above this is unhealthy (503).
+    max_lag: int = Field(100_000, ge=0, le=10**12)
+    # Each probe's deadline (seconds): a component that does not answer in time is reported down.
+    probe_timeout_s: float = Field(2.0, gt=0, le=60)
+    # Results are reused this long (seconds), so a dashboard polling every second does not hammer the services.
+    cache_s: float = Field(1.0, ge=0, le=60)
+    # Freshness percentiles and the dashboard's charts cover this many recent seconds.
+    window_s: int = Field(600, ge=60, le=86_400)
+
+    @field_validator("probe_timeout_s", "cache_s")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds")
+        return value
+
+
 class VersionSettings(BaseModel):
     """Component versions. They must agree with each other; the defaults are the tested pins."""
 
@@ -259,6 +279,7 @@ class Settings(BaseSettings):
     connect: ConnectSettings = ConnectSettings()
     cdc: CdcSettings = CdcSettings()
     beam: BeamSettings = BeamSettings()
+    health: HealthSettings = HealthSettings()
     versions: VersionSettings = VersionSettings()
 
     @field_validator("data_dir", "cache_dir", mode="before")

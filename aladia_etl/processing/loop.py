@@ -4,6 +4,7 @@ stop gracefully (Ctrl-C / SIGTERM / --duration / --max-batches / --until-idle)."
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from aladia_etl.processing.resilience import Outage, Stopped
 from aladia_etl.processing.state import StatePublisher
 from aladia_etl.warehouse import loader
 from aladia_etl.warehouse.schema import ensure_schema
+
+log = logging.getLogger("aladia.stream")
 
 
 class LagMeter:
@@ -126,10 +129,18 @@ def run_stream(
     check_engine(options.engine)
     names.check("stream", options.stream_name, "--name")
     stop = stop or threading.Event()
-    progress = StreamProgress(options.engine)
+    progress = StreamProgress(options.engine, options.stream_name)
+    context = {"engine": options.engine, "stream": options.stream_name}
+    metrics = None
+    if options.metrics_port is not None:
+        from aladia_etl.processing.metrics import MetricsServer
+
+        metrics = MetricsServer(progress, options.metrics_port)
+        log.info("serving the stream's metrics on http://127.0.0.1:%d/metrics", metrics.port, extra=context)
     published = StatePublisher(settings, options, progress)
     watch = _Watch(settings, options, progress)
     idle_since: float | None = None
+    log.info("stream starting", extra=context)
     try:
         with stop_on_signals(stop):
             starting = Outage("the warehouse", options.max_outage_s, progress.note_retry)
@@ -141,6 +152,7 @@ def run_stream(
             engine: Engine = engine_class(options.engine)(settings, options, progress)
             engine.start()
             progress.state = "running"
+            log.info("stream running", extra=context)
             while True:
                 stop.wait(0.25)
                 engine.check()
@@ -162,6 +174,7 @@ def run_stream(
                     progress.stopped_reason = reason
                     break
             progress.state = "stopping"
+            log.info("stream stopping: %s", progress.stopped_reason, extra=context)
             published.now()
             if on_progress:
                 on_progress(progress)
@@ -171,10 +184,23 @@ def run_stream(
     except BaseException as exc:
         progress.state = "failed"
         progress.stopped_reason = describe(exc)
+        log.error("stream failed: %s", progress.stopped_reason, extra=context)
         raise
     finally:
         watch.close()
         published.now()
+        if metrics is not None:
+            metrics.close()
+    log.info(
+        "stream stopped (%s): %d batches, %d records, %d rows, %d dead letters, lag %s",
+        progress.stopped_reason,
+        progress.batches,
+        progress.records,
+        progress.rows,
+        progress.dead_letters,
+        progress.lag,
+        extra={**context, **progress.as_dict()},
+    )
     return progress
 
 

@@ -7,6 +7,7 @@ Engines import this module; the stream loop (`processing.loop`) imports the engi
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Protocol
 from aladia_etl.bus.topics import DLQ_TOPIC
 from aladia_etl.core.errors import UsageError
 from aladia_etl.warehouse.loader import ApplyResult
+
+log = logging.getLogger("aladia.stream")
 
 # name → "module:class"; imported only when that engine runs (pyspark and apache_beam are heavy).
 ENGINES: dict[str, str] = {
@@ -48,6 +51,7 @@ class StreamOptions:
     accept_data_loss: bool = False  # record a gap (records deleted before they were applied) and continue
     max_outage_s: float = 300.0  # a service unreachable for longer stops the stream (non-zero exit)
     max_records_per_batch: int = 500_000
+    metrics_port: int | None = None  # serve the stream's own /metrics on 127.0.0.1:PORT
     # Spark
     master: str = "local[*]"
     conf: dict[str, str] = field(default_factory=dict)
@@ -59,6 +63,7 @@ class StreamOptions:
 @dataclass
 class StreamProgress:
     engine: str
+    stream: str = "default"
     state: str = "starting"
     batches: int = 0  # applied
     skipped: int = 0  # replayed batches found already applied
@@ -80,16 +85,41 @@ class StreamProgress:
         """Called by an Outage: a status while retrying, None once recovered."""
         with self._lock:
             if status is None:
-                self.retries.pop(part, None)
+                was = self.retries.pop(part, None)
             else:
-                self.retries[part] = status
+                was, self.retries[part] = self.retries.get(part), status
+        context = {"engine": self.engine, "stream": self.stream, "part": part}
+        if status is not None:
+            log.warning("retrying: %s", status, extra=context)
+        elif was is not None:
+            log.info("recovered: the outage is over (%s)", part, extra=context)
 
     @property
     def retrying(self) -> str | None:
         return "; ".join(self.retries.values()) or None
 
-    def record_batch(self, result: ApplyResult, seconds: float) -> None:
+    def record_batch(self, result: ApplyResult, seconds: float, batch_id: int | None = None) -> None:
         stats = result.stats
+        context = {"engine": self.engine, "stream": self.stream, "batch_id": batch_id}
+        if result.applied:
+            log.info(
+                "batch %s applied: %d records, %d rows, %d dead letters in %.3f s",
+                batch_id,
+                stats.records,
+                stats.row_count,
+                stats.dead_letters,
+                seconds,
+                extra={
+                    **context,
+                    "records": stats.records,
+                    "rows": stats.row_count,
+                    "dead_letters": stats.dead_letters,
+                    "tombstones": stats.tombstones,
+                    "duration_s": round(seconds, 4),
+                },
+            )
+        else:
+            log.info("batch %s was applied before: replay skipped", batch_id, extra=context)
         with self._lock:
             if self.first_batch_at is None:
                 self.first_batch_at = time.monotonic() - seconds
@@ -123,6 +153,7 @@ class StreamProgress:
     def as_dict(self) -> dict:
         return {
             "engine": self.engine,
+            "stream": self.stream,
             "state": self.state,
             "batches": self.batches,
             "skipped_batches": self.skipped,

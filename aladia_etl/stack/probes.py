@@ -50,12 +50,30 @@ def check_postgres(settings: Settings) -> ComponentHealth:
     return ComponentHealth("postgres", healthy, address, detail, version.split()[0], extra={"wal_level": wal_level})
 
 
-def check_kafka(settings: Settings) -> ComponentHealth:
+def check_database(settings: Settings, name: str, dbname: str, timeout: float = 3) -> ComponentHealth:
+    """One database of the PostgreSQL server: connect to it and run `SELECT 1` (the health API probes the source
+    and the warehouse databases separately: one can be missing or refuse connections while the other serves)."""
+    import psycopg
+
+    from aladia_etl.stack.connections import connect
+
+    pg = settings.postgres
+    address = f"{pg.host}:{pg.port}/{dbname}"
+    try:
+        with connect(settings, dbname, connect_timeout=max(1, round(timeout))) as conn:
+            conn.execute("SELECT 1").fetchone()
+            version = conn.info.parameter_status("server_version")
+    except (psycopg.Error, ServiceUnavailable) as exc:
+        return ComponentHealth(name, False, address, _first_line(exc))
+    return ComponentHealth(name, True, address, f"database {dbname} answers", (version or "").split()[0] or None)
+
+
+def check_kafka(settings: Settings, timeout: float = 3) -> ComponentHealth:
     from aladia_etl.stack.connections import admin as kafka_admin
 
     address = settings.kafka.bootstrap_servers
     try:
-        admin = kafka_admin(settings, timeout_ms=3000, request_timeout_ms=3000)
+        admin = kafka_admin(settings, timeout_ms=int(timeout * 1000), request_timeout_ms=int(timeout * 1000))
         try:
             cluster = admin.describe_cluster()
             topics = admin.list_topics()
@@ -75,14 +93,14 @@ def check_kafka(settings: Settings) -> ComponentHealth:
     )
 
 
-def check_connect(settings: Settings) -> ComponentHealth:
+def check_connect(settings: Settings, timeout: float = 3) -> ComponentHealth:
     import requests
 
     url = settings.connect.url
     shown = settings.connect.display_url
     try:
-        root = requests.get(url + "/", timeout=3)
-        plugins = requests.get(url + "/connector-plugins", timeout=5)
+        root = requests.get(url + "/", timeout=timeout)
+        plugins = requests.get(url + "/connector-plugins", timeout=timeout + 2)
         root.raise_for_status()
         plugins.raise_for_status()
         classes = [p.get("class") for p in plugins.json()]

@@ -13,7 +13,7 @@ from tests.helpers import REPO
 
 PACKAGE = REPO / "aladia_etl"
 # Bottom to top: a package may import the packages before it, never one after it.
-LAYERS = ("core", "stack", "source", "cdc", "bus", "warehouse", "processing", "analytics", "flows", "cli")
+LAYERS = ("core", "stack", "source", "cdc", "bus", "warehouse", "processing", "analytics", "flows", "serve", "cli")
 MAX_LINES = 450
 
 

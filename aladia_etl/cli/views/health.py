@@ -16,6 +16,14 @@ def print_status(report) -> None:
             line += f" ({s['stopped_reason']})"
         line += f"; {s.get('batches', 0)} batches, lag {s.get('lag')}, updated {s.get('updated_at', '?')[:19]}"
         out.print(line, markup=False)
+    for p in report.get("pipeline", []):
+        last = p.get("last_applied_at")
+        out.print(
+            f"applied by {p['engine']}/{p['stream']}: {p['batches']:,} batches, {p['records']:,} records, "
+            f"{p['rows']:,} rows, {p['dead_letters']:,} dead letters"
+            + (f", last batch {last:%Y-%m-%d %H:%M:%S}" if last else ""),
+            markup=False,
+        )
     for g in report.get("gaps", []):
         out.print(f"data loss accepted ({g['engine']}, {g['accepted_at']:%Y-%m-%d %H:%M}): {g['reason']}", markup=False)
     for warning in report.get("warnings", []):

@@ -147,7 +147,7 @@ class BeamEngine:
             raise
         finally:
             self._busy.clear()
-        self.progress.record_batch(result, time.monotonic() - tick)
+        self.progress.record_batch(result, time.monotonic() - tick, batch_id)
         return True
 
     def _loop(self) -> None:

@@ -184,7 +184,7 @@ class SparkEngine:
                 staged - prepared,
                 done - staged,
             )
-            self.progress.record_batch(result, done - started)
+            self.progress.record_batch(result, done - started, batch_id)
         except BaseException as exc:
             if self._stopping:
                 # query.stop() cancelled this batch's job: nothing was committed and the batch will be replayed.

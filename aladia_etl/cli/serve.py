@@ -1,0 +1,27 @@
+"""`aladia serve`."""
+
+from __future__ import annotations
+
+import typer
+
+from aladia_etl.cli.context import settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Health API, Prometheus metrics and a live dashboard: GET /health, /health/{component}, /metrics,
+    /api/overview and / (the dashboard). Ctrl-C or SIGTERM stop it gracefully."""
+    from aladia_etl.cli.render import err
+    from aladia_etl.serve.server import serve as run
+
+    def ready(url: str) -> None:
+        err.print(f"[dim]•[/dim] serving the health API and dashboard on {url} (metrics: {url}metrics; Ctrl-C stops)")
+
+    reason = run(settings(), host, port, on_ready=ready)
+    err.print(f"stopped: {reason}", markup=False, highlight=False)

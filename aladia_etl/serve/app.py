@@ -1,0 +1,121 @@
+"""The health API and dashboard (`aladia serve`): a small FastAPI app.
+
+GET /health                the pipeline: 200 when healthy, 503 otherwise, each component's state
+GET /health/{component}    one component (source_db, warehouse_db, kafka, connect, connector, replication_slot,
+                           stream): 200, 503, or 404 with the list of components
+GET /metrics               Prometheus exposition format
+GET /api/overview          everything the dashboard shows, as JSON
+GET /                      the live dashboard (one self-contained page)
+GET /openapi.json, /docs   the API's description (FastAPI's)
+
+Endpoints are plain functions: FastAPI runs them in its thread pool, where the probes may block (each with its
+deadline)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from aladia_etl import __version__
+from aladia_etl.flows.health import COMPONENTS, STATES, overall
+from aladia_etl.serve.metrics import registry_for
+from aladia_etl.serve.observe import Observer
+
+
+class Component(BaseModel):
+    component: str = Field(description=f"one of: {', '.join(COMPONENTS)}")
+    state: str = Field(description=f"one of: {', '.join(STATES)}")
+    healthy: bool = Field(description="false when this component makes the pipeline unhealthy (503)")
+    detail: str
+    address: str
+    latency_ms: float | None = Field(None, description="how long the probe took")
+    checked_at: str = Field(description="when the probe answered (UTC, ISO 8601)")
+    extra: dict[str, Any] = {}
+
+
+class Health(BaseModel):
+    state: str = Field(description="ok, warning or unhealthy")
+    healthy: bool
+    unhealthy: list[str] = Field(description="the components that make the pipeline unhealthy")
+    warnings: list[str]
+    checked_at: str | None = None
+    components: dict[str, Component]
+
+
+class UnknownComponent(BaseModel):
+    detail: str
+    components: list[str]
+
+
+def _component(state) -> dict[str, Any]:
+    return jsonable_encoder(state.as_dict())
+
+
+def create_app(observer: Observer) -> FastAPI:
+    app = FastAPI(
+        title="aladia health API",
+        version=__version__,
+        description="Health, metrics and a live dashboard of the aladia CDC pipeline "
+        "(PostgreSQL → Debezium → Kafka → Spark/Beam → warehouse).",
+    )
+    registry = registry_for(observer.snapshot)
+    page = resources.files("aladia_etl.serve").joinpath("dashboard.html").read_text(encoding="utf-8")
+
+    @app.get(
+        "/health",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "a component is down, failed, failing, retrying or lagging"}},
+        summary="The pipeline's health",
+    )
+    def health() -> JSONResponse:
+        from datetime import UTC, datetime
+
+        states = observer.health()
+        body = {
+            **overall(states),
+            "checked_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "components": {name: _component(s) for name, s in states.items()},
+        }
+        return JSONResponse(body, status_code=200 if body["healthy"] else 503)
+
+    @app.get(
+        "/health/{component}",
+        response_model=Component,
+        responses={
+            503: {"model": Component, "description": "the component is unhealthy"},
+            404: {"model": UnknownComponent, "description": "no such component"},
+        },
+        summary="One component's health",
+    )
+    def component_health(component: str) -> JSONResponse:
+        if component not in COMPONENTS:
+            body = {"detail": f"unknown component {component!r}", "components": list(COMPONENTS)}
+            return JSONResponse(body, status_code=404)
+        state = observer.health((component,))[component]
+        return JSONResponse(_component(state), status_code=200 if state.healthy else 503)
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition format"}},
+        summary="Prometheus metrics",
+    )
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/overview", summary="Everything the dashboard shows")
+    def api_overview() -> JSONResponse:
+        return JSONResponse(jsonable_encoder(observer.snapshot().overview()))
+
+    @app.get("/", response_class=HTMLResponse, summary="The live dashboard")
+    def dashboard() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    return app
