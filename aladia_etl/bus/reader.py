@@ -21,7 +21,7 @@ READ_CONFIG = {
 }
 
 
-def range_consumer(bootstrap_servers: str, client_id: str = "aladia-reader"):
+def range_consumer(bootstrap_servers: str, client_id: str = "aladia-reader", **config):
     return kafka_client(
         "KafkaConsumer",
         bootstrap_servers,
@@ -30,7 +30,7 @@ def range_consumer(bootstrap_servers: str, client_id: str = "aladia-reader"):
         enable_auto_commit=False,
         auto_offset_reset="none",
         client_id=client_id,
-        **READ_CONFIG,
+        **{**READ_CONFIG, **config},
     )
 
 
@@ -76,3 +76,31 @@ def read_range(
             chunk = []
     if chunk:
         yield chunk
+
+
+def poll_from(consumer, topic: str, partition: int, position: int, max_records: int, timeout_ms: int = 100):
+    """One poll of one partition from `position` (no waiting beyond `timeout_ms`): (records, the position after
+    them — past any offsets without a record —, the partition's high-water mark or None, the newest record's
+    timestamp in ms or None)."""
+    from kafka import TopicPartition
+    from kafka.errors import OffsetOutOfRangeError
+
+    tp = TopicPartition(topic, partition)
+    if consumer.assignment() != {tp}:
+        consumer.assign([tp])
+        consumer.seek(tp, position)
+    elif consumer.position(tp) != position:
+        consumer.seek(tp, position)  # only then: a seek drops what the consumer has prefetched
+    try:
+        batch = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+    except OffsetOutOfRangeError:
+        raise DataLoss(
+            f"offsets from {position} of {topic}[{partition}] are no longer in Kafka (deleted by retention, or "
+            "the topic was recreated) and were not applied",
+            "see 'aladia topics'; rerun with --accept-data-loss to record the gap and continue",
+        ) from None
+    fetched = batch.get(tp, ())
+    records = [(r.topic, r.partition, r.offset, r.key, r.value) for r in fetched]
+    after = consumer.position(tp) if records else position
+    newest = max((r.timestamp for r in fetched), default=None)
+    return records, after, consumer.highwater(tp), newest

@@ -40,7 +40,11 @@ def stream(
     until_idle: bool = typer.Option(False, "--until-idle", help="Stop once every CDC topic's lag stays 0."),
     duration: float = typer.Option(None, "--duration", callback=number(0, 1e9), help="Stop after this many seconds."),
     max_batches: int = typer.Option(None, "--max-batches", min=1, help="Stop after this many micro-batches."),
-    trigger_interval: str = typer.Option("1s", "--trigger-interval", help="Micro-batch interval, e.g. 500ms, 1s."),
+    trigger_interval: str = typer.Option(
+        None,
+        "--trigger-interval",
+        help="Micro-batch interval (Spark, default 1s) or pane interval (Beam, default 300ms), e.g. 500ms.",
+    ),
     from_beginning: bool = typer.Option(
         False,
         "--from-beginning",
@@ -93,7 +97,7 @@ def stream(
         until_idle=until_idle,
         duration=duration,
         max_batches=max_batches,
-        trigger_interval=_parse_duration(trigger_interval),
+        trigger_interval=None if trigger_interval is None else _parse_duration(trigger_interval),
         from_beginning=from_beginning,
         settle_s=settle,
         stream_name=check("stream", name, "--name"),

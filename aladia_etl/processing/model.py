@@ -22,7 +22,7 @@ log = logging.getLogger("aladia.stream")
 # name → "module:class"; imported only when that engine runs (pyspark and apache_beam are heavy).
 ENGINES: dict[str, str] = {
     "spark": "aladia_etl.processing.spark.engine:SparkEngine",
-    "beam": "aladia_etl.processing.beam.engine:BeamEngine",
+    "beam": "aladia_etl.processing.beam.engine:BeamEngine",  # picks the runner: Prism streaming, or fnapi
 }
 
 
@@ -43,7 +43,7 @@ class StreamOptions:
     until_idle: bool = False
     duration: float | None = None
     max_batches: int | None = None
-    trigger_interval: float = 1.0
+    trigger_interval: float | None = None  # None: the engine's default (Spark 1 s, Beam panes 0.3 s)
     from_beginning: bool = False
     settle_s: float = 2.0
     stream_name: str = "default"
@@ -67,6 +67,8 @@ class StreamProgress:
     state: str = "starting"
     batches: int = 0  # applied
     skipped: int = 0  # replayed batches found already applied
+    # A long-running pipeline's runner and start time (Beam on Prism), reported once for its whole life
+    pipeline: dict | None = None
     records: int = 0
     rows: int = 0
     dead_letters: int = 0
@@ -166,6 +168,7 @@ class StreamProgress:
             "events_per_s": round(self.events_per_s, 1),
             "stopped_reason": self.stopped_reason,
             "retrying": self.retrying,
+            "pipeline": self.pipeline,
             "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
         }
 

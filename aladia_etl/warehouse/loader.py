@@ -121,6 +121,21 @@ def is_applied(conn, engine: str, stream_id: str, batch_id: int) -> bool:
     return row is not None
 
 
+def clear_stage_prefix(conn, prefix: str) -> None:
+    """Remove everything staged under tokens starting with `prefix` (what a killed stream left behind)."""
+    with conn.transaction():
+        for table in STAGING_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE starts_with(batch_token, %s)", (prefix,))
+
+
+def next_batch_id(conn, engine: str, stream_id: str) -> int:
+    row = conn.execute(
+        "SELECT coalesce(max(batch_id) + 1, 0) FROM pipeline_batches WHERE engine = %s AND stream_id = %s",
+        (engine, stream_id),
+    ).fetchone()
+    return row[0]
+
+
 def clear_stage(conn, token: str) -> None:
     """Remove what a crashed earlier attempt of this batch may have staged."""
     with conn.transaction():

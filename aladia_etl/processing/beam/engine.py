@@ -27,20 +27,30 @@ ENGINE = "beam"
 PARALLEL_THRESHOLD = 50_000
 
 
-DEFAULT_RUNNER_NAMES = (None, "", "fnapi", "FnApiRunner")
+FNAPI_NAMES = ("fnapi", "FnApiRunner")
 
 
 def pipeline_runner(name: str | None):
-    """The default is Beam's FnApiRunner, chosen explicitly: it runs offline (DirectRunner would first try to
-    download the Prism binary)."""
-    if name in DEFAULT_RUNNER_NAMES:
+    """The micro-batches run on Beam's FnApiRunner, chosen explicitly: it runs offline (DirectRunner would first try
+    to download the Prism binary)."""
+    if name in FNAPI_NAMES:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()
     return name
 
 
-class BeamEngine:
+def BeamEngine(settings: Settings, options: StreamOptions, progress: StreamProgress):  # noqa: N802 - a class to callers
+    """The Beam engine for the runner asked for: one long-running unbounded pipeline on Prism (or any portable
+    runner), or, with `--runner fnapi`, bounded micro-batches on Beam's in-process FnApiRunner (offline)."""
+    if options.runner in FNAPI_NAMES:
+        return MicroBatchBeamEngine(settings, options, progress)
+    from aladia_etl.processing.beam.streaming import BeamStreamingEngine
+
+    return BeamStreamingEngine(settings, options, progress)
+
+
+class MicroBatchBeamEngine:
     def __init__(self, settings: Settings, options: StreamOptions, progress: StreamProgress) -> None:
         self.settings = settings
         self.options = options
@@ -95,7 +105,7 @@ class BeamEngine:
         """The user's pipeline options; for a large batch on the default local runner, one worker process per
         core (a new process costs about a second, so small batches — the steady state — stay in-process)."""
         flags = list(self.options.pipeline_options)
-        default_runner = self.options.runner in DEFAULT_RUNNER_NAMES
+        default_runner = self.options.runner in FNAPI_NAMES
         user_set = any(f.startswith(("--direct_num_workers", "--direct_running_mode")) for f in flags)
         if default_runner and not user_set and planned_records >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
             flags += [
@@ -107,11 +117,7 @@ class BeamEngine:
         return flags
 
     def _next_batch_id(self, conn) -> int:
-        row = conn.execute(
-            "SELECT coalesce(max(batch_id) + 1, 0) FROM pipeline_batches WHERE engine = %s AND stream_id = %s",
-            (ENGINE, self.stream_id),
-        ).fetchone()
-        return row[0]
+        return loader.next_batch_id(conn, ENGINE, self.stream_id)
 
     def _connections(self):
         """The loop's warehouse connection and Kafka client, (re)opened after an outage closed them."""
@@ -159,7 +165,7 @@ class BeamEngine:
                 applied = outage.retry(lambda: self._batch(batch_id), self._stop)  # noqa: B023 - called at once
                 if applied:
                     batch_id += 1
-                remaining = self.options.trigger_interval - (time.monotonic() - tick)
+                remaining = (self.options.trigger_interval or 1.0) - (time.monotonic() - tick)
                 if remaining > 0:
                     self._stop.wait(remaining)
         except Stopped:

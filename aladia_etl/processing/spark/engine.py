@@ -139,7 +139,7 @@ class SparkEngine:
         self.query = (
             records.writeStream.foreachBatch(self._apply)
             .option("checkpointLocation", str(self.checkpoint))
-            .trigger(processingTime=f"{self.options.trigger_interval} seconds")
+            .trigger(processingTime=f"{self.options.trigger_interval or 1.0} seconds")
             .queryName(f"aladia_{self.options.stream_name}")
             .start()
         )

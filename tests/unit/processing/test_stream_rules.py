@@ -8,7 +8,7 @@ import pytest
 
 from aladia_etl.bus.offsets import PartitionOffsets
 from aladia_etl.core.errors import UsageError
-from aladia_etl.processing.beam.engine import BeamEngine, plan_ranges
+from aladia_etl.processing.beam.engine import MicroBatchBeamEngine, plan_ranges
 from aladia_etl.processing.loop import should_stop
 from aladia_etl.processing.model import ENGINES, StreamOptions, StreamProgress, check_engine
 
@@ -90,5 +90,5 @@ def test_plan_starts_at_the_log_start_when_retention_moved_it():
 
 
 def test_split_covers_each_range_exactly():
-    pieces = BeamEngine.split([(T, 0, 10, 60_010)], size=25_000)
+    pieces = MicroBatchBeamEngine.split([(T, 0, 10, 60_010)], size=25_000)
     assert pieces == [(T, 0, 10, 25_010), (T, 0, 25_010, 50_010), (T, 0, 50_010, 60_010)]

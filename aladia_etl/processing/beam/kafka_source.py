@@ -1,0 +1,131 @@
+"""A Kafka source written as a Python splittable DoFn (no Java, no expansion service).
+
+Each element is one topic partition with the offset to start from (the warehouse's applied offset); its
+restriction is the open-ended offset range [start, ∞). A call reads the partition through `bus.reader`, claims each
+chunk's offsets and emits the chunk — the records and the exact range [start, end) they cover (past offsets with no
+record too) — then checkpoints itself (`defer_remainder`): at once while there is more to read, after a short wait
+when the partition has nothing new. The watermark follows the records' Kafka timestamps (their commit times, give or
+take Debezium's capture latency); the backlog (high-water mark − position) sizes the restriction.
+
+Runner-initiated splits of the open range are refused (they would cut it near 2**62): only checkpoints split it.
+A stop request makes the call claim the end of its range, so the pipeline finishes after applying what was emitted.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+from aladia_etl.processing.beam import shared
+
+Partition = tuple[str, int, int, str]  # topic, partition, start offset, the stream's key (see `shared`)
+OPEN_END = sys.maxsize
+
+
+class _CheckpointOnlyTracker(OffsetRestrictionTracker):
+    def try_split(self, fraction_of_remainder):
+        if fraction_of_remainder != 0:
+            return None  # a dynamic split of [start, ∞) would start its residual near 2**62
+        return super().try_split(fraction_of_remainder)
+
+    def is_bounded(self) -> bool:
+        return self.current_restriction().stop != OPEN_END
+
+
+class _PartitionRestrictions(RestrictionProvider):
+    def initial_restriction(self, element: Partition) -> OffsetRange:
+        return OffsetRange(element[2], OPEN_END)
+
+    def create_tracker(self, restriction: OffsetRange) -> _CheckpointOnlyTracker:
+        return _CheckpointOnlyTracker(restriction)
+
+    def restriction_size(self, element: Partition, restriction: OffsetRange) -> int:
+        """The backlog: what Kafka holds beyond the restriction's start (1 when nothing is known yet)."""
+        end = shared.highwater(element[3], element[0], element[1])
+        return max(1, (end or 0) - restriction.start)
+
+    def split(self, element: Partition, restriction: OffsetRange):
+        yield restriction
+
+
+class ReadKafkaPartition(beam.DoFn):
+    """(topic, partition, start, key) → chunks `{"topic", "partition", "start", "end", "records"}`, unbounded."""
+
+    def __init__(self, stream_key: str, bootstrap_servers: str, chunk: int, idle_s: float = 0.05) -> None:
+        self.stream_key = stream_key
+        self.bootstrap_servers = bootstrap_servers
+        self.chunk = chunk
+        self.idle_s = idle_s
+        self.call_budget_s = 0.5  # a chunk reaches the next step only when its call ends
+
+    def setup(self) -> None:
+        self.consumers: dict[tuple[str, int], object] = {}
+
+    def _consumer(self, topic: str, partition: int):
+        from aladia_etl.bus.reader import range_consumer
+
+        key = (topic, partition)
+        if key not in self.consumers:
+            self.consumers[key] = range_consumer(
+                self.bootstrap_servers, client_id="aladia-beam-source", fetch_max_wait_ms=100
+            )
+        return self.consumers[key]
+
+    def _forget(self, topic: str, partition: int) -> None:
+        consumer = self.consumers.pop((topic, partition), None)
+        if consumer is not None:
+            consumer.close()
+
+    @beam.DoFn.unbounded_per_element()
+    def process(
+        self,
+        element: Partition,
+        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions()),
+        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
+    ):
+        from aladia_etl.bus.reader import poll_from
+        from aladia_etl.core.errors import DataLoss
+
+        topic, partition, _, _ = element
+        position = tracker.current_restriction().start
+        deadline = time.monotonic() + self.call_budget_s
+        while True:
+            if shared.stopping(self.stream_key):
+                tracker.try_claim(tracker.current_restriction().stop)  # done: no residual, the pipeline can finish
+                return
+            try:
+                records, after, highwater, newest = poll_from(
+                    self._consumer(topic, partition), topic, partition, position, self.chunk
+                )
+            except DataLoss as exc:
+                shared.fail(self.stream_key, exc)
+                tracker.try_claim(tracker.current_restriction().stop)
+                return
+            except Exception as exc:  # the broker away: retried after a backoff, reported meanwhile
+                self._forget(topic, partition)
+                tracker.defer_remainder(Duration.of(shared.source_failed(self.stream_key, exc)))
+                return
+            shared.source_recovered(self.stream_key, topic, partition, highwater)
+            if not records:
+                tracker.defer_remainder(Duration.of(self.idle_s))
+                return
+            if not tracker.try_claim(after - 1):
+                return
+            current = watermark.current_watermark()
+            if newest is not None and (current is None or Timestamp.of(newest / 1000) > current):
+                watermark.set_watermark(Timestamp.of(newest / 1000))
+            yield {"topic": topic, "partition": partition, "start": position, "end": after, "records": records}
+            position = after
+            if time.monotonic() >= deadline:
+                tracker.defer_remainder(Duration.of(0))
+                return
+
+    def teardown(self) -> None:
+        for consumer in self.consumers.values():
+            consumer.close()
