@@ -215,6 +215,8 @@ def test_column_added_while_streaming_is_ignored_and_sigterm_stops_gracefully(pi
     assert proc.returncode == 0, err[-3000:]
     final = json.loads(out)
     assert final["stopped_reason"] == "signal"
+    if engine == "beam":  # one long-running pipeline for the stream's whole life, reported once
+        assert final["pipeline"]["runner"] == "PrismRunner" and final["pipeline"]["started_at"]
     with warehouse(pipeline) as conn:
         columns = {
             r[0]
