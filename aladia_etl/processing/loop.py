@@ -38,7 +38,13 @@ class LagMeter:
         if self._consumer is None:
             from aladia_etl.stack.connections import consumer
 
-            self._consumer = consumer(self.settings, group_id=f"aladia-{self.engine}", enable_auto_commit=False)
+            # Short request timeouts: a broker that is away must not block the loop for kafka-python's 30 s.
+            self._consumer = consumer(
+                self.settings,
+                group_id=f"aladia-{self.engine}",
+                enable_auto_commit=False,
+                request_timeout_ms=5000,
+            )
         offsets = partition_offsets(self._consumer, cdc_topics(self.settings))
         applied = loader.applied_offsets(conn, self.engine)
         commit = {o.key: applied[o.key] for o in offsets if o.key in applied}

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from aladia_etl.bus.topics import DLQ_TOPIC
@@ -81,15 +82,34 @@ class StreamProgress:
     last_batch_end: float | None = None
     # What the stream is retrying, per part ("warehouse unreachable …, retrying in 4 s, 3rd attempt"), while it is
     retries: dict[str, str] = field(default_factory=dict)
+    # The outages this stream rode out, newest last (kept after they end, for the operator): part, what was
+    # first reported, when it began and ended (wall-clock ISO times), how many retry attempts it took
+    outages: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def note_retry(self, status: str | None, part: str = "engine") -> None:
         """Called by an Outage: a status while retrying, None once recovered."""
+        now = datetime.now(UTC).isoformat()
         with self._lock:
             if status is None:
                 was = self.retries.pop(part, None)
+                if was is not None:
+                    for outage in reversed(self.outages):
+                        if outage["part"] == part and outage["ended_at"] is None:
+                            outage["ended_at"] = now
+                            break
             else:
                 was, self.retries[part] = self.retries.get(part), status
+                if was is None:
+                    self.outages.append(
+                        {"part": part, "first": status, "began_at": now, "ended_at": None, "attempts": 1}
+                    )
+                    del self.outages[:-10]
+                else:
+                    for outage in reversed(self.outages):
+                        if outage["part"] == part and outage["ended_at"] is None:
+                            outage["attempts"] += 1
+                            break
         context = {"engine": self.engine, "stream": self.stream, "part": part}
         if status is not None:
             log.warning("retrying: %s", status, extra=context)
@@ -168,6 +188,7 @@ class StreamProgress:
             "events_per_s": round(self.events_per_s, 1),
             "stopped_reason": self.stopped_reason,
             "retrying": self.retrying,
+            "outages": [dict(o) for o in self.outages],
             "pipeline": self.pipeline,
             "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
         }

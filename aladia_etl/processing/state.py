@@ -56,6 +56,7 @@ class StatePublisher:
             "updated_at": datetime.now(UTC).isoformat(),
             "state": p.state,
             "retrying": p.retrying,
+            "outages": p.outages[-3:],
             "stopped_reason": p.stopped_reason,
             "batches": p.batches,
             "records": p.records,
