@@ -23,10 +23,29 @@ def simulate(
     ),
     events: int = typer.Option(None, "--events", min=1, max=10**9, help="Make exactly this many row changes."),
     mix: str = typer.Option("insert=5,update=4,delete=1", "--mix", help="Weights of inserts, updates, deletes."),
-    seed: int = typer.Option(None, "--seed", help="RNG seed for a reproducible sequence of operations."),
+    seed: int = typer.Option(
+        None, "--seed", help="RNG seed for a reproducible sequence of operations (worker i uses seed + i)."
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Concurrent connections, each writing its own share of the customers and their orders.",
+    ),
+    txn_size: int = typer.Option(
+        1,
+        "--txn-size",
+        min=1,
+        max=1000,
+        help="Changes per transaction: operations are grouped until a transaction has about this many.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
-    """Run a realistic order workload on the source: orders with items, status changes, corrections, deletes."""
+    """Run a realistic order workload on the source: orders with items, status changes, corrections, deletes.
+
+    --rate is the combined rate of all workers; --events is exact in total.
+    """
     from aladia_etl.cli.render import emit_json, err
     from aladia_etl.core.errors import UsageError
     from aladia_etl.source.simulator import Mix
@@ -43,14 +62,24 @@ def simulate(
             task.update(completed=done, description=f"simulating: {stats.total} changes, {stats.rate:,.0f}/s")
 
         stats = run_workload(
-            settings(), rate=rate, duration=duration, events=events, mix=parsed, seed=seed, on_progress=progress
+            settings(),
+            rate=rate,
+            duration=duration,
+            events=events,
+            mix=parsed,
+            seed=seed,
+            on_progress=progress,
+            workers=workers,
+            txn_size=txn_size,
         )
     if as_json:
         emit_json(stats.as_dict())
     else:
         note = " (stopped by Ctrl-C)" if stats.interrupted else ""
+        shape = f" by {stats.workers} workers" if stats.workers > 1 else ""
+        retried = f", {stats.retries} retried" if stats.retries else ""
         err.print(
-            f"[green]✓[/green] {stats.total} changes in {stats.transactions} transactions, "
+            f"[green]✓[/green] {stats.total} changes in {stats.transactions} transactions{shape}{retried}, "
             f"{stats.elapsed_s:.1f} s, {stats.rate:,.0f} changes/s{note}"
         )
         for table, ops in stats.by_table().items():
