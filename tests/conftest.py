@@ -92,19 +92,13 @@ def pipeline(stack, stack_settings):
 @pytest.fixture
 def scratch_warehouse(stack, stack_settings):
     """An empty warehouse database of its own (schema created): (settings pointing at it, autocommit conn)."""
-    import psycopg
-
     from aladia_etl.warehouse import loader
     from aladia_etl.warehouse.schema import ensure_schema
+    from tests.helpers import fresh_database
 
-    name = "wh_scratch_test"
-    with psycopg.connect(**stack_settings.postgres.conninfo("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    postgres = stack_settings.postgres.model_copy(update={"warehouse_db": name})
-    settings = stack_settings.model_copy(update={"postgres": postgres})
-    with loader.connect(settings) as conn:
-        ensure_schema(conn)
-        yield settings, conn
-    with psycopg.connect(**stack_settings.postgres.conninfo("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_database(stack_settings, "wh_scratch_test") as name:
+        postgres = stack_settings.postgres.model_copy(update={"warehouse_db": name})
+        settings = stack_settings.model_copy(update={"postgres": postgres})
+        with loader.connect(settings) as conn:
+            ensure_schema(conn)
+            yield settings, conn

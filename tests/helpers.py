@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -55,6 +56,24 @@ def settings_env(
         # A short heartbeat: the idle-slot test sees the slot's position move within seconds.
         "ALADIA_CDC__HEARTBEAT_INTERVAL_MS": "1000",
     }
+
+
+@contextlib.contextmanager
+def fresh_database(settings, name: str):
+    """An empty database `name` on the stack's server for the block's duration (dropped before and after)."""
+    import psycopg
+
+    def drop(then_create: bool) -> None:
+        with psycopg.connect(**settings.postgres.conninfo("postgres"), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            if then_create:
+                admin.execute(f"CREATE DATABASE {name}")
+
+    drop(then_create=True)
+    try:
+        yield name
+    finally:
+        drop(then_create=False)
 
 
 def artifact_cache() -> Path:

@@ -32,7 +32,10 @@ def bench(
         30, "--duration", callback=number(0, 86_400, above=True), help="Seconds of the freshness phase."
     ),
     trigger_interval: float = typer.Option(
-        0.5, "--trigger-interval", callback=number(0, 3600, above=True), help="Engines' micro-batch interval (s)."
+        None,
+        "--trigger-interval",
+        callback=number(0, 3600, above=True),
+        help="Engines' batch or pane interval in seconds (default: each engine's own).",
     ),
     sustained_seconds: float = typer.Option(
         60,
@@ -40,7 +43,16 @@ def bench(
         callback=number(0, 86_400),
         help="Seconds per sustained-rate step (0: skip the search).",
     ),
-    sustained_rates: str = typer.Option("500,1000,2000,4000", "--sustained-rates", help="Rates to step through."),
+    sustained_rates: str = typer.Option(
+        "1000,2000,4000,6000,8000,10000,12000", "--sustained-rates", help="Rates to step through (changes/s)."
+    ),
+    workers: int = typer.Option(4, "--workers", min=1, max=64, help="The workload generator's connections."),
+    txn_size: int = typer.Option(10, "--txn-size", min=1, max=1000, help="Changes per generated transaction."),
+    matrix: bool = typer.Option(
+        True,
+        "--matrix/--no-matrix",
+        help="Also drain four-partition topics, and Spark on a cluster of 1 and 2 workers.",
+    ),
     out: Path = typer.Option(None, "--out", help="Write every figure as JSON to this file."),
     chart: Path = typer.Option(None, "--chart", help="Write a chart (HTML with SVG) to this file."),
     keep: bool = typer.Option(False, "--keep", help="Keep the bench databases, topics and connector."),
@@ -72,6 +84,9 @@ def bench(
         trigger_interval=trigger_interval,
         sustained_seconds=sustained_seconds,
         sustained_rates=steps,
+        workers=workers,
+        txn_size=txn_size,
+        matrix=matrix,
         keep=keep,
     )
     result = Bench(settings(), options, reporter()).run()

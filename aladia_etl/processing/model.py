@@ -76,6 +76,7 @@ class StreamProgress:
     lag: int | None = None
     started_at: float = field(default_factory=time.monotonic)
     first_batch_at: float | None = None
+    first_batch_end: float | None = None
     stopped_reason: str | None = None
     last_batch_s: float | None = None
     busy_s: float = 0.0  # time spent inside batches
@@ -145,6 +146,7 @@ class StreamProgress:
         with self._lock:
             if self.first_batch_at is None:
                 self.first_batch_at = time.monotonic() - seconds
+                self.first_batch_end = time.monotonic()
             if result.applied:
                 self.batches += 1
                 self.rows += stats.row_count
@@ -191,6 +193,9 @@ class StreamProgress:
             "outages": [dict(o) for o in self.outages],
             "pipeline": self.pipeline,
             "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
+            "first_batch_after_s": None
+            if self.first_batch_end is None
+            else round(self.first_batch_end - self.started_at, 2),
         }
 
 

@@ -19,3 +19,46 @@ def prism(stack_settings):
 @pytest.fixture(params=ENGINES)
 def engine(request) -> str:
     return request.param
+
+
+PARTITIONED = {
+    "ALADIA_CDC__TOPIC_PREFIX": "orders4",
+    "ALADIA_CDC__SLOT_NAME": "aladia_slot4",
+    "ALADIA_CDC__CONNECTOR_NAME": "orders4-connector",
+    "ALADIA_CDC__TOPIC_PARTITIONS": "4",
+}
+
+
+@pytest.fixture(scope="module")
+def partitioned_connector(pipeline, stack_env):
+    """A second Debezium connector on the same source whose topics have four partitions each (deleted, with its
+    slot, after the module's tests: it would otherwise double Debezium's work for every later test)."""
+    import psycopg
+
+    from aladia_etl.bus.offsets import wait_for_records
+    from aladia_etl.bus.topics import cdc_topics
+    from tests.helpers import run_cli
+
+    env = {**stack_env, **PARTITIONED}
+    result = run_cli(["cdc", "register"], env, timeout=300)
+    assert result.code == 0, result.output
+    # Its snapshot is complete once its topics hold a record per source row.
+    with psycopg.connect(**pipeline.postgres.conninfo(pipeline.postgres.source_db)) as conn:
+        rows = conn.execute(
+            "SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM products)"
+            " + (SELECT count(*) FROM orders) + (SELECT count(*) FROM order_items)"
+        ).fetchone()[0]
+    settings = pipeline.model_copy(update={"cdc": pipeline.cdc.model_copy(update={"topic_prefix": "orders4"})})
+    wait_for_records(settings, cdc_topics(settings), rows, timeout=180)
+    yield env
+    result = run_cli(["cdc", "delete", "--drop-slot"], env, timeout=300)
+    assert result.code == 0, result.output
+
+
+@pytest.fixture
+def partitioned_env(partitioned_connector, stack_settings):
+    """The four-partition topics, and a warehouse of the test's own (created empty)."""
+    from tests.helpers import fresh_database
+
+    with fresh_database(stack_settings, "wh_partitioned") as name:
+        yield {**partitioned_connector, "ALADIA_POSTGRES__WAREHOUSE_DB": name}

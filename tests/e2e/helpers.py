@@ -31,12 +31,17 @@ def assert_exact(env: dict) -> dict:
 
 
 def simulate(env: dict, events: int, *extra: str) -> dict:
-    """Run `aladia simulate`, then wait until Debezium has published every change it made."""
+    """Run `aladia simulate`, then wait until Debezium has published every change it made (to the topics of the
+    environment's connector)."""
     from aladia_etl.bus.offsets import total_records, wait_for_records
     from aladia_etl.bus.topics import cdc_topics
     from aladia_etl.core.settings import Settings
 
-    settings = Settings(_env_file=None, kafka={"bootstrap_servers": env["ALADIA_KAFKA__BOOTSTRAP_SERVERS"]})
+    settings = Settings(
+        _env_file=None,
+        kafka={"bootstrap_servers": env["ALADIA_KAFKA__BOOTSTRAP_SERVERS"]},
+        cdc={"topic_prefix": env.get("ALADIA_CDC__TOPIC_PREFIX", "orders_db")},
+    )
     topics = cdc_topics(settings)
     before = total_records(settings, topics)
     result = run_cli(["simulate", "--events", str(events), "--json", *extra], env, timeout=600)
@@ -84,3 +89,26 @@ def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "co
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def assert_every_partition_applied(env: dict, settings, engine: str, partitions: int) -> None:
+    """The warehouse's applied offsets reach the end of every partition of every CDC topic of the environment's
+    connector (and the topics really have that many partitions, each of them holding records)."""
+    from aladia_etl.bus.offsets import read_offsets
+    from aladia_etl.bus.topics import cdc_topics
+
+    topic_settings = settings.model_copy(
+        update={"cdc": settings.cdc.model_copy(update={"topic_prefix": env["ALADIA_CDC__TOPIC_PREFIX"]})}
+    )
+    ends = {(o.topic, o.partition): o.end for o in read_offsets(topic_settings, cdc_topics(topic_settings))}
+    assert len(ends) == partitions * len(cdc_topics(topic_settings)), sorted(ends)
+    assert all(end > 0 for end in ends.values()), ends
+    target = settings.postgres.model_copy(update={"warehouse_db": env["ALADIA_POSTGRES__WAREHOUSE_DB"]})
+    with warehouse(settings.model_copy(update={"postgres": target})) as conn:
+        applied = {
+            (topic, partition): offset
+            for topic, partition, offset in conn.execute(
+                "SELECT topic, partition, next_offset FROM pipeline_offsets WHERE engine = %s", (engine,)
+            )
+        }
+    assert applied == ends

@@ -41,9 +41,20 @@ def test_bench_smoke(pipeline, stack_env, tmp_path):
             assert drain["warehouse_equals_source"] is True
         fresh = data["freshness"][engine]
         assert fresh["rows"] > 0 and 0 <= fresh["p50_s"] <= fresh["p95_s"] <= fresh["p99_s"] <= fresh["max_s"]
+        assert fresh["valid"] is (fresh["rate_achieved"] >= 0.95 * fresh["rate_target"])
         sustained = data["sustained"][engine]
         assert [s["rate"] for s in sustained["steps"]][:1] == [100.0]
+        assert all({"achieved", "valid", "passed", "max_lag_second_half"} <= set(s) for s in sustained["steps"])
+        start = data["startup"][engine]
+        assert 0 < start["start_to_first_batch_s"] < start["command_to_exit_s"] and start["records"] > 0
+        assert 0 < data["drain"][engine]["start_to_first_batch_s"] < data["drain"][engine]["wall_s_including_start"]
         assert data["ratios"][f"{engine}_vs_jdbc_sink"] > 0 and data["ratios"][f"{engine}_vs_native"] > 0
+    assert [s["rate"] for s in data["capture"]["steps"]][:1] == [100.0]
+    matrix = {(m["engine"], m.get("workers"), m["partitions"]) for m in data["drain_matrix"]}
+    assert matrix == {
+        (e, w, p) for e, w in (("spark", None), ("spark", 1), ("spark", 2), ("beam", None)) for p in (1, 4)
+    }
+    assert all(m["warehouse_equals_source"] for m in data["drain_matrix"])
     assert data["drain"]["jdbc_sink"]["records"] == data["fill"]["topic_records"]
     assert data["drain"]["jdbc_sink"]["events_per_s"] > 0
     assert data["native"]["rows_per_s"] > 0 and data["native"]["target_matches_source"] is True

@@ -63,11 +63,24 @@ def print_bench(result: dict[str, Any]) -> None:
             header_style="bold",
             title_justify="left",
         )
-        for col in ("engine", "rate", "rows", "p50 s", "p95 s", "p99 s", "max s"):
+        for col in ("engine", "rate target", "achieved", "rows", "p50 s", "p95 s", "p99 s", "max s"):
             ft.add_column(col)
         for engine, f in fresh.items():
+            if not f.get("valid", True):
+                ft.add_row(
+                    engine,
+                    _n(f["rate_target"]),
+                    _n(f["rate_achieved"]),
+                    _n(f["rows"]),
+                    "invalid: the generator missed its rate by more than 5 %",
+                    "",
+                    "",
+                    "",
+                )
+                continue
             ft.add_row(
                 engine,
+                _n(f["rate_target"]),
                 _n(f["rate_achieved"]),
                 _n(f["rows"]),
                 _n(f["p50_s"], 3),
@@ -76,12 +89,33 @@ def print_bench(result: dict[str, Any]) -> None:
                 _n(f["max_s"], 3),
             )
         out.print(ft)
-    sustained = result.get("sustained", {})
-    for engine, s in sustained.items():
-        limited = " (the simulator could not go faster)" if s["source_limited"] else ""
+    for engine, s in result.get("startup", {}).items():
         out.print(
-            f"sustained {engine}: highest rate with bounded lag {_n(s['highest_bounded_rate'])} changes/s{limited}"
+            f"start-up {engine}: first batch applied {_n(s['start_to_first_batch_s'], 1)} s after the stream started;"
+            f" the command took {_n(s['command_to_exit_s'], 1)} s to start, apply one batch and stop"
         )
+    capture = result.get("capture")
+    searches = ([("Debezium capture alone", capture)] if capture else []) + [
+        (engine, s) for engine, s in result.get("sustained", {}).items()
+    ]
+    for name, s in searches:
+        limited = " (the generator could not go faster)" if s.get("generator_limited") else ""
+        out.print(f"sustained {name}: highest rate with bounded lag {_n(s['highest_bounded_rate'])} changes/s{limited}")
+    matrix = result.get("drain_matrix")
+    if matrix:
+        mt = Table(title="Drain by partitions and workers", show_header=True, header_style="bold", title_justify="left")
+        for col in ("engine", "where", "partitions", "events/s", "first batch after (s)", "exact"):
+            mt.add_column(col)
+        for m in matrix:
+            mt.add_row(
+                m["engine"],
+                m["where"],
+                str(m["partitions"]),
+                _n(m.get("events_per_s")),
+                _n(m.get("start_to_first_batch_s"), 1),
+                _n(m.get("warehouse_equals_source")),
+            )
+        out.print(mt)
     if result.get("ratios"):
         out.print("ratios: " + ", ".join(f"{k} {_n(v, 2)}" for k, v in result["ratios"].items()))
     m = result.get("machine", {})

@@ -24,6 +24,8 @@ def render(result: dict[str, Any]) -> str:
         values.append(float(result["native"]["rows_per_s"]))
     fresh_labels, fresh_values = [], []
     for engine, f in result.get("freshness", {}).items():
+        if not f.get("valid", True):
+            continue  # the generator missed its rate: not a figure
         for p in ("p50_s", "p95_s", "p99_s"):
             fresh_labels.append(f"{engine} {p[:-2]}")
             fresh_values.append(float(f[p]))

@@ -1,11 +1,12 @@
-"""The bench phases: prepare → fill → drain (engines, JDBC sink, native replication) → freshness → sustained."""
+"""`aladia bench`, in one run: prepare an isolated source and its connectors → fill the topics with the workload
+generator → drain (each engine, the Debezium JDBC sink, native logical replication; the engines also on four
+partitions and with one and two cores) → start-up → freshness → Debezium's capture rate alone → each engine's
+sustained rate. The figures come from `flows/bench/phases.py`."""
 
 from __future__ import annotations
 
 import os
 import platform
-import statistics
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,8 +17,8 @@ from aladia_etl.core import versions
 from aladia_etl.core.errors import AladiaError, UsageError
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
-from aladia_etl.flows.bench import peers
-from aladia_etl.flows.bench.setup import BenchNames, bench_settings, delete_topics, drop_database, drop_slot
+from aladia_etl.flows.bench import peers, phases
+from aladia_etl.flows.bench.setup import VARIANTS, BenchNames, bench_settings, delete_topics, drop_database, drop_slot
 from aladia_etl.processing.model import ENGINES
 
 PEERS = ("jdbc", "native")
@@ -30,9 +31,12 @@ class BenchOptions:
     events: int = 100_000
     rate: float = 1000.0
     duration: float = 30.0
-    trigger_interval: float = 0.5
+    trigger_interval: float | None = None  # the engines' defaults
     sustained_seconds: float = 60.0
-    sustained_rates: tuple[float, ...] = (500.0, 1000.0, 2000.0, 4000.0)
+    sustained_rates: tuple[float, ...] = (1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0)
+    workers: int = 4  # the generator's connections
+    txn_size: int = 10  # changes per transaction
+    matrix: bool = True  # also drain on four partitions, and Spark with one and two cores
     keep: bool = False
 
     def validate(self) -> None:
@@ -59,37 +63,60 @@ class Bench:
     # -- helpers -------------------------------------------------------------------------------------------
     @property
     def src(self) -> Settings:
-        return bench_settings(self.settings, self.names)
+        return bench_settings(self.settings, self.names, "plain")
 
-    def topics(self, plain: bool = False) -> list[str]:
+    def topics(self, variant: str = "schemas") -> list[str]:
         from aladia_etl.bus.topics import cdc_topics
 
-        return cdc_topics(bench_settings(self.settings, self.names, plain=plain))
+        return cdc_topics(bench_settings(self.settings, self.names, variant))
 
-    def topic_total(self, plain: bool = False) -> int:
+    def topic_total(self, variant: str = "schemas") -> int:
         from aladia_etl.bus.offsets import total_records
 
-        return total_records(self.settings, self.topics(plain))
+        return total_records(self.settings, self.topics(variant))
 
-    def simulate(
-        self,
-        rate: float | None,
-        duration: float | None = None,
-        events: int | None = None,
-        stop: threading.Event | None = None,
-    ):
+    def simulate(self, rate: float | None, duration: float | None = None, events: int | None = None, **kwargs):
         from aladia_etl.source.workload import simulate
 
-        return simulate(self.src, rate=rate, duration=duration, events=events, seed=1234, stop=stop)
+        return simulate(
+            self.src,
+            rate=rate,
+            duration=duration,
+            events=events,
+            seed=1234,
+            workers=self.options.workers,
+            txn_size=self.options.txn_size,
+            **kwargs,
+        )
 
-    def fresh_warehouse(self, engine: str, phase: str, plain: bool = True) -> Settings:
+    def fresh_warehouse(self, engine: str, phase: str, variant: str = "plain") -> Settings:
         from aladia_etl.flows.bench.setup import recreate_database
 
         name = self.names.warehouse(engine, phase)
         recreate_database(self.settings, name)
-        return bench_settings(self.settings, self.names, warehouse_db=name, plain=plain)
+        self._warehouses.add(name)
+        return bench_settings(self.settings, self.names, variant, warehouse_db=name)
 
-    # -- phases --------------------------------------------------------------------------------------------
+    def wait_topics(self, predicate, what: str, variant: str, timeout: float = 600) -> int:
+        deadline = time.monotonic() + timeout
+        last, stable_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            total = self.topic_total(variant)
+            if total != last:
+                last, stable_since = total, time.monotonic()
+            if predicate(total) and time.monotonic() - stable_since > 1.0:
+                return total
+            time.sleep(0.25)
+        raise AladiaError(
+            f"the bench topics did not receive {what} within {timeout:.0f} s (have {last})",
+            "see 'aladia cdc list' and the Connect log",
+        )
+
+    def wait_quiet(self) -> None:
+        """Until Debezium has published everything (the topics' end offsets stop moving)."""
+        self.wait_topics(lambda _total: True, "the last changes", "plain")
+
+    # -- preparation -----------------------------------------------------------------------------------------
     def cleanup(self) -> None:
         from aladia_etl.cdc.service import client_for
 
@@ -97,10 +124,14 @@ class Bench:
         for name in client.connectors():
             if name.startswith("aladia-bench-"):  # this run's, or what a crashed earlier run left
                 client.delete(name)
-        for slot in (self.names.slot, self.names.plain_slot, self.names.native_slot):
+        for _prefix, slot, _, _ in VARIANTS.values():
             drop_slot(self.settings, slot)
-        delete_topics(self.settings, self.names.topic_prefix)
-        delete_topics(self.settings, self.names.plain_prefix)
+        drop_slot(self.settings, self.names.native_slot)
+        for prefix, _, _, _ in VARIANTS.values():
+            delete_topics(self.settings, prefix)
+
+    def variants(self) -> list[str]:
+        return list(VARIANTS) if self.options.matrix else ["schemas", "plain"]
 
     def prepare(self) -> None:
         from aladia_etl.cdc.service import register
@@ -113,264 +144,127 @@ class Bench:
         bootstrap(self.src, SeedSpec(customers=500, products=100, orders=0, rng_seed=7))
         if "native" in self.options.peers:
             peers.prepare_native(self.settings, self.names)
-        # Same source, two connectors: JSON with embedded schemas (what the JDBC sink needs; everyone drains
-        # these topics for the comparison) and the pipeline's own schemaless JSON.
-        register(self.src, self.names.connector, timeout=120, schemas=True)
-        plain = bench_settings(self.settings, self.names, plain=True)
-        register(plain, self.names.plain_connector, timeout=120)
+        # One source, a connector per topic format: with embedded schemas (the JDBC sink needs them; everyone
+        # drains these topics for the comparison), and the pipeline's own schemaless JSON on 1 and 4 partitions.
+        for variant in self.variants():
+            target = bench_settings(self.settings, self.names, variant)
+            register(target, self.names.connector(variant), timeout=120, schemas=VARIANTS[variant][2])
 
     def fill(self) -> dict:
-        snapshot = self.wait_topics(lambda total: total >= 600, "the snapshot")
-        self.wait_topics(lambda total: total >= 600, "the snapshot", plain=True)
+        snapshot = 0
+        for variant in self.variants():
+            snapshot = self.wait_topics(lambda total: total >= 600, "the snapshot", variant)
         stats = self.simulate(rate=None, events=self.options.events)
         from aladia_etl.source.bootstrap import connect
 
         with connect(self.src) as conn:
             self.end_lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-        deletes = stats.deletes
         expected = snapshot + stats.cdc_records
-        total = self.wait_topics(lambda t: t >= expected, f"{expected} records")
-        self.wait_topics(lambda t: t >= expected, f"{expected} records", plain=True)
-        self.records = total
+        for variant in self.variants():
+            self.records = self.wait_topics(lambda t: t >= expected, f"{expected} records", variant)
         self.changes = stats.total
         return {
             "changes": stats.total,
             "transactions": stats.transactions,
             "simulate_rate": round(stats.rate, 1),
-            "topic_records": total,
+            "workers": self.options.workers,
+            "txn_size": self.options.txn_size,
+            "topic_records": self.records,
             "snapshot_records": snapshot,
-            "tombstones": deletes,
-        }
-
-    def wait_topics(self, predicate, what: str, timeout: float = 600, plain: bool = False) -> int:
-        deadline = time.monotonic() + timeout
-        last, stable_since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            total = self.topic_total(plain)
-            if total != last:
-                last, stable_since = total, time.monotonic()
-            if predicate(total) and time.monotonic() - stable_since > 1.0:
-                return total
-            time.sleep(0.25)
-        raise AladiaError(
-            f"the bench topics did not receive {what} within {timeout:.0f} s (have {last})",
-            "see 'aladia cdc status aladia-bench' and the Connect log",
-        )
-
-    def drain(self, engine: str, plain: bool = False) -> dict:
-        from aladia_etl.processing.loop import run_stream
-        from aladia_etl.processing.model import StreamOptions
-        from aladia_etl.warehouse.verify import verify
-
-        target = self.fresh_warehouse(engine, "drain_plain" if plain else "drain", plain=plain)
-        options = StreamOptions(
-            engine=engine,
-            until_idle=True,
-            from_beginning=True,
-            settle_s=1.0,
-            trigger_interval=self.options.trigger_interval,
-            stream_name="bench-drain",
-        )
-        from aladia_etl.flows.bench.memory import PeakRss
-
-        started = time.monotonic()
-        with PeakRss() as peak:
-            progress = run_stream(target, options)
-        wall = time.monotonic() - started
-        exact = verify(target).ok
-        return {
-            "records": progress.records,
-            "batches": progress.batches,
-            "seconds": round(progress.drain_s or 0, 3),
-            "events_per_s": round(progress.records / progress.drain_s, 1) if progress.drain_s else None,
-            "wall_s_including_start": round(wall, 3),
-            "peak_rss_mib": peak.mib,
-            "warehouse_equals_source": exact,
-        }
-
-    def _streaming(self, engine: str, target: Settings, name: str):
-        """A stream running in a thread until `stop` is set; returns (thread, stop, progress holder)."""
-        from aladia_etl.processing.loop import run_stream
-        from aladia_etl.processing.model import StreamOptions, StreamProgress
-
-        stop = threading.Event()
-        holder: dict[str, Any] = {"progress": None, "error": None}
-        options = StreamOptions(
-            engine=engine, from_beginning=True, trigger_interval=self.options.trigger_interval, stream_name=name
-        )
-
-        def run() -> None:
-            try:
-                run_stream(target, options, on_progress=lambda p: holder.__setitem__("progress", p), stop=stop)
-            except BaseException as exc:
-                holder["error"] = exc
-
-        thread = threading.Thread(target=run, name=f"bench-{engine}", daemon=True)
-        thread.start()
-
-        def lag() -> int | None:
-            if holder["error"]:
-                raise holder["error"]
-            p: StreamProgress | None = holder["progress"]
-            return None if p is None or p.batches == 0 else p.lag
-
-        return thread, stop, lag
-
-    def _wait_caught_up(self, lag, timeout: float = 900) -> None:
-        deadline = time.monotonic() + timeout
-        zero_since = None
-        while time.monotonic() < deadline:
-            current = lag()
-            if current == 0:
-                zero_since = zero_since or time.monotonic()
-                if time.monotonic() - zero_since >= 1.0:
-                    return
-            else:
-                zero_since = None
-            time.sleep(0.2)
-        raise AladiaError("the engine did not catch up during the bench", "see the engine's log")
-
-    def freshness(self, engine: str) -> dict:
-        from aladia_etl.warehouse import loader
-
-        target = self.fresh_warehouse(engine, "fresh")
-        thread, stop, lag = self._streaming(engine, target, "bench-fresh")
-        try:
-            self._wait_caught_up(lag)
-            window_start = datetime.now(UTC)
-            stats = self.simulate(rate=self.options.rate, duration=self.options.duration)
-            self._wait_caught_up(lag)
-        finally:
-            stop.set()
-            thread.join(timeout=300)
-        latencies = []
-        with loader.connect(target) as conn:
-            for table in ("dim_customer", "dim_product", "fact_order", "fact_order_item"):
-                latencies += [
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT extract(epoch FROM loaded_at - source_ts)::float8 FROM {table} WHERE source_ts >= %s",
-                        (window_start,),
-                    )
-                ]
-        if not latencies:
-            raise AladiaError("no rows were loaded during the freshness window", "see the engine's log")
-        latencies.sort()
-
-        def pct(p: float) -> float:
-            return round(latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))], 3)
-
-        return {
-            "rate_target": self.options.rate,
-            "rate_achieved": round(stats.rate, 1),
-            "duration_s": self.options.duration,
-            "rows": len(latencies),
-            "p50_s": pct(50),
-            "p95_s": pct(95),
-            "p99_s": pct(99),
-            "max_s": round(latencies[-1], 3),
-            "mean_s": round(statistics.fmean(latencies), 3),
-        }
-
-    def sustained(self, engine: str) -> dict:
-        """Step up the rate; a step passes when the lag stays under 3 seconds' worth of changes during its second
-        half. The highest passing rate is reported; a step the simulator itself cannot reach ends the search."""
-        target = self.fresh_warehouse(engine, "sustained")
-        thread, stop, lag = self._streaming(engine, target, "bench-sustained")
-        steps, best, limited = [], None, False
-        try:
-            self._wait_caught_up(lag)
-            for rate in self.options.sustained_rates:
-                samples: list[tuple[float, int]] = []
-                done = threading.Event()
-                sim_result: dict[str, Any] = {}
-
-                def run_sim(rate: float = rate, done: threading.Event = done, out: dict = sim_result) -> None:
-                    out["stats"] = self.simulate(rate=rate, duration=self.options.sustained_seconds)
-                    done.set()
-
-                sim = threading.Thread(target=run_sim, daemon=True)
-                started = time.monotonic()
-                sim.start()
-                while not done.is_set():
-                    samples.append((time.monotonic() - started, lag() or 0))
-                    time.sleep(0.5)
-                sim.join()
-                achieved = sim_result["stats"].rate
-                second_half = [v for t, v in samples if t >= self.options.sustained_seconds / 2]
-                worst = max(second_half or [0])
-                passed = worst <= rate * 3
-                steps.append(
-                    {"rate": rate, "achieved": round(achieved, 1), "max_lag_second_half": worst, "passed": passed}
-                )
-                if achieved < 0.9 * rate:
-                    limited = True
-                    steps[-1]["source_limited"] = True
-                    if passed:
-                        best = achieved
-                    break
-                if not passed:
-                    break
-                best = rate
-                self._wait_caught_up(lag)
-        finally:
-            stop.set()
-            thread.join(timeout=300)
-        return {
-            "highest_bounded_rate": best,
-            "source_limited": limited,
-            "steps": steps,
-            "step_seconds": self.options.sustained_seconds,
+            "tombstones": stats.deletes,
         }
 
     # -- the whole run -------------------------------------------------------------------------------------
+    def _drains(self) -> None:
+        r, engines = self.reporter, self.options.engines
+        drain: dict[str, Any] = {}
+        default_format: dict[str, Any] = {}
+        for engine in engines:
+            with r.task(f"bench: {engine} draining {self.records:,} records (JSON with schemas)"):
+                drain[engine] = phases.drain(self, engine, "schemas")
+            with r.task(f"bench: {engine} draining {self.records:,} records (the pipeline's schemaless JSON)"):
+                default_format[engine] = phases.drain(self, engine, "plain")
+        self.result["drain_default_format"] = default_format
+        if self.options.matrix:
+            self.result["drain_matrix"] = self._matrix(default_format)
+        if "jdbc" in self.options.peers:
+            with r.task("bench: Debezium JDBC sink draining the same topics"):
+                drain["jdbc_sink"] = peers.run_jdbc_sink(self.settings, self.names, self.topics(), self.records)
+        if "native" in self.options.peers:
+            with r.task("bench: PostgreSQL logical replication applying the same changes"):
+                self.result["native"] = peers.run_native(self.settings, self.names, self.end_lsn, self.changes)
+        self.result["drain"] = drain
+
+    def _matrix(self, default_format: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each engine on 1 and 4 partitions; Spark also on a standalone cluster of 1 and 2 workers (a core each)."""
+        from aladia_etl.stack.spark_cluster import StandaloneCluster
+
+        r, cores = self.reporter, os.cpu_count()
+        rows = []
+        for engine in self.options.engines:
+            rows.append({"engine": engine, "where": f"local, {cores} cores", "partitions": 1, **default_format[engine]})
+            with r.task(f"bench: {engine} draining 4 partitions"):
+                rows.append(
+                    {
+                        "engine": engine,
+                        "where": f"local, {cores} cores",
+                        "partitions": 4,
+                        **phases.drain(self, engine, "plain4"),
+                    }
+                )
+        if "spark" in self.options.engines:
+            for workers in (1, 2):
+                with StandaloneCluster(workers=workers, cores=1) as cluster:
+                    for variant in ("plain", "plain4"):
+                        partitions = VARIANTS[variant][3]
+                        with r.task(f"bench: spark on a {workers}-worker cluster draining {partitions} partition(s)"):
+                            figures = phases.drain(self, "spark", variant, cluster.url, f"_{workers}w")
+                        rows.append(
+                            {
+                                "engine": "spark",
+                                "where": f"cluster, {workers} worker(s) × 1 core",
+                                "workers": workers,
+                                "partitions": partitions,
+                                **figures,
+                            }
+                        )
+        return rows
+
     def run(self) -> dict[str, Any]:
         self.options.validate()
         r = self.reporter
+        self._warehouses: set[str] = set()
         self.result = {
             "started_at": datetime.now(UTC).isoformat(),
             "machine": machine_details(),
             "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options.__dict__.items()},
         }
         try:
-            with r.task("bench: preparing an isolated source, connector and topics"):
+            with r.task("bench: preparing an isolated source, connectors and topics"):
                 self.prepare()
             with r.task(f"bench: filling the topics with {self.options.events:,} changes"):
                 self.result["fill"] = self.fill()
-            drain: dict[str, Any] = {}
-            default_format: dict[str, Any] = {}
+            self._drains()
+            self.result["startup"] = {}
             for engine in self.options.engines:
-                with r.task(f"bench: {engine} draining {self.records:,} records (JSON with schemas)"):
-                    drain[engine] = self.drain(engine)
-                with r.task(f"bench: {engine} draining {self.records:,} records (the pipeline's schemaless JSON)"):
-                    default_format[engine] = self.drain(engine, plain=True)
-            self.result["drain_default_format"] = default_format
-            if "jdbc" in self.options.peers:
-                with r.task("bench: Debezium JDBC sink draining the same topics"):
-                    drain["jdbc_sink"] = peers.run_jdbc_sink(self.settings, self.names, self.topics(), self.records)
-            if "native" in self.options.peers:
-                with r.task("bench: PostgreSQL logical replication applying the same changes"):
-                    self.result["native"] = peers.run_native(self.settings, self.names, self.end_lsn, self.changes)
-            self.result["drain"] = drain
-            fresh: dict[str, Any] = {}
+                with r.task(f"bench: {engine} start-up from the command line"):
+                    self.result["startup"][engine] = phases.startup(self, engine)
+            self.result["freshness"] = {}
             for engine in self.options.engines:
                 with r.task(f"bench: {engine} freshness at {self.options.rate:,.0f} changes/s"):
-                    fresh[engine] = self.freshness(engine)
-            self.result["freshness"] = fresh
+                    self.result["freshness"][engine] = phases.freshness(self, engine)
             if self.options.sustained_seconds > 0:
-                sustained: dict[str, Any] = {}
+                with r.task("bench: Debezium's capture rate alone"):
+                    self.result["capture"] = phases.capture(self)
+                self.result["sustained"] = {}
                 for engine in self.options.engines:
                     with r.task(f"bench: {engine} sustained-rate search"):
-                        sustained[engine] = self.sustained(engine)
-                self.result["sustained"] = sustained
+                        self.result["sustained"][engine] = phases.sustained(self, engine)
             self.result["ratios"] = ratios(self.result)
         finally:
             if not self.options.keep:
                 self.cleanup()
-                for engine in self.options.engines:
-                    for phase in ("drain", "drain_plain", "fresh", "sustained"):
-                        drop_database(self.settings, self.names.warehouse(engine, phase))
-                for db in (self.names.source_db, self.names.native_db, self.names.jdbc_db):
+                for db in (*self._warehouses, self.names.source_db, self.names.native_db, self.names.jdbc_db):
                     drop_database(self.settings, db)
         self.result["finished_at"] = datetime.now(UTC).isoformat()
         return self.result

@@ -17,6 +17,18 @@ def _run_id() -> str:
     return time.strftime("%Y%m%d%H%M%S")
 
 
+# The bench's connectors on its one source database, one per topic format it measures:
+# variant → (topic prefix, slot, JSON with embedded schemas, partitions per topic)
+VARIANTS: dict[str, tuple[str, str, bool, int]] = {
+    # what Debezium's JDBC sink needs: every contender drains these topics for the comparison
+    "schemas": (PREFIX, f"{PREFIX}_slot", True, 1),
+    # the pipeline's own format (JSON without schemas), one partition per topic
+    "plain": (f"{PREFIX}_plain", f"{PREFIX}_plain_slot", False, 1),
+    # the same with four partitions per topic
+    "plain4": (f"{PREFIX}_p4", f"{PREFIX}_p4_slot", False, 4),
+}
+
+
 @dataclass
 class BenchNames:
     """Connector names carry the run id: Connect keeps a connector's offsets (and a sink's consumer group)
@@ -24,49 +36,69 @@ class BenchNames:
 
     run_id: str = field(default_factory=_run_id)
     source_db: str = f"{PREFIX}_src"
-    topic_prefix: str = PREFIX
-    slot: str = f"{PREFIX}_slot"
     publication: str = f"{PREFIX}_pub"
     native_slot: str = f"{PREFIX}_native_slot"
     native_db: str = f"{PREFIX}_native"
     jdbc_db: str = f"{PREFIX}_jdbc"
 
-    @property
-    def connector(self) -> str:
-        return f"aladia-bench-{self.run_id}"
+    def connector(self, variant: str) -> str:
+        return f"aladia-bench-{variant}-{self.run_id}"
 
     @property
     def jdbc_connector(self) -> str:
         return f"aladia-bench-jdbc-{self.run_id}"
-
-    # A second connector on the same source writes the pipeline's own format (JSON without embedded schemas).
-    plain_prefix: str = f"{PREFIX}_plain"
-    plain_slot: str = f"{PREFIX}_plain_slot"
-
-    @property
-    def plain_connector(self) -> str:
-        return f"aladia-bench-plain-{self.run_id}"
 
     def warehouse(self, engine: str, phase: str) -> str:
         return f"{PREFIX}_wh_{engine}_{phase}"
 
 
 def bench_settings(
-    settings: Settings, names: BenchNames, warehouse_db: str | None = None, plain: bool = False
+    settings: Settings, names: BenchNames, variant: str = "plain", warehouse_db: str | None = None
 ) -> Settings:
-    """Settings for the bench source; `plain` selects the topics in the pipeline's default format."""
+    """Settings for the bench source and the topics of one variant (see VARIANTS)."""
+    prefix, slot, _, partitions = VARIANTS[variant]
     postgres = settings.postgres.model_copy(
         update={"source_db": names.source_db, **({"warehouse_db": warehouse_db} if warehouse_db else {})}
     )
     cdc = settings.cdc.model_copy(
         update={
-            "topic_prefix": names.plain_prefix if plain else names.topic_prefix,
-            "slot_name": names.plain_slot if plain else names.slot,
+            "topic_prefix": prefix,
+            "slot_name": slot,
             "publication": names.publication,
-            "connector_name": names.plain_connector if plain else names.connector,
+            "connector_name": names.connector(variant),
+            "topic_partitions": partitions,
         }
     )
     return settings.model_copy(update={"postgres": postgres, "cdc": cdc})
+
+
+def bench_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes an `aladia` command use exactly these settings."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALADIA_")}
+    pg, cdc = settings.postgres, settings.cdc
+    env.update(
+        {
+            "ALADIA_DATA_DIR": str(settings.data_dir),
+            "ALADIA_CACHE_DIR": str(settings.artifacts_dir),
+            "ALADIA_POSTGRES__HOST": pg.host,
+            "ALADIA_POSTGRES__PORT": str(pg.port),
+            "ALADIA_POSTGRES__USER": pg.user,
+            "ALADIA_POSTGRES__PASSWORD": pg.password.get_secret_value(),
+            "ALADIA_POSTGRES__SOURCE_DB": pg.source_db,
+            "ALADIA_POSTGRES__WAREHOUSE_DB": pg.warehouse_db,
+            "ALADIA_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "ALADIA_CONNECT__URL": settings.connect.url,
+            "ALADIA_CDC__TOPIC_PREFIX": cdc.topic_prefix,
+            "ALADIA_CDC__SLOT_NAME": cdc.slot_name,
+            "ALADIA_CDC__PUBLICATION": cdc.publication,
+            "ALADIA_CDC__CONNECTOR_NAME": cdc.connector_name,
+        }
+    )
+    if settings.beam.prism_path is not None:
+        env["ALADIA_BEAM__PRISM_PATH"] = str(settings.beam.prism_path)
+    return env
 
 
 def admin(settings: Settings):

@@ -1,0 +1,269 @@
+"""What `aladia bench` measures, one function per figure, each on the bench's isolated source and topics:
+
+- `drain`: an engine applying a filled backlog (records/s from its first batch to its last), its start-up (stream
+  start → first batch applied) and its peak resident memory;
+- `startup`: the same start-up measured from the command line (`aladia stream` as a user runs it);
+- `freshness`: source commit → warehouse row, at a fixed rate;
+- `capture`: Debezium alone — the highest rate at which the CDC topics keep up with the source;
+- `sustained`: per engine, the highest rate whose lag stays bounded.
+
+A phase whose generator misses its target rate by more than 5 % is reported as invalid, never as a figure.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aladia_etl.core.errors import AladiaError
+from aladia_etl.core.settings import Settings
+
+TOLERANCE = 0.05  # a generator short of its target by more than this makes the phase invalid
+
+
+def valid_rate(target: float, achieved: float) -> bool:
+    return achieved >= (1 - TOLERANCE) * target
+
+
+def drain(bench, engine: str, variant: str = "plain", master: str | None = None, label: str = "") -> dict[str, Any]:
+    from aladia_etl.flows.bench.memory import PeakRss
+    from aladia_etl.processing.loop import run_stream
+    from aladia_etl.processing.model import StreamOptions
+    from aladia_etl.warehouse.verify import verify
+
+    target = bench.fresh_warehouse(engine, f"drain_{variant}{label}", variant)
+    options = StreamOptions(
+        engine=engine,
+        until_idle=True,
+        from_beginning=True,
+        settle_s=1.0,
+        trigger_interval=bench.options.trigger_interval,
+        stream_name="bench-drain",
+        **({"master": master} if master else {}),
+    )
+    started = time.monotonic()
+    with PeakRss() as peak:
+        progress = run_stream(target, options)
+    wall = time.monotonic() - started
+    first = None if progress.first_batch_end is None else progress.first_batch_end - progress.started_at
+    return {
+        "records": progress.records,
+        "batches": progress.batches,
+        "seconds": round(progress.drain_s or 0, 3),
+        "events_per_s": round(progress.records / progress.drain_s, 1) if progress.drain_s else None,
+        "wall_s_including_start": round(wall, 3),
+        "start_to_first_batch_s": None if first is None else round(first, 2),
+        "peak_rss_mib": peak.mib,
+        "warehouse_equals_source": verify(target).ok,
+    }
+
+
+def startup(bench, engine: str) -> dict[str, Any]:
+    """`aladia stream` from the command line on a fresh warehouse: one small batch, then stop. The first batch
+    applied is what a user waits for."""
+    from aladia_etl.flows.bench.setup import bench_env
+
+    target = bench.fresh_warehouse(engine, "startup", "plain")
+    args = ["stream", "--engine", engine, "--max-batches", "1", "--max-records-per-batch", "1000", "--json"]
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "aladia_etl", *args], env=bench_env(target), capture_output=True, text=True, timeout=600
+    )
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise AladiaError(f"aladia stream --engine {engine} failed in the bench", proc.stderr.strip()[-300:])
+    result = json.loads(proc.stdout)
+    return {
+        "command_to_exit_s": round(wall, 2),
+        "start_to_first_batch_s": result.get("first_batch_after_s"),
+        "records": result.get("records"),
+    }
+
+
+class Streaming:
+    """A stream running in a thread until stopped, its lag readable meanwhile."""
+
+    def __init__(self, bench, engine: str, target: Settings, name: str) -> None:
+        from aladia_etl.processing.loop import run_stream
+        from aladia_etl.processing.model import StreamOptions
+
+        self.stop = threading.Event()
+        self.progress = None
+        self.error: BaseException | None = None
+        options = StreamOptions(
+            engine=engine, from_beginning=True, trigger_interval=bench.options.trigger_interval, stream_name=name
+        )
+
+        def run() -> None:
+            try:
+                run_stream(target, options, on_progress=lambda p: setattr(self, "progress", p), stop=self.stop)
+            except BaseException as exc:
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name=f"bench-{engine}", daemon=True)
+        self.thread.start()
+
+    def lag(self) -> int | None:
+        if self.error:
+            raise self.error
+        p = self.progress
+        return None if p is None or p.batches == 0 else p.lag
+
+    def caught_up(self, timeout: float = 900) -> None:
+        deadline = time.monotonic() + timeout
+        zero_since = None
+        while time.monotonic() < deadline:
+            if self.lag() == 0:
+                zero_since = zero_since or time.monotonic()
+                if time.monotonic() - zero_since >= 1.0:
+                    return
+            else:
+                zero_since = None
+            time.sleep(0.2)
+        raise AladiaError("the engine did not catch up during the bench", "see the engine's log")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=300)
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    latencies = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))], 3)
+
+    return {
+        "p50_s": pct(50),
+        "p95_s": pct(95),
+        "p99_s": pct(99),
+        "max_s": round(latencies[-1], 3),
+        "mean_s": round(statistics.fmean(latencies), 3),
+    }
+
+
+def freshness(bench, engine: str) -> dict[str, Any]:
+    from aladia_etl.warehouse import loader
+
+    target = bench.fresh_warehouse(engine, "fresh", "plain")
+    stream = Streaming(bench, engine, target, "bench-fresh")
+    try:
+        stream.caught_up()
+        window_start = datetime.now(UTC)
+        stats = bench.simulate(rate=bench.options.rate, duration=bench.options.duration)
+        stream.caught_up()
+    finally:
+        stream.close()
+    latencies: list[float] = []
+    with loader.connect(target) as conn:
+        for table in ("dim_customer", "dim_product", "fact_order", "fact_order_item"):
+            latencies += [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT extract(epoch FROM loaded_at - source_ts)::float8 FROM {table} WHERE source_ts >= %s",
+                    (window_start,),
+                )
+            ]
+    if not latencies:
+        raise AladiaError("no rows were loaded during the freshness window", "see the engine's log")
+    valid = valid_rate(bench.options.rate, stats.rate)
+    return {
+        "rate_target": bench.options.rate,
+        "rate_achieved": round(stats.rate, 1),
+        "valid": valid,
+        "duration_s": bench.options.duration,
+        "rows": len(latencies),
+        **(_percentiles(latencies) if valid else {}),
+    }
+
+
+def _step(bench, rate: float, sample) -> dict[str, Any]:
+    """Run the generator at `rate` for the step's length, sampling `sample(stats so far)` (a lag) every half
+    second."""
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
+    out: dict[str, Any] = {"progress": None}
+
+    def run() -> None:
+        try:
+            out["stats"] = bench.simulate(
+                rate=rate,
+                duration=bench.options.sustained_seconds,
+                on_progress=lambda stats: out.__setitem__("progress", stats),
+            )
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    while not done.is_set():
+        samples.append((time.monotonic() - started, sample(out["progress"]) or 0))
+        time.sleep(0.5)
+    thread.join()
+    if "stats" not in out:
+        raise AladiaError("the workload generator failed during the bench", "see the source database's log")
+    achieved = out["stats"].rate
+    second_half = [v for t, v in samples if t >= bench.options.sustained_seconds / 2]
+    worst = max(second_half or [0])
+    return {
+        "rate": rate,
+        "achieved": round(achieved, 1),
+        "valid": valid_rate(rate, achieved),
+        "max_lag_second_half": worst,
+        "passed": worst <= rate * 3,
+    }
+
+
+def _search(bench, sample, between=None) -> dict[str, Any]:
+    """Step up the rate; a step passes when the lag stays under 3 seconds' worth of changes during its second
+    half. The highest passing valid step is the figure; a step the generator cannot reach ends the search."""
+    steps, best = [], None
+    for rate in bench.options.sustained_rates:
+        step = _step(bench, rate, sample)
+        steps.append(step)
+        if not step["valid"] or not step["passed"]:
+            break
+        best = rate
+        if between:
+            between()
+    return {
+        "highest_bounded_rate": best,
+        "generator_limited": bool(steps) and not steps[-1]["valid"],
+        "steps": steps,
+        "step_seconds": bench.options.sustained_seconds,
+    }
+
+
+def capture(bench) -> dict[str, Any]:
+    """Debezium alone: source commits → records in the CDC topics. The lag sampled during a step is the records
+    the generator's committed changes must give (one per change, a tombstone per delete) minus those published."""
+    state: dict[str, int] = {}
+
+    def lag(stats) -> int:
+        published = bench.topic_total("plain")
+        if stats is None or "base" not in state:
+            state.setdefault("base", published)
+            return 0
+        return max(0, state["base"] + stats.cdc_records - published)
+
+    def next_step() -> None:
+        state.pop("base", None)
+
+    return _search(bench, lag, between=lambda: (bench.wait_quiet(), next_step()))
+
+
+def sustained(bench, engine: str) -> dict[str, Any]:
+    target = bench.fresh_warehouse(engine, "sustained", "plain")
+    stream = Streaming(bench, engine, target, "bench-sustained")
+    try:
+        stream.caught_up()
+        return _search(bench, lambda _stats: stream.lag(), between=stream.caught_up)
+    finally:
+        stream.close()
