@@ -32,14 +32,20 @@ PARTITIONED = {
 @pytest.fixture(scope="module")
 def partitioned_connector(pipeline, stack_env):
     """A second Debezium connector on the same source whose topics have four partitions each (deleted, with its
-    slot, after the module's tests: it would otherwise double Debezium's work for every later test)."""
+    slot, after the module's tests: it would otherwise double Debezium's work for every later test).
+
+    Its topics are deleted before and after: another module's connector of the same name starts with a new
+    snapshot, and topics left from the last one would still hold rows deleted while no connector captured them."""
     import psycopg
 
     from aladia_etl.bus.offsets import wait_for_records
     from aladia_etl.bus.topics import cdc_topics
+    from aladia_etl.flows.bench.setup import delete_topics
     from tests.helpers import run_cli
 
     env = {**stack_env, **PARTITIONED}
+    settings = pipeline.model_copy(update={"cdc": pipeline.cdc.model_copy(update={"topic_prefix": "orders4"})})
+    delete_topics(settings, "orders4")
     result = run_cli(["cdc", "register"], env, timeout=300)
     assert result.code == 0, result.output
     # Its snapshot is complete once its topics hold a record per source row.
@@ -48,11 +54,11 @@ def partitioned_connector(pipeline, stack_env):
             "SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM products)"
             " + (SELECT count(*) FROM orders) + (SELECT count(*) FROM order_items)"
         ).fetchone()[0]
-    settings = pipeline.model_copy(update={"cdc": pipeline.cdc.model_copy(update={"topic_prefix": "orders4"})})
     wait_for_records(settings, cdc_topics(settings), rows, timeout=180)
     yield env
     result = run_cli(["cdc", "delete", "--drop-slot"], env, timeout=300)
     assert result.code == 0, result.output
+    delete_topics(settings, "orders4")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ Figures are not asserted as timings."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.helpers import run_cli
 
@@ -64,3 +65,6 @@ def test_bench_smoke(pipeline, stack_env, tmp_path):
     # The bench cleans up after itself: no bench connector, database or topic is left.
     topics = json.loads(run_cli(["topics", "--json"], stack_env).stdout)["topics"]
     assert not [t for t in topics if t["name"].startswith("aladia_bench")]
+    # nor the checkpoints of its Spark streams (one per warehouse it drained into)
+    checkpoints = Path(stack_env["ALADIA_DATA_DIR"]) / "spark" / "checkpoints"
+    assert checkpoints.is_dir() and not list(checkpoints.glob("bench-*"))

@@ -70,7 +70,8 @@ def startup(bench, engine: str) -> dict[str, Any]:
     from aladia_etl.flows.bench.setup import bench_env
 
     target = bench.fresh_warehouse(engine, "startup", "plain")
-    args = ["stream", "--engine", engine, "--max-batches", "1", "--max-records-per-batch", "1000", "--json"]
+    args = ["stream", "--engine", engine, "--name", "bench-startup", "--from-beginning", "--max-batches", "1"]
+    args += ["--max-records-per-batch", "1000", "--json"]
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "aladia_etl", *args], env=bench_env(target), capture_output=True, text=True, timeout=600

@@ -18,7 +18,15 @@ from aladia_etl.core.errors import AladiaError, UsageError
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
 from aladia_etl.flows.bench import peers, phases
-from aladia_etl.flows.bench.setup import VARIANTS, BenchNames, bench_settings, delete_topics, drop_database, drop_slot
+from aladia_etl.flows.bench.setup import (
+    VARIANTS,
+    BenchNames,
+    bench_settings,
+    delete_topics,
+    drop_database,
+    drop_slot,
+    forget_checkpoints,
+)
 from aladia_etl.processing.model import ENGINES
 
 PEERS = ("jdbc", "native")
@@ -129,6 +137,7 @@ class Bench:
         drop_slot(self.settings, self.names.native_slot)
         for prefix, _, _, _ in VARIANTS.values():
             delete_topics(self.settings, prefix)
+        forget_checkpoints(self.settings)
 
     def variants(self) -> list[str]:
         return list(VARIANTS) if self.options.matrix else ["schemas", "plain"]

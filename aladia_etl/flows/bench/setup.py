@@ -136,3 +136,18 @@ def delete_topics(settings: Settings, prefix: str) -> None:
     with closing(kafka_admin(settings)) as a:
         while any(t.startswith(prefix + ".") for t in a.list_topics()) and time.monotonic() < deadline:
             time.sleep(0.2)
+
+
+def forget_checkpoints(settings: Settings) -> None:
+    """Delete the Spark checkpoints of the bench's own streams (`bench-*`, one per target warehouse): only a real
+    directory of the checkpoints directory whose stream id marker is beside it."""
+    import shutil
+
+    checkpoints = settings.data_dir / "spark" / "checkpoints"
+    if not checkpoints.is_dir():
+        return
+    for marker in checkpoints.glob("bench-*.stream-id"):
+        checkpoint = marker.with_suffix("")
+        if checkpoint.is_dir() and not checkpoint.is_symlink():
+            shutil.rmtree(checkpoint)
+        marker.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ applied and skipped.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import threading
@@ -43,6 +44,18 @@ def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
     yield pa.RecordBatch.from_pydict({"records": [stats.records]})
 
 
+def checkpoint_name(settings: Settings, stream_name: str) -> str:
+    """A checkpoint holds Kafka offsets of the topics it read, and they mean something only for the warehouse they
+    were applied to: its directory is named for the stream *and* for the brokers, topics and warehouse, so a stream
+    pointed at other topics or another warehouse starts a checkpoint of its own (from the earliest offsets) instead
+    of resuming offsets that belong elsewhere (which would skip records, or replay another topic's)."""
+    pg = settings.postgres
+    binding = "|".join(
+        (settings.kafka.bootstrap_servers, cdc_pattern(settings), f"{pg.host}:{pg.port}/{pg.warehouse_db}")
+    )
+    return f"{stream_name}-{hashlib.sha256(binding.encode()).hexdigest()[:10]}"
+
+
 def _warm_up(conninfo: dict, batches):
     """Start the Python workers, import the staging code and open their warehouse connection before the first
     micro-batch, so that it does not pay for them."""
@@ -68,9 +81,9 @@ class SparkEngine:
         self._stopping = False
         self._error: BaseException | None = None
         self.checkpoints = settings.data_dir / "spark" / "checkpoints"
-        self.checkpoint = self.checkpoints / options.stream_name
+        self.checkpoint = self.checkpoints / checkpoint_name(settings, options.stream_name)
         # The stream id file marks the checkpoint beside it as aladia's own.
-        self.stream_id_file = self.checkpoints / f"{options.stream_name}.stream-id"
+        self.stream_id_file = self.checkpoints / f"{self.checkpoint.name}.stream-id"
         self._kafka = None
         self._stop = threading.Event()
         self._batch_outage = Outage("the warehouse or Kafka", options.max_outage_s, progress.note_retry)
