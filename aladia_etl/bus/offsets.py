@@ -55,6 +55,14 @@ def read_offsets(settings: Settings, topics: Iterable[str], timeout_ms: int = 50
         return partition_offsets(c, list(topics))
 
 
+def partition_counts(settings: Settings, topics: Iterable[str]) -> dict[str, int]:
+    """How many partitions each of the given topics has (topics that do not exist are left out)."""
+    counts: dict[str, int] = {}
+    for p in read_offsets(settings, topics):
+        counts[p.topic] = counts.get(p.topic, 0) + 1
+    return counts
+
+
 def lag(offsets: Iterable[PartitionOffsets], applied: Mapping[TopicPartitionKey, int]) -> int:
     """Records still in Kafka that are not applied yet: Σ end − max(applied, log start)."""
     return sum(max(0, o.end - max(applied.get(o.key, 0), o.begin)) for o in offsets)

@@ -44,12 +44,32 @@ def register_connector(
     chosen = CAPTURED_TABLES if tables is None else tuple(t.strip() for t in tables.split(",") if t.strip())
     if not chosen:
         raise UsageError(f"--tables: no table named in {tables!r}", f"e.g. --tables {','.join(CAPTURED_TABLES[:2])}")
-    result = do_register(settings(), name, chosen, database_host, timeout, reporter())
+    config = settings()
+    result = do_register(config, name, chosen, database_host, timeout, reporter())
+    _note_partitions(config, chosen)
     if as_json:
         emit_json(result.as_dict())
         return
     verb = {"created": "registered", "updated": "updated", "unchanged": "already registered with this config"}
     err.print(f"[green]✓[/green] connector {result.name} {verb[result.action]}; connector and task RUNNING")
+
+
+def _note_partitions(config, tables: tuple[str, ...]) -> None:
+    """Existing topics keep their partitions: say so when they differ from ALADIA_CDC__TOPIC_PARTITIONS."""
+    from aladia_etl.bus.offsets import partition_counts
+    from aladia_etl.bus.topics import cdc_topics
+    from aladia_etl.cli.render import err
+
+    wanted = config.cdc.topic_partitions
+    other = {t: n for t, n in partition_counts(config, cdc_topics(config, tables)).items() if n != wanted}
+    if other:
+        topic, count = sorted(other.items())[0]
+        err.print(
+            f"note: {len(other)} CDC topic(s) already exist with another partition count ({topic}: {count}); "
+            f"ALADIA_CDC__TOPIC_PARTITIONS={wanted} applies only to topics Debezium creates. To change it, delete "
+            "the connector and its topics, register again (a new snapshot) and stream with --from-beginning.",
+            markup=False,
+        )
 
 
 @app.command("status")

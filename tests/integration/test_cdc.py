@@ -21,6 +21,7 @@ def test_register_is_running_and_idempotent(pipeline, stack_env):
     assert result.code == 0, result.output
     data = json.loads(result.stdout)
     assert data["action"] == "unchanged"
+    assert "partition count" not in result.stderr  # the topics have the partitions the settings ask for
     assert data["status"]["connector"]["state"] == "RUNNING"
     assert [t["state"] for t in data["status"]["tasks"]] == ["RUNNING"]
     # The slot exists from registration on; it is active once the initial snapshot is done and streaming began.
@@ -32,6 +33,25 @@ def test_register_is_running_and_idempotent(pipeline, stack_env):
         time.sleep(0.5)
     assert report["cdc"]["slot"]["present"] and report["cdc"]["slot"]["active"]
     assert report["cdc"]["connector"]["state"] == "RUNNING"
+
+
+def test_register_says_existing_topics_keep_their_partitions(pipeline, stack_env):
+    """Debezium creates topics with ALADIA_CDC__TOPIC_PARTITIONS; topics that exist are never repartitioned."""
+    from aladia_etl.bus.offsets import partition_counts
+    from aladia_etl.bus.topics import cdc_topics
+
+    before = partition_counts(pipeline, cdc_topics(pipeline))
+    assert set(before.values()) == {1} and len(before) == 4
+    try:
+        result = run_cli(["cdc", "register"], {**stack_env, "ALADIA_CDC__TOPIC_PARTITIONS": "3"})
+        assert result.code == 0, result.output
+        assert "note: 4 CDC topic(s) already exist with another partition count" in result.stderr
+        assert "ALADIA_CDC__TOPIC_PARTITIONS=3 applies only to topics Debezium creates" in result.stderr
+    finally:
+        restored = run_cli(["cdc", "register", "--json"], stack_env)
+        assert restored.code == 0, restored.output
+    assert json.loads(restored.stdout)["action"] == "updated"
+    assert partition_counts(pipeline, cdc_topics(pipeline)) == before
 
 
 def test_invalid_config_shows_errors_and_leaves_nothing(pipeline, stack_env):
