@@ -55,7 +55,9 @@ def stream(
     ),
     master: str = typer.Option("local[*]", "--master", help="Spark master: local[*] or spark://host:port."),
     conf: list[str] = typer.Option([], "--conf", help="Spark setting key=value (repeatable)."),
-    runner: str = typer.Option(None, "--runner", help="Beam runner (default: a local runner that works offline)."),
+    runner: str = typer.Option(
+        None, "--runner", help="Beam runner (default: Prism, streaming; fnapi: offline micro-batches)."
+    ),
     pipeline_option: list[str] = typer.Option([], "--pipeline-option", help="Beam pipeline option (repeatable)."),
     max_records: int = typer.Option(
         500_000,

@@ -1,4 +1,5 @@
-"""`aladia stream --engine beam`: bounded micro-batches over real Kafka offsets, one Beam pipeline per batch.
+"""`aladia stream --engine beam --runner fnapi`: bounded micro-batches over real Kafka offsets, one Beam pipeline
+per batch, on Beam's FnApiRunner (offline; the default Beam engine is the streaming pipeline, `beam.streaming`).
 
 Each batch plans, per partition of every CDC topic, the offset range from the offsets last applied to the
 warehouse up to the high-water mark seen at batch start (capped), runs a Beam pipeline over those ranges — a DoFn
