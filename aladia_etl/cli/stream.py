@@ -117,6 +117,8 @@ def stream(
     if as_json:
         emit_json(progress.as_dict())
     else:
+        for note in progress.notes:
+            err.print(f"note: {note}", markup=False)
         err.print(
             f"[green]✓[/green] {options.engine}: {progress.batches} batches applied "
             f"({progress.skipped} replayed and skipped), {progress.records:,} records, {progress.rows:,} rows, "

@@ -86,7 +86,12 @@ class StreamProgress:
     # The outages this stream rode out, newest last (kept after they end, for the operator): part, what was
     # first reported, when it began and ended (wall-clock ISO times), how many retry attempts it took
     outages: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the engine decided that the user should know
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.notes.append(text)
 
     def note_retry(self, status: str | None, part: str = "engine") -> None:
         """Called by an Outage: a status while retrying, None once recovered."""
@@ -191,6 +196,7 @@ class StreamProgress:
             "stopped_reason": self.stopped_reason,
             "retrying": self.retrying,
             "outages": [dict(o) for o in self.outages],
+            "notes": list(self.notes),
             "pipeline": self.pipeline,
             "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
             "first_batch_after_s": None

@@ -56,9 +56,11 @@ def partitioned_connector(pipeline, stack_env):
         ).fetchone()[0]
     wait_for_records(settings, cdc_topics(settings), rows, timeout=180)
     yield env
-    result = run_cli(["cdc", "delete", "--drop-slot"], env, timeout=300)
+    try:
+        result = run_cli(["cdc", "delete", "--drop-slot"], env, timeout=300)
+    finally:
+        delete_topics(settings, "orders4")
     assert result.code == 0, result.output
-    delete_topics(settings, "orders4")
 
 
 @pytest.fixture

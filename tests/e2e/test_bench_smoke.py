@@ -4,13 +4,20 @@ Figures are not asserted as timings."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from tests.helpers import run_cli
 
 
 def test_bench_smoke(pipeline, stack_env, tmp_path):
+    from aladia_etl.processing.checkpoints import checkpoint_path, forget, marker
+
     out, chart = tmp_path / "bench.json", tmp_path / "bench.html"
+    # a user's stream whose name the bench also uses, on the user's own warehouse
+    users = checkpoint_path(pipeline, "bench-drain")
+    (users / "commits").mkdir(parents=True)
+    marker(users).write_text("users")
+    checkpoints = users.parent
+    before = sorted(checkpoints.iterdir())
     result = run_cli(
         [
             "bench",
@@ -65,6 +72,7 @@ def test_bench_smoke(pipeline, stack_env, tmp_path):
     # The bench cleans up after itself: no bench connector, database or topic is left.
     topics = json.loads(run_cli(["topics", "--json"], stack_env).stdout)["topics"]
     assert not [t for t in topics if t["name"].startswith("aladia_bench")]
-    # nor the checkpoints of its Spark streams (one per warehouse it drained into)
-    checkpoints = Path(stack_env["ALADIA_DATA_DIR"]) / "spark" / "checkpoints"
-    assert checkpoints.is_dir() and not list(checkpoints.glob("bench-*"))
+    # nor the checkpoints of its Spark streams (one per warehouse it drained into); a user's are kept
+    assert sorted(checkpoints.iterdir()) == before
+    assert users.is_dir()
+    forget(users)

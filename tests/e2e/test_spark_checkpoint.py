@@ -1,10 +1,11 @@
 """A Spark checkpoint belongs to the topics and the warehouse it was made for: the same stream name pointed at
 another warehouse starts a checkpoint of its own and fills that warehouse, instead of resuming offsets that were
-applied elsewhere (which left the new warehouse without every record before them)."""
+applied elsewhere (which left the new warehouse without every record before them); and a warehouse dropped and
+created again under the same name is filled again, not resumed past."""
 
 from __future__ import annotations
 
-from aladia_etl.processing.spark.engine import checkpoint_name
+from aladia_etl.processing.checkpoints import checkpoint_name
 from tests.e2e.helpers import assert_exact, simulate, stream
 from tests.helpers import fresh_database
 
@@ -19,6 +20,13 @@ def test_the_same_stream_name_on_another_warehouse_starts_its_own_checkpoint(pip
         # every record again, from the earliest offsets, not only what arrived after the first stream stopped
         assert second["records"] >= first["records"]
         assert_exact(env)
+        assert not second["notes"]
+        # the same warehouse name, dropped and created again (a reset, a restore): its checkpoint is ahead of it
+        with fresh_database(stack_settings, name):
+            third = stream(env, "spark", "--until-idle", "--name", "moved")
+            assert third["records"] >= first["records"]
+            assert any("checkpoint was ahead of the warehouse" in note for note in third["notes"]), third["notes"]
+            assert_exact(env)
         moved = stack_settings.model_copy(
             update={"postgres": stack_settings.postgres.model_copy(update={"warehouse_db": name})}
         )

@@ -103,7 +103,9 @@ class Bench:
         name = self.names.warehouse(engine, phase)
         recreate_database(self.settings, name)
         self._warehouses.add(name)
-        return bench_settings(self.settings, self.names, variant, warehouse_db=name)
+        target = bench_settings(self.settings, self.names, variant, warehouse_db=name)
+        self._targets.append(target)
+        return target
 
     def wait_topics(self, predicate, what: str, variant: str, timeout: float = 600) -> int:
         deadline = time.monotonic() + timeout
@@ -137,7 +139,7 @@ class Bench:
         drop_slot(self.settings, self.names.native_slot)
         for prefix, _, _, _ in VARIANTS.values():
             delete_topics(self.settings, prefix)
-        forget_checkpoints(self.settings)
+        forget_checkpoints(self._targets)
 
     def variants(self) -> list[str]:
         return list(VARIANTS) if self.options.matrix else ["schemas", "plain"]
@@ -243,6 +245,7 @@ class Bench:
         self.options.validate()
         r = self.reporter
         self._warehouses: set[str] = set()
+        self._targets: list[Settings] = []
         self.result = {
             "started_at": datetime.now(UTC).isoformat(),
             "machine": machine_details(),

@@ -17,6 +17,9 @@ def _run_id() -> str:
     return time.strftime("%Y%m%d%H%M%S")
 
 
+# The names of the bench's streams (each on a warehouse of its own)
+BENCH_STREAMS = ("bench-drain", "bench-startup", "bench-fresh", "bench-sustained")
+
 # The bench's connectors on its one source database, one per topic format it measures:
 # variant → (topic prefix, slot, JSON with embedded schemas, partitions per topic)
 VARIANTS: dict[str, tuple[str, str, bool, int]] = {
@@ -138,16 +141,11 @@ def delete_topics(settings: Settings, prefix: str) -> None:
             time.sleep(0.2)
 
 
-def forget_checkpoints(settings: Settings) -> None:
-    """Delete the Spark checkpoints of the bench's own streams (`bench-*`, one per target warehouse): only a real
-    directory of the checkpoints directory whose stream id marker is beside it."""
-    import shutil
+def forget_checkpoints(targets: list[Settings]) -> None:
+    """Delete the Spark checkpoints of the bench's own streams: exactly the names its streams had on the warehouses
+    it created (a user's stream is never touched, whatever its name)."""
+    from aladia_etl.processing.checkpoints import checkpoint_path, forget
 
-    checkpoints = settings.data_dir / "spark" / "checkpoints"
-    if not checkpoints.is_dir():
-        return
-    for marker in checkpoints.glob("bench-*.stream-id"):
-        checkpoint = marker.with_suffix("")
-        if checkpoint.is_dir() and not checkpoint.is_symlink():
-            shutil.rmtree(checkpoint)
-        marker.unlink(missing_ok=True)
+    for target in targets:
+        for stream in BENCH_STREAMS:
+            forget(checkpoint_path(target, stream))

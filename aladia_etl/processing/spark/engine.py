@@ -9,7 +9,6 @@ applied and skipped.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import threading
@@ -20,6 +19,7 @@ from functools import partial
 from aladia_etl.bus.topics import cdc_pattern
 from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
+from aladia_etl.processing import checkpoints
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage, OutageTooLong, Stopped
 from aladia_etl.warehouse import loader
@@ -42,18 +42,6 @@ def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
 
     stats = stage(conninfo, token, records(), dlq)
     yield pa.RecordBatch.from_pydict({"records": [stats.records]})
-
-
-def checkpoint_name(settings: Settings, stream_name: str) -> str:
-    """A checkpoint holds Kafka offsets of the topics it read, and they mean something only for the warehouse they
-    were applied to: its directory is named for the stream *and* for the brokers, topics and warehouse, so a stream
-    pointed at other topics or another warehouse starts a checkpoint of its own (from the earliest offsets) instead
-    of resuming offsets that belong elsewhere (which would skip records, or replay another topic's)."""
-    pg = settings.postgres
-    binding = "|".join(
-        (settings.kafka.bootstrap_servers, cdc_pattern(settings), f"{pg.host}:{pg.port}/{pg.warehouse_db}")
-    )
-    return f"{stream_name}-{hashlib.sha256(binding.encode()).hexdigest()[:10]}"
 
 
 def _warm_up(conninfo: dict, batches):
@@ -80,10 +68,10 @@ class SparkEngine:
         self._busy = threading.Event()
         self._stopping = False
         self._error: BaseException | None = None
-        self.checkpoints = settings.data_dir / "spark" / "checkpoints"
-        self.checkpoint = self.checkpoints / checkpoint_name(settings, options.stream_name)
+        self.checkpoints = checkpoints.checkpoints_dir(settings)
+        self.checkpoint = checkpoints.checkpoint_path(settings, options.stream_name)
         # The stream id file marks the checkpoint beside it as aladia's own.
-        self.stream_id_file = self.checkpoints / f"{self.checkpoint.name}.stream-id"
+        self.stream_id_file = checkpoints.marker(self.checkpoint)
         self._kafka = None
         self._stop = threading.Event()
         self._batch_outage = Outage("the warehouse or Kafka", options.max_outage_s, progress.note_retry)
@@ -113,6 +101,25 @@ class SparkEngine:
             self.stream_id_file.write_text(uuid.uuid4().hex[:12])
         return self.stream_id_file.read_text().strip()
 
+    def _forget_if_ahead_of_the_warehouse(self) -> None:
+        """Spark records a batch as done only after its warehouse transaction committed, so a checkpoint whose last
+        batch the warehouse does not have belongs to a warehouse that is gone (dropped and created again under the
+        same name, restored from a backup): resuming it would skip every record before its offsets. Such a
+        checkpoint is set aside and the stream starts again from the earliest offsets (the write is idempotent)."""
+        last = checkpoints.last_committed_batch(self.checkpoint)
+        if last is None:
+            return
+        with loader.connect(self.settings) as conn:
+            following = loader.next_batch_id(conn, ENGINE, self.stream_id)
+        if following > last:
+            return
+        has = f"up to batch {following - 1}" if following else "none of its batches"
+        note = f"the checkpoint was ahead of the warehouse (batch {last} done, the warehouse has {has}): replaying"
+        log.warning("%s: %s from the earliest offsets", self.options.stream_name, note)
+        self.progress.note(f"{note} from the earliest offsets")
+        self._forget_checkpoint()
+        self.stream_id = self._stream_id()
+
     def _continuity(self, conn) -> None:
         from aladia_etl.processing.continuity import check_continuity
         from aladia_etl.stack.connections import consumer
@@ -127,6 +134,7 @@ class SparkEngine:
         with loader.connect(self.settings) as conn:
             self._continuity(conn)  # before the JVM starts: a gap is one line, not a Spark trace
         self.stream_id = self._stream_id()
+        self._forget_if_ahead_of_the_warehouse()
         self.spark = build_session(self.settings, self.options.master, self.options.conf)
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
         workers = self.spark.sparkContext.defaultParallelism

@@ -1,16 +1,18 @@
-"""A Spark checkpoint is bound to the brokers, topics and warehouse it was made for."""
+"""A Spark checkpoint is bound to the brokers, topics and warehouse it was made for, and only what aladia marked as
+its own is ever deleted."""
 
 from __future__ import annotations
 
 import pytest
 
 from aladia_etl.core.settings import Settings
-
-
-def _name(settings: Settings, stream: str = "default") -> str:
-    from aladia_etl.processing.spark.engine import checkpoint_name
-
-    return checkpoint_name(settings, stream)
+from aladia_etl.processing.checkpoints import (
+    checkpoint_name,
+    checkpoint_path,
+    forget,
+    last_committed_batch,
+    marker,
+)
 
 
 def _with(settings: Settings, section: str, **changes) -> Settings:
@@ -19,9 +21,10 @@ def _with(settings: Settings, section: str, **changes) -> Settings:
 
 def test_checkpoint_name_is_stable_and_starts_with_the_stream_name(tmp_path):
     settings = Settings(data_dir=tmp_path)
-    assert _name(settings) == _name(Settings(data_dir=tmp_path))
-    assert _name(settings, "nightly").startswith("nightly-")
-    assert _name(settings, "nightly") != _name(settings, "default")
+    assert checkpoint_name(settings, "default") == checkpoint_name(Settings(data_dir=tmp_path), "default")
+    assert checkpoint_name(settings, "nightly").startswith("nightly-")
+    assert checkpoint_name(settings, "nightly") != checkpoint_name(settings, "default")
+    assert checkpoint_path(settings, "x").parent == tmp_path / "spark" / "checkpoints"
 
 
 @pytest.mark.parametrize(
@@ -31,13 +34,74 @@ def test_checkpoint_name_is_stable_and_starts_with_the_stream_name(tmp_path):
         ("kafka", {"bootstrap_servers": "127.0.0.1:19092"}),
         ("postgres", {"warehouse_db": "another_warehouse"}),
         ("postgres", {"port": 6543}),
+        ("postgres", {"host": "warehouse.internal"}),
     ],
 )
 def test_other_topics_or_another_warehouse_get_another_checkpoint(tmp_path, section, changes):
     settings = Settings(data_dir=tmp_path)
-    assert _name(_with(settings, section, **changes)) != _name(settings)
+    assert checkpoint_name(_with(settings, section, **changes), "s") != checkpoint_name(settings, "s")
 
 
-def test_the_checkpoint_does_not_depend_on_what_does_not_bind_it(tmp_path):
+def test_what_does_not_bind_the_checkpoint_does_not_change_it(tmp_path):
+    settings = _with(Settings(data_dir=tmp_path), "kafka", bootstrap_servers="b:9092,a:9092")
+    same = [
+        _with(settings, "cdc", connector_name="renamed"),
+        _with(settings, "kafka", bootstrap_servers=" a:9092 , b:9092"),  # the same brokers, listed otherwise
+    ]
+    assert {checkpoint_name(s, "s") for s in same} == {checkpoint_name(settings, "s")}
+
+
+def _checkpoint(tmp_path, name="s-0123456789", commits=()):
+    path = tmp_path / name
+    (path / "commits").mkdir(parents=True)
+    for c in commits:
+        (path / "commits" / c).write_text("v1")
+    marker(path).write_text("abc")
+    return path
+
+
+def test_last_committed_batch_reads_the_commit_log(tmp_path):
+    assert last_committed_batch(tmp_path / "absent") is None
+    assert last_committed_batch(_checkpoint(tmp_path, "a-1")) is None
+    assert last_committed_batch(_checkpoint(tmp_path, "b-1", ("0", "1", "12", ".12.crc", "tmp"))) == 12
+
+
+def test_forget_deletes_a_marked_checkpoint(tmp_path):
+    path = _checkpoint(tmp_path, commits=("0",))
+    assert forget(path) is True
+    assert not path.exists() and not marker(path).exists()
+
+
+def test_forget_refuses_what_aladia_did_not_mark(tmp_path):
+    unmarked = tmp_path / "unmarked"
+    (unmarked / "commits").mkdir(parents=True)
+    assert forget(unmarked) is False and unmarked.is_dir()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious").write_text("keep")
+    link = tmp_path / "linked"
+    link.symlink_to(elsewhere)
+    marker(link).write_text("abc")
+    assert forget(link) is False and (elsewhere / "precious").exists()
+
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    marker(odd).mkdir()  # a directory where the marker file should be
+    assert forget(odd) is False and odd.is_dir()
+
+
+def test_the_bench_forgets_only_its_own_streams_checkpoints(tmp_path):
+    from aladia_etl.flows.bench.setup import BENCH_STREAMS, forget_checkpoints
+
     settings = Settings(data_dir=tmp_path)
-    assert _name(_with(settings, "cdc", connector_name="renamed")) == _name(settings)
+    target = _with(settings, "postgres", warehouse_db="bench_wh")
+    root = checkpoint_path(settings, "x").parent
+    theirs = [_checkpoint(root, checkpoint_name(target, s), ("0",)) for s in BENCH_STREAMS]
+    users = [
+        _checkpoint(root, checkpoint_name(settings, "bench-mine"), ("0",)),  # a user's stream named bench-…
+        _checkpoint(root, checkpoint_name(settings, "bench-drain"), ("0",)),  # the same name on the user's warehouse
+    ]
+    forget_checkpoints([target])
+    assert not any(p.exists() for p in theirs)
+    assert all(p.is_dir() and marker(p).is_file() for p in users)

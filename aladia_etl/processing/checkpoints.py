@@ -1,0 +1,55 @@
+"""Where a Spark stream keeps its checkpoint, and what marks it as aladia's (no Spark needed to know).
+
+A checkpoint holds Kafka offsets of the topics it read, which mean something only for the warehouse they were
+applied to: its directory is named for the stream *and* for the brokers, topics and warehouse, so the same stream
+name pointed at other topics or another warehouse starts a checkpoint of its own (from the earliest offsets) instead
+of resuming offsets that belong elsewhere. The `<checkpoint>.stream-id` file beside it marks it as aladia's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from aladia_etl.bus.topics import cdc_pattern
+from aladia_etl.core.settings import Settings
+
+
+def checkpoints_dir(settings: Settings) -> Path:
+    return settings.data_dir / "spark" / "checkpoints"
+
+
+def checkpoint_name(settings: Settings, stream_name: str) -> str:
+    pg = settings.postgres
+    brokers = ",".join(sorted(b.strip() for b in settings.kafka.bootstrap_servers.split(",") if b.strip()))
+    binding = "|".join((brokers, cdc_pattern(settings), f"{pg.host}:{pg.port}/{pg.warehouse_db}"))
+    return f"{stream_name}-{hashlib.sha256(binding.encode()).hexdigest()[:10]}"
+
+
+def checkpoint_path(settings: Settings, stream_name: str) -> Path:
+    return checkpoints_dir(settings) / checkpoint_name(settings, stream_name)
+
+
+def marker(checkpoint: Path) -> Path:
+    return checkpoint.with_name(f"{checkpoint.name}.stream-id")
+
+
+def last_committed_batch(checkpoint: Path) -> int | None:
+    """The last micro-batch Spark recorded as done in this checkpoint (its `commits/` log), if any."""
+    commits = checkpoint / "commits"
+    ids = [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []
+    return max(ids, default=None)
+
+
+def forget(checkpoint: Path) -> bool:
+    """Delete a checkpoint aladia created: a real directory directly under the checkpoints directory whose marker
+    file is beside it. Returns whether it did; refuses (False) anything else."""
+    mark = marker(checkpoint)
+    if not mark.is_file() or mark.is_symlink() or checkpoint.is_symlink():
+        return False
+    if checkpoint.exists() and not checkpoint.is_dir():
+        return False
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    mark.unlink(missing_ok=True)
+    return True
