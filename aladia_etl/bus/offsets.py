@@ -57,10 +57,8 @@ def read_offsets(settings: Settings, topics: Iterable[str], timeout_ms: int = 50
 
 def partition_counts(settings: Settings, topics: Iterable[str]) -> dict[str, int]:
     """How many partitions each of the given topics has (topics that do not exist are left out)."""
-    counts: dict[str, int] = {}
-    for p in read_offsets(settings, topics):
-        counts[p.topic] = counts.get(p.topic, 0) + 1
-    return counts
+    with closing(consumer(settings, timeout_ms=5000, group_id=None)) as c:
+        return {t: len(found) for t in topics if (found := c.partitions_for_topic(t))}
 
 
 def lag(offsets: Iterable[PartitionOffsets], applied: Mapping[TopicPartitionKey, int]) -> int:

@@ -46,22 +46,27 @@ def register_connector(
         raise UsageError(f"--tables: no table named in {tables!r}", f"e.g. --tables {','.join(CAPTURED_TABLES[:2])}")
     config = settings()
     result = do_register(config, name, chosen, database_host, timeout, reporter())
-    _note_partitions(config, chosen)
     if as_json:
         emit_json(result.as_dict())
-        return
-    verb = {"created": "registered", "updated": "updated", "unchanged": "already registered with this config"}
-    err.print(f"[green]✓[/green] connector {result.name} {verb[result.action]}; connector and task RUNNING")
+    else:
+        verb = {"created": "registered", "updated": "updated", "unchanged": "already registered with this config"}
+        err.print(f"[green]✓[/green] connector {result.name} {verb[result.action]}; connector and task RUNNING")
+    note_partitions(config, chosen)
 
 
-def _note_partitions(config, tables: tuple[str, ...]) -> None:
-    """Existing topics keep their partitions: say so when they differ from ALADIA_CDC__TOPIC_PARTITIONS."""
+def note_partitions(config, tables: tuple[str, ...]) -> None:
+    """Existing topics keep their partitions: say so when they differ from ALADIA_CDC__TOPIC_PARTITIONS. Only a
+    note: the connector is registered whatever Kafka answers here."""
     from aladia_etl.bus.offsets import partition_counts
     from aladia_etl.bus.topics import cdc_topics
     from aladia_etl.cli.render import err
 
     wanted = config.cdc.topic_partitions
-    other = {t: n for t, n in partition_counts(config, cdc_topics(config, tables)).items() if n != wanted}
+    try:
+        other = {t: n for t, n in partition_counts(config, cdc_topics(config, tables)).items() if n != wanted}
+    except Exception as exc:  # noqa: BLE001 - a note must not fail the command
+        err.print(f"note: could not read the CDC topics' partitions from Kafka ({type(exc).__name__})", markup=False)
+        return
     if other:
         topic, count = sorted(other.items())[0]
         err.print(

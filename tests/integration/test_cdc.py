@@ -35,23 +35,28 @@ def test_register_is_running_and_idempotent(pipeline, stack_env):
     assert report["cdc"]["connector"]["state"] == "RUNNING"
 
 
-def test_register_says_existing_topics_keep_their_partitions(pipeline, stack_env):
-    """Debezium creates topics with ALADIA_CDC__TOPIC_PARTITIONS; topics that exist are never repartitioned."""
+def test_register_notes_existing_topics_keep_their_partitions(pipeline, capsys):
+    """Debezium creates topics with ALADIA_CDC__TOPIC_PARTITIONS; topics that exist are never repartitioned, and
+    `cdc register` says so (checked in-process: the session's connector is not reconfigured)."""
     from aladia_etl.bus.offsets import partition_counts
     from aladia_etl.bus.topics import cdc_topics
+    from aladia_etl.cli.cdc import note_partitions
+    from aladia_etl.source.schema import CAPTURED_TABLES
 
-    before = partition_counts(pipeline, cdc_topics(pipeline))
-    assert set(before.values()) == {1} and len(before) == 4
-    try:
-        result = run_cli(["cdc", "register"], {**stack_env, "ALADIA_CDC__TOPIC_PARTITIONS": "3"})
-        assert result.code == 0, result.output
-        assert "note: 4 CDC topic(s) already exist with another partition count" in result.stderr
-        assert "ALADIA_CDC__TOPIC_PARTITIONS=3 applies only to topics Debezium creates" in result.stderr
-    finally:
-        restored = run_cli(["cdc", "register", "--json"], stack_env)
-        assert restored.code == 0, restored.output
-    assert json.loads(restored.stdout)["action"] == "updated"
-    assert partition_counts(pipeline, cdc_topics(pipeline)) == before
+    counts = partition_counts(pipeline, cdc_topics(pipeline))
+    assert counts and set(counts.values()) == {1}
+    note_partitions(pipeline, CAPTURED_TABLES)
+    assert "note:" not in capsys.readouterr().err
+    three = pipeline.model_copy(update={"cdc": pipeline.cdc.model_copy(update={"topic_partitions": 3})})
+    note_partitions(three, CAPTURED_TABLES)
+    said = capsys.readouterr().err
+    assert f"note: {len(counts)} CDC topic(s) already exist with another partition count" in said
+    assert "ALADIA_CDC__TOPIC_PARTITIONS=3 applies only to topics Debezium creates" in said
+    unreachable = pipeline.model_copy(
+        update={"kafka": pipeline.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:1"})}
+    )
+    note_partitions(unreachable, CAPTURED_TABLES)  # a note, never a failure
+    assert "note: could not read the CDC topics' partitions from Kafka" in capsys.readouterr().err
 
 
 def test_invalid_config_shows_errors_and_leaves_nothing(pipeline, stack_env):
