@@ -33,6 +33,8 @@ CHUNK = 5_000
 log = logging.getLogger("aladia.beam")
 
 PRISM_NAMES = (None, "", "prism", "PrismRunner")
+ENDED = ("DONE", "FAILED", "CANCELLED", "STOPPED")
+UNREACHABLE = "UNREACHABLE"  # the job service does not answer: with Prism, the runner is gone with its job
 
 
 def pane_trigger(seconds: float, chunks: int):
@@ -155,9 +157,17 @@ class BeamStreamingEngine:
             )
         if self.result is None or state is None or state.stop.is_set():
             return
-        name = str(self.result.state)
-        if name.endswith(("FAILED", "CANCELLED", "DONE", "STOPPED")):
+        name = self.job_state()
+        if name.endswith((*ENDED, UNREACHABLE)):
             self._relaunch(RuntimeError(f"the Beam pipeline ended in state {name}"))
+
+    def job_state(self) -> str:
+        """The job's state as the runner reports it; UNREACHABLE when its job service does not answer (Prism
+        ends with its job, so asking after the end can fail with a gRPC error)."""
+        try:
+            return str(self.result.state)
+        except Exception:  # noqa: BLE001 - any failure to ask means nobody runs the job any more
+            return UNREACHABLE
 
     def _relaunch(self, why: BaseException) -> None:
         """The job ended on its own (the runner lost, a worker failure): start it again from the warehouse's
@@ -183,8 +193,9 @@ class BeamStreamingEngine:
         if self.result is not None:
             with contextlib.suppress(Exception):  # a job that failed or was cancelled: nothing more to apply
                 self.result.wait_until_finish(duration=120_000)
-            if not str(self.result.state).endswith(("DONE", "FAILED", "CANCELLED", "STOPPED")):
-                self.result.cancel()
+            if not self.job_state().endswith((*ENDED, UNREACHABLE)):
+                with contextlib.suppress(Exception):  # cancelling a job whose runner just went away
+                    self.result.cancel()
         if state is not None:
             state.abort.set()
         shared.forget(self.key)
