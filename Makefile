@@ -1,4 +1,4 @@
-.PHONY: help install test test-quick lint format
+.PHONY: help install test test-unit test-quick lint format
 
 help:  ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -8,6 +8,9 @@ install:  ## Create .venv and install aladia with the dev extra
 
 test:  ## Run the whole test suite (same as CI)
 	scripts/test
+
+test-unit:  ## The unit tests only: no service, no stack (the fast loop)
+	scripts/test --unit
 
 test-quick:  ## Unit and integration tests, without the slow end-to-end runs
 	scripts/test -m "not e2e"

@@ -158,7 +158,10 @@ def anomalies(conn, minutes: int = 120, threshold: float = 3.5, now: datetime | 
 
 
 def daily(conn, since: date | None = None) -> list[dict[str, Any]]:
-    return _rows(conn, queries.DAILY, {"since": since})
+    rows = _rows(conn, queries.DAILY, {"since": since})
+    for r in rows:  # NUMERIC in the summary (any sum fits), a whole number to read
+        r["items_sold"] = int(r["items_sold"])
+    return rows
 
 
 def build_report(

@@ -25,6 +25,7 @@ class PartitionOffsets:
     partition: int
     begin: int  # log start offset (retention may have deleted what came before)
     end: int  # high-water mark: the offset the next record will get
+    topic_id: str | None = None  # Kafka's id of the topic (a topic deleted and created again gets another one)
 
     @property
     def key(self) -> TopicPartitionKey:
@@ -47,7 +48,15 @@ def partition_offsets(client, topics: Iterable[str]) -> list[PartitionOffsets]:
         return []
     begins = client.beginning_offsets(tps)
     ends = client.end_offsets(tps)
-    return [PartitionOffsets(tp.topic, tp.partition, begins[tp], ends[tp]) for tp in tps]
+    ids = {t: topic_id(client, t) for t in {tp.topic for tp in tps}}
+    return [PartitionOffsets(tp.topic, tp.partition, begins[tp], ends[tp], ids[tp.topic]) for tp in tps]
+
+
+def topic_id(client, topic: str) -> str | None:
+    """The topic's id as the client's metadata knows it (brokers before Kafka 2.8 have none: None)."""
+    cluster = getattr(getattr(client, "_client", None), "cluster", None)
+    found = cluster.topic_id(topic) if cluster is not None and hasattr(cluster, "topic_id") else None
+    return None if found is None or str(found) == "00000000-0000-0000-0000-000000000000" else str(found)
 
 
 def read_offsets(settings: Settings, topics: Iterable[str], timeout_ms: int = 5000) -> list[PartitionOffsets]:
@@ -70,7 +79,9 @@ def lag(offsets: Iterable[PartitionOffsets], applied: Mapping[TopicPartitionKey,
 class Gap:
     """A partition whose applied position no longer exists in Kafka: the position jumps from `from_offset` to
     `resume_at`. `deleted`: records [from_offset, resume_at) were deleted (retention) before they were applied;
-    `recreated`: the applied position is past the log end (the topic was recreated or truncated)."""
+    `recreated`: the applied position is past the log end (the topic was recreated or truncated); `new-topic`: the
+    topic's id is not the one the position was applied from (deleted and created again, even if it has grown past
+    the old position since)."""
 
     topic: str
     partition: int
@@ -78,9 +89,17 @@ class Gap:
     resume_at: int
     kind: str
     log_end: int
+    old_id: str | None = None
+    new_id: str | None = None
 
     def describe(self) -> str:
         where = f"{self.topic}[{self.partition}]"
+        if self.kind == "new-topic":
+            return (
+                f"{self.topic} was deleted and created again (topic id {self.old_id} is now {self.new_id}): offsets "
+                f"up to {self.from_offset} of {where} were applied from the old topic, the new one starts at "
+                f"{self.resume_at}"
+            )
         if self.kind == "deleted":
             return (
                 f"offsets {self.from_offset}..{self.resume_at - 1} of {where} were deleted from Kafka before they were "
@@ -92,13 +111,25 @@ class Gap:
         )
 
 
-def gaps(offsets: Iterable[PartitionOffsets], applied: Mapping[TopicPartitionKey, int]) -> list[Gap]:
-    """Partitions where resuming from the applied position would skip records in silence."""
+def gaps(
+    offsets: Iterable[PartitionOffsets],
+    applied: Mapping[TopicPartitionKey, int],
+    known_ids: Mapping[str, str] | None = None,
+    held: Mapping[TopicPartitionKey, int] | None = None,
+) -> list[Gap]:
+    """Partitions where resuming from the applied position would skip records in silence. `known_ids`: the topic
+    id each topic had when its offsets were applied; `held`: positions reached before a `--from-beginning` rewind
+    (records before them were applied, so their deletion loses nothing)."""
     found = []
     for o in offsets:
         position = applied.get(o.key, 0)
-        if position < o.begin:
-            found.append(Gap(o.topic, o.partition, position, o.begin, "deleted", o.end))
+        reached = max(position, (held or {}).get(o.key, 0))
+        old_id = (known_ids or {}).get(o.topic)
+        if old_id and o.topic_id and old_id != o.topic_id:
+            if o.key in applied:
+                found.append(Gap(o.topic, o.partition, position, o.begin, "new-topic", o.end, old_id, o.topic_id))
+        elif reached < o.begin:
+            found.append(Gap(o.topic, o.partition, reached, o.begin, "deleted", o.end))
         elif position > o.end:
             found.append(Gap(o.topic, o.partition, position, o.begin, "recreated", o.end))
     return found

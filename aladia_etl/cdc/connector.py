@@ -53,6 +53,8 @@ def build_config(
         "value.converter.schemas.enable": str(schemas).lower(),
         "topic.creation.default.replication.factor": "1",
         "topic.creation.default.partitions": str(cdc.topic_partitions),
+        # whatever the broker's default: compaction would delete changes before they are applied, unnoticed
+        "topic.creation.default.cleanup.policy": "delete",
     }
 
 

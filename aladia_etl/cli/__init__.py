@@ -199,8 +199,10 @@ def _command_path(exc, argv: list[str] | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; every way it can end becomes one line on stderr and a named exit code."""
+    from aladia_etl.cli.render import mask_standard_streams
     from aladia_etl.core.errors import AladiaError, ExitCode
 
+    mask_standard_streams()
     click = _click_exceptions()
     args = sys.argv[1:] if argv is None else argv
     state.debug = "--debug" in args

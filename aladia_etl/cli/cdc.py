@@ -33,6 +33,9 @@ def register_connector(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Validate, then create or update the connector, then wait until it and its task are RUNNING."""
+    from aladia_etl.bus.policy import check_cleanup_policies
+    from aladia_etl.bus.topics import cdc_topics
+    from aladia_etl.cdc.connector import build_config
     from aladia_etl.cdc.service import register as do_register
     from aladia_etl.cli.render import emit_json, err
     from aladia_etl.core.errors import UsageError
@@ -45,6 +48,9 @@ def register_connector(
     if not chosen:
         raise UsageError(f"--tables: no table named in {tables!r}", f"e.g. --tables {','.join(CAPTURED_TABLES[:2])}")
     config = settings()
+    build_config(config, chosen)  # an unknown table is a usage error before Kafka is asked anything
+    # compacted CDC topics would lose unapplied changes unnoticed: refused before anything is registered
+    check_cleanup_policies(config, cdc_topics(config, chosen))
     result = do_register(config, name, chosen, database_host, timeout, reporter())
     if as_json:
         emit_json(result.as_dict())

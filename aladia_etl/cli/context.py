@@ -16,11 +16,9 @@ class _State:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            from aladia_etl.core.logs import add_secret
             from aladia_etl.core.settings import load_settings
 
-            self._settings = load_settings()
-            add_secret(self._settings.postgres.password.get_secret_value())
+            self._settings = load_settings()  # registers its secrets with the masking (core.secrets)
         return self._settings
 
     def reset(self) -> None:

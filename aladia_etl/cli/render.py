@@ -11,6 +11,32 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 
 from aladia_etl.core.progress import Reporter, Task
 
+
+class MaskedStream:
+    """A text stream whose every write goes through the one masking function (`core.secrets.mask`): whatever a
+    command prints — results, notes, errors, JSON — shows no secret."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from aladia_etl.core.secrets import mask
+
+        self._stream.write(mask(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def mask_standard_streams() -> None:
+    """Route sys.stdout and sys.stderr through the masking (once per process)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, MaskedStream):
+            setattr(sys, name, MaskedStream(stream))
+
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -27,8 +53,9 @@ def use_log_format(log_format: str) -> None:
 
 def emit_json(data: Any) -> None:
     from aladia_etl.analytics.export import plain
+    from aladia_etl.core.secrets import mask_data
 
-    sys.stdout.write(json.dumps(plain(data), indent=2) + "\n")
+    sys.stdout.write(json.dumps(mask_data(plain(data)), indent=2) + "\n")
     sys.stdout.flush()
 
 

@@ -8,43 +8,27 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from aladia_etl.core import secrets
+
 FORMATS = ("text", "json")
-MASK = "********"
+MASK = secrets.MASK
 
 # Attributes every LogRecord has: anything else on a record came from `extra=` and is context worth keeping.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
-_URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
-_PAIRS = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd|secret|token)[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s\"',;&)}]+)", re.IGNORECASE
-)
-_secrets: set[str] = set()
 
 
-def add_secret(value: str | None) -> None:
-    """A value that must never appear in a log line (the configured password). The documented default password is
-    public and too common a word to mask everywhere."""
-    if value and len(value) >= 4 and value != "postgres":
-        _secrets.add(value)
-
-
-def mask(text: str) -> str:
-    text = _URL_CREDENTIALS.sub(lambda m: m.group("head") + MASK + "@", text)
-    text = _PAIRS.sub(lambda m: m.group("head") + MASK, text)
-    for secret in _secrets:
-        text = text.replace(secret, MASK)
-    return text
+mask = secrets.mask  # the one masking function (core.secrets)
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return mask(value) if isinstance(value, str) else value
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return secrets.mask_data({str(k): _plain(v) for k, v in value.items()})
     if isinstance(value, (list, tuple, set)):
         return [_plain(v) for v in value]
     return mask(str(value))

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aladia_etl.core import names, versions
+from aladia_etl.core import names, secrets, versions
 from aladia_etl.core.errors import ConfigError
 
 ENV_PREFIX = "ALADIA_"
@@ -304,12 +304,30 @@ class Settings(BaseSettings):
     def state_dir(self) -> Path:
         return self.data_dir / "state"
 
+    def model_post_init(self, context: Any, /) -> None:
+        """Every secret these settings hold is registered with the one masking function (`core.secrets`), so that
+        no output path — terminal, logs, state files, the health API — can show it."""
+        secrets.register(self.postgres.password.get_secret_value())
+        password = _url_password(self.connect.url)
+        if password:
+            secrets.register(password)
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets replaced by '********'."""
         data = self.model_dump(mode="json")  # SecretStr dumps as '**********'
         data["connect"]["url"] = self.connect.display_url
         data["artifacts_dir"] = str(self.artifacts_dir)
         return data
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
 
 
 def env_var_for(loc: tuple[int | str, ...]) -> str:

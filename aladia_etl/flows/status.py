@@ -39,6 +39,11 @@ def collect_status(settings: Settings, reporter: Reporter = SILENT) -> dict[str,
     if warning:
         log.warning(warning, extra={"component": "replication_slot"})
         report.setdefault("warnings", []).append(warning)
+    if by_name["kafka"].healthy:
+        warning = compaction_warning(settings)
+        if warning:
+            log.warning(warning, extra={"component": "kafka"})
+            report.setdefault("warnings", []).append(warning)
     report["cdc"] = cdc
     from aladia_etl.processing.state import read_streams
 
@@ -79,6 +84,21 @@ def wal_warning(settings: Settings, slot: dict[str, Any] | None) -> str | None:
         f"ALADIA_CDC__WAL_WARN_BYTES={settings.cdc.wal_warn_bytes:,}): its consumer is not confirming progress"
         " — check 'aladia cdc status'; drop a slot nobody uses with 'aladia cdc delete NAME --drop-slot'"
     )
+
+
+def compaction_warning(settings: Settings) -> str | None:
+    """A warning for CDC topics whose cleanup policy is not `delete` (compaction loses unapplied changes unnoticed)."""
+    from aladia_etl.bus.policy import check_cleanup_policies
+    from aladia_etl.bus.topics import cdc_topics
+    from aladia_etl.core.errors import ConfigError
+
+    try:
+        check_cleanup_policies(settings, cdc_topics(settings))
+    except ConfigError as exc:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - a warning must not fail the status
+        return None
+    return None
 
 
 def pipeline_figures(settings: Settings) -> list[dict[str, Any]]:

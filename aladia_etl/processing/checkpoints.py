@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aladia_etl.bus.topics import cdc_pattern
@@ -45,11 +46,32 @@ def last_committed_batch(checkpoint: Path) -> int | None:
 def forget(checkpoint: Path) -> bool:
     """Delete a checkpoint aladia created: a real directory directly under the checkpoints directory whose marker
     file is beside it. Returns whether it did; refuses (False) anything else."""
+    if not _is_ours(checkpoint):
+        return False
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    marker(checkpoint).unlink(missing_ok=True)
+    return True
+
+
+def _is_ours(checkpoint: Path) -> bool:
     mark = marker(checkpoint)
     if not mark.is_file() or mark.is_symlink() or checkpoint.is_symlink():
         return False
-    if checkpoint.exists() and not checkpoint.is_dir():
-        return False
-    shutil.rmtree(checkpoint, ignore_errors=True)
-    mark.unlink(missing_ok=True)
-    return True
+    return not (checkpoint.exists() and not checkpoint.is_dir())
+
+
+def set_aside(checkpoint: Path) -> Path | None:
+    """Move a checkpoint aladia created out of the stream's way, kept under a name that says when
+    (`<name>.set-aside-<UTC time>`, its marker beside it); returns where it went. None: there was nothing to move
+    (no marked checkpoint). Raises ValueError for a checkpoint aladia did not mark (it is left alone)."""
+    mark = marker(checkpoint)
+    if not (mark.exists() or mark.is_symlink() or checkpoint.exists() or checkpoint.is_symlink()):
+        return None
+    if not _is_ours(checkpoint):
+        raise ValueError(f"{checkpoint} is not a checkpoint aladia created")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = checkpoint.with_name(f"{checkpoint.name}.set-aside-{stamp}")
+    if checkpoint.exists():
+        checkpoint.rename(target)
+    mark.rename(marker(target))
+    return target

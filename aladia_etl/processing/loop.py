@@ -20,6 +20,7 @@ from aladia_etl.processing.resilience import Outage, Stopped
 from aladia_etl.processing.state import StatePublisher
 from aladia_etl.warehouse import loader
 from aladia_etl.warehouse.schema import ensure_schema
+from aladia_etl.warehouse.writers import WriterLock, clear_dead_staging
 
 log = logging.getLogger("aladia.stream")
 
@@ -97,6 +98,7 @@ class _Watch:
         self.progress = progress
         self.meter = LagMeter(settings, options.engine)
         self.conn = None
+        self.lock: WriterLock | None = None
         self.outage = Outage(
             "Kafka or the warehouse (measuring lag)", options.max_outage_s, lambda s: progress.note_retry(s, "lag")
         )
@@ -105,22 +107,30 @@ class _Watch:
         if self.outage.next_attempt_at is not None and time.monotonic() < self.outage.next_attempt_at:
             return
         try:
+            if self.lock is not None:
+                self.lock.check()  # after an outage: take the stream's name again, or stop if another took it
             if self.conn is None or self.conn.closed or self.conn.broken:
                 self.conn = loader.connect(self.settings)
             self.progress.lag = self.meter.measure(self.conn)
         except Exception as exc:
-            self.close()
+            self._disconnect()
             self.progress.lag = None
             self.outage.failed(exc)  # raises unless it is a service's fault within the limit
             return
         self.outage.recovered()
 
-    def close(self) -> None:
+    def _disconnect(self) -> None:
         self.meter.close()
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.conn.close()
         self.conn = None
+
+    def close(self) -> None:
+        self._disconnect()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def run_stream(
@@ -146,16 +156,18 @@ def run_stream(
     published = StatePublisher(settings, options, progress)
     watch = _Watch(settings, options, progress)
     idle_since: float | None = None
+    engine: Engine | None = None
     log.info("stream starting", extra=context)
     try:
         with stop_on_signals(stop):
             starting = Outage("the warehouse", options.max_outage_s, progress.note_retry)
             try:
-                starting.retry(lambda: _prepare(settings, options), stop)
+                lock = starting.retry(lambda: _prepare(settings, options), stop)
             except Stopped:
                 progress.stopped_reason = "signal"
                 return progress
-            engine: Engine = engine_class(options.engine)(settings, options, progress)
+            watch.lock = lock
+            engine = engine_class(options.engine)(settings, options, progress)
             engine.start()
             progress.state = "running"
             log.info("stream running", extra=context)
@@ -191,6 +203,9 @@ def run_stream(
         progress.state = "failed"
         progress.stopped_reason = describe(exc)
         log.error("stream failed: %s", progress.stopped_reason, extra=context)
+        if engine is not None:
+            with contextlib.suppress(BaseException):  # nothing may write once the stream's name is released
+                engine.stop()
         raise
     finally:
         watch.close()
@@ -210,9 +225,21 @@ def run_stream(
     return progress
 
 
-def _prepare(settings: Settings, options: StreamOptions) -> None:
-    """Bring the warehouse schema up to date (and forget the engine's position with --from-beginning)."""
+def _prepare(settings: Settings, options: StreamOptions) -> WriterLock:
+    """Bring the warehouse schema up to date, take the stream's name (one running stream per engine and name),
+    clear what dead runs left staged, and with --from-beginning move the engine's position back (keeping what it
+    had reached, so that the gap check knows what was applied)."""
     with loader.connect(settings) as conn:
         ensure_schema(conn)
-        if options.from_beginning:
-            loader.reset_offsets(conn, options.engine)
+    lock = WriterLock(settings, options.engine, options.stream_name).acquire()
+    try:
+        with loader.connect(settings) as conn:
+            cleared = clear_dead_staging(conn)
+            if cleared:
+                log.info("cleared %d staging rows of runs that are gone", cleared, extra={"engine": options.engine})
+            if options.from_beginning:
+                loader.rewind_offsets(conn, options.engine)
+    except BaseException:
+        lock.release()
+        raise
+    return lock

@@ -8,6 +8,7 @@ reason. A replay never moves an engine's offsets and never republishes to the de
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from aladia_etl.core.settings import Settings
 from aladia_etl.processing.bundle import stage
 from aladia_etl.warehouse import dead_letters, loader
 from aladia_etl.warehouse.schema import ensure_schema
+from aladia_etl.warehouse.writers import WriterLock
 
 CHUNK = 5_000
 
@@ -41,6 +43,11 @@ def replay(settings: Settings, ids: list[int] | None = None) -> ReplayResult:
     conninfo = settings.postgres.conninfo(settings.postgres.warehouse_db)
     with loader.connect(settings) as conn:
         ensure_schema(conn)
+    # registered as a writer: a stream starting meanwhile keeps this replay's staging rows
+    with (
+        WriterLock(settings, "dlq", f"replay-{uuid.uuid4().hex[:12]}", what="dead-letter replay"),
+        loader.connect(settings) as conn,
+    ):
         wanted = dead_letters.waiting(conn) if ids is None else list(dict.fromkeys(ids))
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
@@ -59,13 +66,18 @@ def replay(settings: Settings, ids: list[int] | None = None) -> ReplayResult:
 def _replay_chunk(conn, conninfo: dict, todo: list, result: ReplayResult) -> None:
     token = f"replay:dlq:{uuid.uuid4().hex}"
     params = {"token": token, "ids": [r.id for r in todo]}
-    stage(conninfo, token, [(r.topic, r.partition, r.offset, r.key, r.value) for r in todo])
-    with conn.transaction():
-        stats = loader.staged_stats(conn, token)
-        merged, _ = loader.merge_staged(conn, params, stats)
-        conn.execute(dead_letters.STILL_DEAD, params)
-        conn.execute(dead_letters.MARK_REPLAYED, params)
-        loader.clear_staged(conn, params)
+    try:
+        stage(conninfo, token, [(r.topic, r.partition, r.offset, r.key, r.value) for r in todo])
+        with conn.transaction():
+            stats = loader.staged_stats(conn, token)
+            merged, _ = loader.merge_staged(conn, params, stats)
+            conn.execute(dead_letters.STILL_DEAD, params)
+            conn.execute(dead_letters.MARK_REPLAYED, params)
+            loader.clear_staged(conn, params)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the warehouse gone: a later stream start clears them
+            loader.clear_stage(conn, token)
+        raise
     result.rows += merged
     for r in dead_letters.get(conn, params["ids"]):
         if r.status == "replayed":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aladia_etl.core.files import atomic_write
+from aladia_etl.core.secrets import mask_data
 from aladia_etl.core.settings import Settings
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 
@@ -64,7 +65,7 @@ class StatePublisher:
             "lag": p.lag,
         }
         try:
-            atomic_write(self.path, json.dumps(data) + "\n")
+            atomic_write(self.path, json.dumps(mask_data(data)) + "\n")  # the health API serves this file
         except Exception:  # a full disk must not stop the stream; status then shows the last state written
             return
         self._last = (p.state, p.retrying, p.stopped_reason)
@@ -94,6 +95,7 @@ def read_streams(settings: Settings) -> list[dict[str, Any]]:
             and data.get("start_ticks") is not None
             and process_start_ticks(pid) == data.get("start_ticks")
         )
+        data = mask_data(data)  # a file an older release wrote, unmasked
         data["alive"] = bool(alive)
         if not alive and data.get("state") in ("starting", "running", "retrying", "stopping"):
             data["state"] = "gone"

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from aladia_etl import __version__
+from aladia_etl.core.secrets import mask, mask_data
 from aladia_etl.flows.health import COMPONENTS, STATES, overall
 from aladia_etl.serve.metrics import registry_for
 from aladia_etl.serve.observe import Observer
@@ -56,6 +57,11 @@ def _component(state) -> dict[str, Any]:
     return jsonable_encoder(state.as_dict())
 
 
+def _answer(body: Any, status_code: int = 200) -> JSONResponse:
+    """Every JSON answer goes through the one masking function: nothing the API returns holds a secret."""
+    return JSONResponse(mask_data(jsonable_encoder(body)), status_code=status_code)
+
+
 def create_app(observer: Observer) -> FastAPI:
     app = FastAPI(
         title="aladia health API",
@@ -81,7 +87,7 @@ def create_app(observer: Observer) -> FastAPI:
             "checked_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "components": {name: _component(s) for name, s in states.items()},
         }
-        return JSONResponse(body, status_code=200 if body["healthy"] else 503)
+        return _answer(body, 200 if body["healthy"] else 503)
 
     @app.get(
         "/health/{component}",
@@ -95,9 +101,9 @@ def create_app(observer: Observer) -> FastAPI:
     def component_health(component: str) -> JSONResponse:
         if component not in COMPONENTS:
             body = {"detail": f"unknown component {component!r}", "components": list(COMPONENTS)}
-            return JSONResponse(body, status_code=404)
+            return _answer(body, 404)
         state = observer.health((component,))[component]
-        return JSONResponse(_component(state), status_code=200 if state.healthy else 503)
+        return _answer(_component(state), 200 if state.healthy else 503)
 
     @app.get(
         "/metrics",
@@ -108,11 +114,11 @@ def create_app(observer: Observer) -> FastAPI:
     def metrics() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(mask(generate_latest(registry).decode()), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/overview", summary="Everything the dashboard shows")
     def api_overview() -> JSONResponse:
-        return JSONResponse(jsonable_encoder(observer.snapshot().overview()))
+        return _answer(observer.snapshot().overview())
 
     @app.get("/", response_class=HTMLResponse, summary="The live dashboard")
     def dashboard() -> HTMLResponse:

@@ -16,11 +16,6 @@ from aladia_etl.core.progress import SILENT, Reporter
 
 DATA_DIR_MARKER = ".aladia-data-dir"
 OWNED_MARKER = ".aladia-owned"
-# What aladia itself puts in a data directory: one holding nothing else may be marked as aladia's (an older
-# release did not mark its data directory).
-DATA_DIR_ENTRIES = frozenset(
-    {DATA_DIR_MARKER, "cache", "state", "logs", "postgres", "kafka", "connect", "spark", "beam", "aladia-report.html"}
-)
 _MAX_MARKER_BYTES = 4096
 
 
@@ -79,18 +74,21 @@ def is_marked_data_dir(data_dir: Path) -> bool:
 
 
 def claim_data_dir(data_dir: Path, reporter: Reporter = SILENT) -> bool:
-    """Mark `data_dir` as aladia's when aladia creates it, or it is empty or holds only what aladia puts there.
-    Returns whether it is marked; a directory that cannot be marked is used all the same, with a note, and
-    `down --purge` will refuse to delete anything in it."""
+    """Mark `data_dir` as aladia's when aladia creates it now, or it is an empty directory. Entries that merely have
+    the names aladia uses (`kafka/`, `spark/`) prove nothing: a directory holding anything is not marked. Returns
+    whether it is marked; a directory that cannot be marked is used all the same, with a note, and `down --purge`
+    will refuse to delete anything in it."""
     if is_marked_data_dir(data_dir):
         return True
     what = _never_ours(data_dir)
-    if what is None and data_dir.is_dir():
-        foreign = sorted(entry.name for entry in data_dir.iterdir() if entry.name not in DATA_DIR_ENTRIES)
-        if foreign:
-            shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
-            what = f"a directory that holds files aladia did not create ({shown})"
-    elif what is None and (data_dir.exists() or data_dir.is_symlink()):
+    if what is None and data_dir.is_symlink():
+        what = "a symbolic link"
+    elif what is None and data_dir.is_dir():
+        held = sorted(entry.name for entry in data_dir.iterdir())
+        if held:
+            shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
+            what = f"a directory aladia did not create that is not empty ({shown})"
+    elif what is None and data_dir.exists():
         what = "not a directory"
     if what is not None:
         reporter.warning(
@@ -98,7 +96,11 @@ def claim_data_dir(data_dir: Path, reporter: Reporter = SILENT) -> bool:
             "'aladia down --purge' will refuse to delete anything there (set ALADIA_DATA_DIR to a directory of its own)"
         )
         return False
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True)
+    except FileExistsError:
+        if data_dir.is_symlink() or not data_dir.is_dir() or any(data_dir.iterdir()):
+            return False  # something else made it meanwhile
     _write_marker(data_dir / DATA_DIR_MARKER, "data-dir", path=str(data_dir))
     return True
 
@@ -128,6 +130,30 @@ def mark_owned(path: Path, kind: str, **facts: str) -> None:
     """Mark a directory aladia created outside the data directory (it exists already)."""
     if _read_marker(path / OWNED_MARKER, kind) is None:
         _write_marker(path / OWNED_MARKER, kind, **facts)
+
+
+def is_owned(path: Path, kind: str, facts: dict[str, str]) -> bool:
+    """Whether `path` carries aladia's marker for `kind` with these facts (the marker read without following links)."""
+    marker = _read_marker(path / OWNED_MARKER, kind)
+    return marker is not None and all(marker.get(key) == value for key, value in facts.items())
+
+
+def write_private(path: Path, text: str, owner: tuple[int, int] | None = None, mode: int = 0o600) -> None:
+    """Write `path` as a new file, never through a symbolic link (an existing entry is removed, not followed), with
+    `mode` and, when given, the (uid, gid) owner."""
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        if owner is not None:
+            os.fchown(fd, *owner)
+        os.fchmod(fd, mode)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def check_owned(path: Path, kind: str, facts: dict[str, str], uids: set[int]) -> None:

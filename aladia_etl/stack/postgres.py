@@ -17,7 +17,7 @@ from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
 from aladia_etl.stack.binaries import find_pg_bin_dir
 from aladia_etl.stack.component import LocalComponent
-from aladia_etl.stack.ownership import check_owned, mark_owned, owner_ids
+from aladia_etl.stack.ownership import check_owned, is_owned, mark_owned, owner_ids, write_private
 from aladia_etl.stack.probes import ComponentHealth, check_postgres
 
 # Written to aladia.conf and included from postgresql.conf, so ALTER SYSTEM can still override it.
@@ -116,20 +116,65 @@ class LocalPostgres(LocalComponent):
 
     def _chown(self, path: Path) -> None:
         if self._user is not None:
-            os.chown(path, self._user.pw_uid, self._user.pw_gid)
+            os.chown(path, self._user.pw_uid, self._user.pw_gid, follow_symlinks=False)
+
+    def _prepare_home(self) -> None:
+        """The cluster's home, its socket and data directories, made safely. Under /var/tmp (a directory every local
+        user can write to) the home must be new — created by root with mode 711, so that neither the server's
+        account nor anyone else can put a link in it — or, if it exists, a real directory of root's (or, made by an
+        older release, of the server's account, then taken back), closed to writes by others, with aladia's marker
+        for this data directory; anything else is refused and left alone. The server's account owns only `data`
+        and `run` inside it."""
+        home = self.home
+        if self.home_is_shared:
+            try:
+                os.mkdir(home, 0o711 if self._user is not None else 0o700)
+            except FileExistsError:
+                self._check_shared_home()
+            else:
+                self._mark_home()
+        else:
+            home.mkdir(parents=True, exist_ok=True)
+            _refuse_link(home)
+            home.chmod(0o700)
+            self._chown(home)
+        for directory in (self.socket_dir, self.cluster_dir):
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                _refuse_link(directory)
+            else:
+                self._chown(directory)
+        os.chmod(self.socket_dir, 0o700, follow_symlinks=False)
+        self._chown(self.socket_dir)
+
+    def _check_shared_home(self) -> None:
+        home = self.home
+        info = os.lstat(home)
+        server = self._user.pw_uid if self._user else os.geteuid()
+        problem = None
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            problem = "is not a directory (a symbolic link?)"
+        elif info.st_uid not in (os.geteuid(), server):
+            problem = f"belongs to uid {info.st_uid}, neither aladia's nor the server's account"
+        elif info.st_mode & 0o022:
+            problem = f"is writable by other users (mode {stat.S_IMODE(info.st_mode):o})"
+        elif not is_owned(home, HOME_KIND, {"data_dir": str(self.settings.data_dir)}):
+            problem = "has no marker of aladia's for this data directory"
+        if problem:
+            raise ComponentFailed(
+                f"refusing to use {home} for the PostgreSQL cluster: it exists and {problem}; nothing was changed",
+                f"remove it if it is yours to remove (rm -rf {home}), or set ALADIA_DATA_DIR to a directory the "
+                "server's account can reach",
+            )
+        if info.st_uid != os.geteuid():  # an older release's home, owned by the server's account: taken back
+            os.chown(home, os.geteuid(), os.getegid(), follow_symlinks=False)
+            os.chmod(home, 0o711, follow_symlinks=False)
 
     def initialize(self, bin_dir: Path) -> None:
-        home = self.home
-        home.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
-        for path in (home, self.socket_dir):
-            path.chmod(0o700)
-            self._chown(path)
-        self._mark_home()
-        pwfile = home / ".pwfile"
-        pwfile.write_text(self.settings.postgres.password.get_secret_value() + "\n")
-        pwfile.chmod(0o600)
-        self._chown(pwfile)
+        self._prepare_home()
+        pwfile = self.home / ".pwfile"
+        write_private(pwfile, self.settings.postgres.password.get_secret_value() + "\n", self._ids())
         try:
             result = self._run_as_user(
                 [
@@ -157,11 +202,13 @@ class LocalPostgres(LocalComponent):
                 f"see the output below; the cluster directory was {self.cluster_dir}",
                 detail=(result.stdout + result.stderr).strip()[-2000:],
             )
-        conf = self.cluster_dir / "aladia.conf"
-        conf.write_text(self._config_text())
-        self._chown(conf)
-        with open(self.cluster_dir / "postgresql.conf", "a") as fh:
+        write_private(self.cluster_dir / "aladia.conf", self._config_text(), self._ids(), mode=0o600)
+        fd = os.open(self.cluster_dir / "postgresql.conf", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        with os.fdopen(fd, "a") as fh:
             fh.write("\ninclude_if_exists = 'aladia.conf'\n")
+
+    def _ids(self) -> tuple[int, int] | None:
+        return (self._user.pw_uid, self._user.pw_gid) if self._user is not None else None
 
     def _config_text(self) -> str:
         pg = self.settings.postgres
@@ -195,14 +242,26 @@ class LocalPostgres(LocalComponent):
             self.reporter.info(f"initdb: creating a PostgreSQL cluster in {self.cluster_dir}")
             self.initialize(bin_dir)
         else:
-            self._mark_home()  # a cluster an older release created: in use by aladia, so marked as its own
+            self._prepare_home()  # an existing home is used only once it is proven aladia's
             # Port and addresses follow the current settings.
-            (self.cluster_dir / "aladia.conf").write_text(self._config_text())
-        # A stale postmaster.pid from a killed server blocks the start.
-        stale = self.cluster_dir / "postmaster.pid"
-        if stale.exists() and not self.process.is_running():
-            stale.unlink()
+            write_private(self.cluster_dir / "aladia.conf", self._config_text(), self._ids(), mode=0o600)
+        self._remove_stale_pid_file()
         return self.process.start([str(bin_dir / "postgres"), "-D", str(self.cluster_dir)], user=self._user)
+
+    def _remove_stale_pid_file(self) -> None:
+        """A postmaster.pid left by a killed server blocks the start (its pid may now be another process's). It is
+        removed only when no PostgreSQL server holds it: the pid it names is gone, or that process does not run in
+        this cluster directory; a live postmaster of this cluster is never disowned."""
+        pid_file = self.cluster_dir / "postmaster.pid"
+        if not pid_file.exists() or self.process.is_running():
+            return
+        holder = postmaster_of(pid_file, self.cluster_dir)
+        if holder is not None:
+            raise ComponentFailed(
+                f"a PostgreSQL server (pid {holder}) already runs on {self.cluster_dir} but aladia did not start it",
+                f"stop it (pg_ctl -D {self.cluster_dir} stop) or point aladia at it, then run 'aladia up' again",
+            )
+        pid_file.unlink()
 
     def health(self) -> ComponentHealth:
         return check_postgres(self.settings)
@@ -250,3 +309,31 @@ class LocalPostgres(LocalComponent):
         self.stop()
         self.start()
         self.wait_ready(timeout)
+
+
+def _refuse_link(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        raise ComponentFailed(
+            f"refusing to use {path} for the PostgreSQL cluster: it is a symbolic link or not a directory; nothing "
+            "was changed",
+            f"remove it if it is yours to remove (rm {path})",
+        )
+
+
+def postmaster_of(pid_file: Path, cluster_dir: Path) -> int | None:
+    """The pid of a live process that holds `pid_file`: the pid it names, still running, in `cluster_dir` (a
+    postmaster's working directory is its data directory). None when the file is stale."""
+    try:
+        pid = int(pid_file.read_text().splitlines()[0].strip())
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        # gone, or another user's process: the cluster's postmaster runs as aladia's own account, or aladia is
+        # root and may read any process's directory
+        return None
+    try:
+        return pid if cwd.resolve() == cluster_dir.resolve() else None
+    except OSError:
+        return None

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from aladia_etl.core.errors import AladiaError, ExitCode, ServiceUnavailable
 from aladia_etl.warehouse.schema import COLUMNS, STAGING_TABLES, STATUS_COLUMNS, WAREHOUSE_TABLE
 from aladia_etl.warehouse.staging import StageStats
 
@@ -64,10 +65,16 @@ SELECT order_date FROM fact_order
 
 CLEAR_SUMMARY = "DELETE FROM daily_sales_summary WHERE day IN (SELECT day FROM touched_days)"
 
+# pg_advisory_xact_lock key: one transaction at a time merges orders and recomputes their days' summaries. Two writers
+# (a Spark and a Beam stream, a stream and `dlq replay`) would otherwise each recompute a day from a state that
+# lacks the other's uncommitted rows (a stale summary), or insert the same day twice (a unique violation). Taken
+# before anything of the orders is read, so each writer's days before and after its merge are exact.
+SUMMARY_LOCK = 7262
+
 RECOMPUTE_SUMMARY = f"""
 WITH days AS (SELECT DISTINCT day FROM touched_days WHERE day IS NOT NULL),
 items AS (
-    SELECT i.order_id, sum(i.quantity) AS qty
+    SELECT i.order_id, sum(i.quantity::numeric) AS qty
       FROM fact_order_item i
      WHERE NOT i.is_deleted
        AND i.order_id IN (SELECT order_id FROM fact_order WHERE order_date IN (SELECT day FROM days))
@@ -91,6 +98,7 @@ KEEP_DEAD_LETTERS = """
 INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, engine, reason, raw_key, raw_value)
 SELECT kafka_topic, kafka_partition, kafka_offset, %(engine)s, reason, raw_key, raw_value
   FROM stg_dead_letters WHERE batch_token = %(token)s
+ ORDER BY kafka_topic, kafka_partition, kafka_offset
 ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING
 """
 
@@ -160,12 +168,62 @@ ON CONFLICT DO NOTHING RETURNING 1
 """
 
 
-def apply_batch(conn, engine: str, stream_id: str, batch_id: int, started: float | None = None) -> ApplyResult:
-    """`started` (time.monotonic() when the batch began) gives the batch's recorded duration."""
+class StagingLost(ServiceUnavailable):
+    """What the apply found staged is not what the caller staged (its rows were cleared meanwhile, e.g. by a stream
+    that started while this one had lost its lock): nothing applied; retried, staging again."""
+
+
+class PositionMoved(AladiaError):
+    """A batch that does not continue the warehouse's offsets (another writer applied under the same engine, or a
+    relaunch raced an apply): refused, nothing applied."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+# pg_advisory_xact_lock namespace (two-key form): one apply at a time compares and moves an engine's offsets.
+OFFSETS_LOCK = 7263
+
+
+def check_positions(conn, engine: str, expect: dict[tuple[str, int], int]) -> None:
+    """Inside the apply transaction: every partition the batch covers must start exactly where the warehouse's
+    offsets stand (an absent offset is 0), or PositionMoved is raised and the transaction rolls back."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OFFSETS_LOCK, engine))
+    held = applied_offsets(conn, engine)
+    moved = [(key, start, held.get(key, 0)) for key, start in sorted(expect.items()) if held.get(key, 0) != start]
+    if moved:
+        (topic, partition), start, at = moved[0]
+        raise PositionMoved(
+            f"the warehouse's {engine} offset of {topic}[{partition}] is {at}, but this batch starts at {start}: "
+            "another writer applied records of this engine meanwhile; nothing of the batch was applied",
+            "make sure one stream per engine writes to this warehouse, then rerun: it resumes from the warehouse's "
+            "offsets",
+        )
+
+
+def apply_batch(
+    conn,
+    engine: str,
+    stream_id: str,
+    batch_id: int,
+    started: float | None = None,
+    expect: dict[tuple[str, int], int] | None = None,
+    staged_records: int | None = None,
+) -> ApplyResult:
+    """`started` (time.monotonic() when the batch began) gives the batch's recorded duration. With `expect` (per
+    partition, the offset the batch starts at), the batch is applied only if it continues the warehouse's offsets
+    exactly (`check_positions`). With `staged_records` (how many records the caller staged), a batch whose staging
+    lost rows is refused (StagingLost) instead of being claimed half-empty."""
     token = batch_token(engine, stream_id, batch_id)
     params: dict[str, Any] = {"token": token, "engine": engine}
     with conn.transaction():
+        if expect is not None:
+            check_positions(conn, engine, expect)
         stats = staged_stats(conn, token)
+        if staged_records is not None and stats.records != staged_records:
+            raise StagingLost(
+                f"batch {batch_id} staged {staged_records} records but the warehouse holds {stats.records} of them",
+                "nothing was applied; the batch is staged again",
+            )
         duration_ms = None if started is None else round((time.monotonic() - started) * 1000)
         claimed = conn.execute(
             CLAIM,
@@ -201,6 +259,7 @@ def merge_staged(conn, params: dict[str, Any], stats: StageStats) -> tuple[int, 
     merged = 0
     touches_orders = bool(stats.rows.get("orders") or stats.rows.get("order_items"))
     if touches_orders:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SUMMARY_LOCK,))
         conn.execute(TOUCHED_BEFORE, params)
     for table in COLUMNS:
         if stats.rows.get(table):
@@ -238,13 +297,59 @@ def record_gaps(conn, engine: str, found) -> None:
             conn.execute(
                 "INSERT INTO pipeline_offsets (engine, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (engine, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, "
-                "updated_at = clock_timestamp()",
+                "held_offset = NULL, updated_at = clock_timestamp()",
                 (engine, gap.topic, gap.partition, gap.resume_at),
             )
 
 
-def reset_offsets(conn, engine: str) -> None:
-    conn.execute("DELETE FROM pipeline_offsets WHERE engine = %s", (engine,))
+def rewind_offsets(conn, engine: str) -> None:
+    """`--from-beginning`: the engine reads every partition again from offset 0 (in effect, from Kafka's log start),
+    and each position it had reached is kept as `held_offset`: the gap check then knows that records Kafka has
+    deleted since were applied, and raises no false alarm."""
+    conn.execute(
+        "UPDATE pipeline_offsets SET held_offset = GREATEST(next_offset, coalesce(held_offset, 0)), next_offset = 0, "
+        "updated_at = clock_timestamp() WHERE engine = %s",
+        (engine,),
+    )
+
+
+def held_offsets(conn, engine: str) -> dict[tuple[str, int], int]:
+    rows = conn.execute(
+        "SELECT topic, partition, held_offset FROM pipeline_offsets WHERE engine = %s AND held_offset IS NOT NULL",
+        (engine,),
+    ).fetchall()
+    return {(t, p): o for t, p, o in rows}
+
+
+def skip_applied(conn, engine: str, starts: dict[tuple[str, int], int]) -> None:
+    """Move positions up to where reading starts (records before it were applied before a rewind, and Kafka has
+    deleted them since): the position then continues where the engine reads."""
+    if not starts:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE pipeline_offsets SET next_offset = %s, updated_at = clock_timestamp() "
+            "WHERE engine = %s AND topic = %s AND partition = %s AND next_offset < %s",
+            [(o, engine, t, p, o) for (t, p), o in sorted(starts.items())],
+        )
+
+
+def topic_ids(conn, engine: str) -> dict[str, str]:
+    """The Kafka topic id each topic had when the engine's offsets of it were checked last."""
+    rows = conn.execute("SELECT topic, topic_id FROM pipeline_topics WHERE engine = %s", (engine,)).fetchall()
+    return dict(rows)
+
+
+def remember_topic_ids(conn, engine: str, ids: dict[str, str]) -> None:
+    if not ids:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO pipeline_topics (engine, topic, topic_id) VALUES (%s, %s, %s) ON CONFLICT (engine, topic) "
+            "DO UPDATE SET topic_id = EXCLUDED.topic_id, seen_at = clock_timestamp() "
+            "WHERE pipeline_topics.topic_id IS DISTINCT FROM EXCLUDED.topic_id",
+            [(engine, t, i) for t, i in sorted(ids.items())],
+        )
 
 
 @contextlib.contextmanager

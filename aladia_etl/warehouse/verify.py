@@ -208,7 +208,8 @@ def verify(settings: Settings) -> VerifyReport:
             mapped[table] = source
         src.rollback()
         actual = {
-            r[0]: tuple(r[1:])
+            # items sold is NUMERIC (any sum fits): compared as the whole number it is
+            r[0]: (*r[1:4], int(r[4]), *r[5:])
             for r in wh.execute(
                 f"SELECT day, orders, revenue, avg_order_value, items_sold, {', '.join(STATUS_COLUMNS)} "
                 "FROM daily_sales_summary"

@@ -81,14 +81,16 @@ def batches_applied(settings, engine: str) -> int:
         return conn.execute("SELECT count(*) FROM pipeline_batches WHERE engine = %s", (engine,)).fetchone()[0]
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
+def wait_until(predicate, timeout: float, interval: float = 0.5, what="condition"):
+    """Wait for `predicate` to hold; `what` (text, or a function giving it at the end) says what was awaited and
+    what was seen."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
 
 
 def assert_every_partition_applied(env: dict, settings, engine: str, partitions: int) -> None:

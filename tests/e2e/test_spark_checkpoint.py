@@ -27,6 +27,9 @@ def test_the_same_stream_name_on_another_warehouse_starts_its_own_checkpoint(pip
             assert third["records"] >= first["records"]
             assert any("checkpoint was ahead of the warehouse" in note for note in third["notes"]), third["notes"]
             assert_exact(env)
+            # set aside, not deleted: kept under a name that says so
+            root = stack_settings.data_dir / "spark" / "checkpoints"
+            assert any(".set-aside-" in p.name and p.is_dir() for p in root.iterdir())
         moved = stack_settings.model_copy(
             update={"postgres": stack_settings.postgres.model_copy(update={"warehouse_db": name})}
         )

@@ -275,3 +275,30 @@ def test_delete_with_drop_slot_lets_the_same_name_register_again(pipeline, stack
 
     second = pipeline.model_copy(update={"cdc": pipeline.cdc.model_copy(update={"slot_name": "second_slot"})})
     assert slot_info(second) == {"slot": "second_slot", "present": False}
+
+
+def test_compacted_cdc_topics_are_refused_and_status_warns(pipeline, stack_env):
+    """Compaction deletes older changes of a key — unapplied ones too — without moving the log start: no gap check
+    could see it. `cdc register` refuses such topics in one line (exit 3, nothing registered); `status` warns."""
+    from kafka.admin import NewTopic
+
+    from aladia_etl.flows.bench.setup import delete_topics
+    from aladia_etl.stack.connections import admin, closing
+
+    prefix = "compacted"
+    settings = pipeline.model_copy(update={"cdc": pipeline.cdc.model_copy(update={"topic_prefix": prefix})})
+    env = {**stack_env, "ALADIA_CDC__TOPIC_PREFIX": prefix, "ALADIA_CDC__CONNECTOR_NAME": "compacted-connector"}
+    delete_topics(settings, prefix)
+    with closing(admin(settings)) as client:
+        client.create_topics([NewTopic(f"{prefix}.public.orders", 1, 1, topic_configs={"cleanup.policy": "compact"})])
+    try:
+        result = run_cli(["cdc", "register"], env, timeout=120)
+        assert result.code == 3, result.output
+        line = result.stderr.strip()
+        assert "\n" not in line and "cleanup.policy=compact" in line and "cleanup.policy=delete" in line
+        listed = run_cli(["cdc", "list", "--json"], env)
+        assert "compacted-connector" not in listed.stdout
+        status = json.loads(run_cli(["status", "--json"], env).stdout)
+        assert any("cleanup.policy=compact" in w for w in status.get("warnings", [])), status.get("warnings")
+    finally:
+        delete_topics(settings, prefix)

@@ -91,3 +91,22 @@ def test_dlq_bad_input(dead, args, needle):
     result = run_cli(args, env)
     assert result.code != 0 and needle in result.stderr, result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_failed_replay_leaves_nothing_staged(dead, scratch_warehouse, monkeypatch):
+    """A replay whose apply fails (here: the merge raises) clears what it staged, and holds no writer's lock after."""
+    from aladia_etl.processing import replay
+    from aladia_etl.warehouse.schema import STAGING_TABLES
+
+    settings, conn = scratch_warehouse
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the merge failed")
+
+    monkeypatch.setattr(replay.loader, "merge_staged", broken)
+    with pytest.raises(RuntimeError, match="the merge failed"):
+        replay.replay(settings)
+    for table in STAGING_TABLES:
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    assert conn.execute("SELECT count(*) FROM pipeline_streams").fetchone()[0] == 0
+    assert all(r[0] == "dead" for r in conn.execute("SELECT status FROM dead_letters"))

@@ -18,6 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers import REPO, env_for, run_cli
 
 
+def stream_settings(env: dict[str, str]):
+    from aladia_etl.core.settings import Settings
+
+    return Settings(_env_file=None, data_dir=env["ALADIA_DATA_DIR"])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,29 +153,53 @@ def total(found: dict, name: str, **labels) -> float:
 
 
 def test_metrics_move_while_a_stream_runs(server, stack_env):
+    """Every wait is for a condition, with a budget sized for a slow, loaded 2-core host, and says what it saw."""
+    from aladia_etl.processing.state import read_streams
+    from tests.e2e.helpers import wait_until
+
     wait_health(server, 200)
     before = scrape(server + "/metrics")
     assert total(before, "aladia_component_up") == 4
     metrics_port = free_port()
-    stream = spawn(["stream", "--engine", "beam", "--duration", "40", "--metrics-port", str(metrics_port)], stack_env)
+    stream = spawn(["stream", "--engine", "beam", "--metrics-port", str(metrics_port)], stack_env)
+    settings = stream_settings(stack_env)
+    seen: dict = {}
     try:
+
+        def running() -> bool:
+            assert stream.poll() is None, stream.communicate()[1][-3000:]
+            seen["streams"] = [(s.get("engine"), s.get("state"), s.get("alive")) for s in read_streams(settings)]
+            return any(s.get("pid") == stream.pid and s.get("state") == "running" for s in read_streams(settings))
+
+        wait_until(running, 300, what=lambda: f"the Beam stream to run (its states: {seen.get('streams')})")
         simulated = run_cli(["simulate", "--events", "500", "--seed", "5150"], stack_env, timeout=300)
         assert simulated.code == 0, simulated.output
-        deadline = time.monotonic() + 60
-        while True:
-            after = scrape(server + "/metrics")
-            moved = total(after, "aladia_stream_records_total", engine="beam") > total(
-                before, "aladia_stream_records_total", engine="beam"
+
+        def moved() -> bool:
+            assert stream.poll() is None, stream.communicate()[1][-3000:]
+            seen["after"] = after = scrape(server + "/metrics")
+            seen["records"] = (
+                total(before, "aladia_stream_records_total", engine="beam"),
+                total(after, "aladia_stream_records_total", engine="beam"),
             )
-            if moved and total(after, "aladia_stream_up", engine="beam") == 1:
-                break
-            assert time.monotonic() < deadline, "the server's metrics did not move"
-            time.sleep(1)
+            seen["up"] = total(after, "aladia_stream_up", engine="beam")
+            return seen["records"][1] > seen["records"][0] and seen["up"] == 1
+
+        wait_until(
+            moved,
+            300,
+            interval=1,
+            what=lambda: (
+                f"the server's metrics to move (records before/after {seen.get('records')}, "
+                f"aladia_stream_up {seen.get('up')})"
+            ),
+        )
+        after = seen["after"]
         own = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
         assert total(own, "aladia_stream_records_total", engine="beam", stream="default") > 0
         assert total(own, "aladia_stream_up", engine="beam", stream="default") == 1
     finally:
-        code, _, err = stop(stream, timeout=120)
+        code, _, err = stop(stream, timeout=300)
     assert code == 0, err[-3000:]
     assert total(after, "aladia_stream_batches_total", engine="beam") > total(
         before, "aladia_stream_batches_total", engine="beam"

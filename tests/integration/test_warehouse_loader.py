@@ -149,3 +149,104 @@ def test_dead_letters_and_offsets(wh):
     assert loader.applied_offsets(conn, "test") == {(ORDERS, 0): 2}
     b.apply(order(9, 11))
     assert loader.applied_offsets(conn, "test") == {(ORDERS, 0): 3}
+
+
+# -- the holes a hostile review found ----------------------------------------------------------------------------
+def test_any_sum_of_accepted_values_fits_the_summary(wh):
+    """Seen: 101 orders of 9,999,999,999.99 and two items of 2·10⁹ on one day overflowed the summary (NUMERIC(14,2),
+    INTEGER) and stopped the stream for good."""
+    settings, conn = wh
+    b = Batches(settings, conn)
+    biggest = "9999999999.99"
+    orders = [order(100 + i, 1000 + i, "paid", biggest) for i in range(101)]
+    assert b.apply(*orders, item(1, 100, 2000, qty=2_000_000_000), item(2, 101, 2001, qty=2_000_000_000)).applied
+    got = summary(conn, "2026-11-20")
+    assert got[0] == 101 and got[1] == Decimal(biggest) * 101 and got[2] == Decimal(biggest)
+    assert got[3] == 4_000_000_000 and got[4] == 101
+
+
+def test_concurrent_writers_keep_every_days_summary_exact(wh):
+    """Two writers (a Spark and a Beam stream, a stream and `dlq replay`) applying orders of the same days at once:
+    no unique violation on the day, and every day's summary equals its facts afterwards."""
+    import threading
+
+    settings, conn = wh
+    conninfo = settings.postgres.conninfo(settings.postgres.warehouse_db)
+    errors: list[BaseException] = []
+    days = ["2026-11-20T10:00:00Z", "2026-11-21T10:00:00Z"]
+
+    def writer(n: int) -> None:
+        from aladia_etl.stack.connections import connect_conninfo
+
+        mine = {**conninfo, "application_name": f"writer-{n}"}  # a staging connection of its own (cached per conninfo)
+        try:
+            with connect_conninfo(mine, autocommit=True) as own:
+                for batch in range(25):
+                    records = []
+                    for i in range(8):
+                        oid = 10_000 * n + 100 * batch + i
+                        payload = order(oid, 10_000 * n + 100 * batch + i + 1, "paid", "1.00", created=days[i % 2])[1]
+                        records.append((ORDERS, 0, 100 * batch + i, b"k", json.dumps(payload).encode()))
+                    token = loader.batch_token(f"w{n}", "s", batch)
+                    stage(mine, token, records)
+                    loader.apply_batch(own, f"w{n}", "s", batch)
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    stored = {
+        r[0]: r[1:]
+        for r in conn.execute("SELECT day, orders, revenue, items_sold, paid FROM daily_sales_summary ORDER BY day")
+    }
+    from_facts = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "SELECT order_date, count(*), sum(total_amount), 0, count(*) FILTER (WHERE status = 'paid') "
+            "FROM v_order GROUP BY order_date"
+        )
+    }
+    assert from_facts == stored
+    assert sum(v[0] for v in stored.values()) == 3 * 25 * 8
+
+
+def test_a_batch_that_does_not_continue_the_warehouses_offsets_is_refused_whole(wh):
+    settings, conn = wh
+    b = Batches(settings, conn)
+    b.apply(order(1, 10), order(2, 11))  # offsets 0 and 1
+    assert loader.applied_offsets(conn, "test") == {(ORDERS, 0): 2}
+    token = loader.batch_token("test", "s1", 5)
+    conninfo = settings.postgres.conninfo(settings.postgres.warehouse_db)
+    stage(conninfo, token, [(ORDERS, 0, 7, b"k", json.dumps(order(3, 12)[1]).encode())])
+    with pytest.raises(loader.PositionMoved, match=r"is 2, but this batch starts at 7"):
+        loader.apply_batch(conn, "test", "s1", 5, expect={(ORDERS, 0): 7})
+    assert fact(conn, 3) is None and not loader.is_applied(conn, "test", "s1", 5)
+    assert loader.applied_offsets(conn, "test") == {(ORDERS, 0): 2}
+    assert loader.apply_batch(conn, "test", "s1", 5, expect={(ORDERS, 0): 2}).applied is True
+
+
+def test_one_stream_per_name_and_dead_runs_staging_is_cleared(wh):
+    from aladia_etl.warehouse.writers import StreamBusy, WriterLock, clear_dead_staging, running
+
+    settings, conn = wh
+    conninfo = settings.postgres.conninfo(settings.postgres.warehouse_db)
+    stage(conninfo, "spark:dead-run:0", [(ORDERS, 0, 0, b"k", json.dumps(order(1, 10)[1]).encode())])
+    first = WriterLock(settings, "beam", "dup").acquire()
+    try:
+        with pytest.raises(StreamBusy, match=r"a beam stream named 'dup' is already running .*pid \d+") as info:
+            WriterLock(settings, "beam", "dup").acquire()
+        assert info.value.exit_code == 5 and "\n" not in str(info.value)
+        other = WriterLock(settings, "spark", "dup").acquire()  # another engine: another stream
+        other.release()
+        assert [r[:2] for r in running(conn)] == [("beam", "dup")]
+        assert clear_dead_staging(conn) >= 2  # the dead run's row and its stats
+        assert conn.execute("SELECT count(*) FROM stg_orders").fetchone()[0] == 0
+        stage(conninfo, "beam:dup:0", [(ORDERS, 0, 0, b"k", json.dumps(order(1, 10)[1]).encode())])
+        assert clear_dead_staging(conn) == 0  # a running writer's staging is kept
+    finally:
+        first.release()
+    WriterLock(settings, "beam", "dup").acquire().release()  # released: free again

@@ -4,7 +4,6 @@ usage errors in one line, the signal rule, shell completion, help without stray 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -103,16 +102,43 @@ def test_status_against_nothing_is_unhealthy(tmp_path):
     assert all(not c["healthy"] for c in data["components"])
 
 
-def test_ctrl_c_in_a_short_command_prints_one_line_and_exits_130(monkeypatch, tmp_path):
-    def interrupted(settings, reporter=None):
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(5)  # the signal arrives before this ends
-        raise AssertionError("not interrupted")
+CTRL_C_CHILD = """
+import sys, time
+import aladia_etl.flows.status as status
 
-    monkeypatch.setattr("aladia_etl.flows.status.collect_status", interrupted)
-    result = invoke(["status"], {"ALADIA_DATA_DIR": str(tmp_path)})
-    assert result.code == ExitCode.INTERRUPTED
-    assert result.stderr.strip() == "error: interrupted"
+def waiting(settings, reporter=None):
+    print("waiting", flush=True)
+    time.sleep(120)
+    raise AssertionError("not interrupted")
+
+status.collect_status = waiting
+from aladia_etl.cli import main
+main(["status"])
+"""
+
+
+def test_ctrl_c_in_a_short_command_prints_one_line_and_exits_130(tmp_path):
+    """The command runs in a process of its own (signal handlers are process-wide state), and the SIGINT is sent
+    only once it says it is inside the command: no race with the handler's installation, however slow the host."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD],
+        env=env_for({"ALADIA_DATA_DIR": str(tmp_path)}),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # blocks until the command is inside collect_status (or the child ended)
+        assert line.strip() == "waiting", (line, proc.stderr.read() if proc.poll() is not None else "")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert err.strip() == "error: interrupted"
 
 
 def test_sigterm_to_a_waiting_command_prints_one_line_and_exits_130(tmp_path):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from aladia_etl.core import logs
+from aladia_etl.core import logs, secrets
 from tests.helpers import REPO, env_for
 
 SECRET = "pg-Secret-4242"
@@ -88,7 +88,7 @@ def test_a_bad_log_format_is_a_usage_error(tmp_path):
 
 
 def test_formatter_keeps_context_and_masks_secrets():
-    logs.add_secret("hunter2-pw")
+    secrets.register("hunter2-pw")
     record = logging.makeLogRecord(
         {
             "name": "aladia.stream",

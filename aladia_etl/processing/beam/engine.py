@@ -15,11 +15,10 @@ import os
 import threading
 import time
 
-from aladia_etl.bus.offsets import PartitionOffsets, partition_offsets
-from aladia_etl.bus.topics import cdc_topics
+from aladia_etl.bus.offsets import PartitionOffsets
 from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
-from aladia_etl.processing.continuity import check_continuity
+from aladia_etl.processing.continuity import resume_positions
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage, Stopped
 from aladia_etl.warehouse import loader
@@ -65,13 +64,6 @@ class MicroBatchBeamEngine:
         self._kafka = None
 
     # -- planning ------------------------------------------------------------------------------------------
-    def plan(self, conn, consumer) -> list[tuple[str, int, int, int]]:
-        return plan_ranges(
-            partition_offsets(consumer, cdc_topics(self.settings)),
-            loader.applied_offsets(conn, ENGINE),
-            self.options.max_records_per_batch,
-        )
-
     @staticmethod
     def split(ranges, size: int = 25_000) -> list[tuple[str, int, int, int]]:
         """Smaller descriptors so that a runner with several workers can share one partition's range."""
@@ -127,7 +119,8 @@ class MicroBatchBeamEngine:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = loader.connect(self.settings)
         if self._kafka is None:
-            self._kafka = consumer(self.settings, group_id=None, enable_auto_commit=False)
+            # metadata refreshed every 5 s: a topic deleted and created again shows its new id before long
+            self._kafka = consumer(self.settings, group_id=None, enable_auto_commit=False, metadata_max_age_ms=5000)
         return self._conn, self._kafka
 
     def _forget_connections(self) -> None:
@@ -142,8 +135,9 @@ class MicroBatchBeamEngine:
         tick = time.monotonic()
         try:
             conn, kafka = self._connections()
-            check_continuity(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
-            ranges = self.plan(conn, kafka)
+            # the gap check and the ranges come from one read of Kafka's offsets
+            resume = resume_positions(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
+            ranges = plan_ranges(resume.offsets, resume.starts, self.options.max_records_per_batch)
             if not ranges:
                 return False
             self._busy.set()

@@ -24,7 +24,8 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from aladia_etl.processing.beam import shared
 
-Partition = tuple[str, int, int, str]  # topic, partition, start offset, the stream's key (see `shared`)
+# topic, partition, start offset, the topic's id when the start was read (None: unknown), the stream's key (`shared`)
+Partition = tuple[str, int, int, str | None, str]
 OPEN_END = sys.maxsize
 
 
@@ -47,7 +48,7 @@ class _PartitionRestrictions(RestrictionProvider):
 
     def restriction_size(self, element: Partition, restriction: OffsetRange) -> int:
         """The backlog: what Kafka holds beyond the restriction's start (1 when nothing is known yet)."""
-        end = shared.highwater(element[3], element[0], element[1])
+        end = shared.highwater(element[4], element[0], element[1])
         return max(1, (end or 0) - restriction.start)
 
     def split(self, element: Partition, restriction: OffsetRange):
@@ -55,7 +56,9 @@ class _PartitionRestrictions(RestrictionProvider):
 
 
 class ReadKafkaPartition(beam.DoFn):
-    """(topic, partition, start, key) → chunks `{"topic", "partition", "start", "end", "records"}`, unbounded."""
+    """(topic, partition, start, topic id, key) → chunks `{"topic", "partition", "start", "end", "records"}`,
+    unbounded. A topic whose id changes under the reader (deleted and created again) fails the stream: its offsets
+    would mean other records."""
 
     def __init__(self, stream_key: str, bootstrap_servers: str, chunk: int, idle_s: float = 0.05) -> None:
         self.stream_key = stream_key
@@ -73,7 +76,10 @@ class ReadKafkaPartition(beam.DoFn):
         key = (topic, partition)
         if key not in self.consumers:
             self.consumers[key] = range_consumer(
-                self.bootstrap_servers, client_id="aladia-beam-source", fetch_max_wait_ms=100
+                self.bootstrap_servers,
+                client_id="aladia-beam-source",
+                fetch_max_wait_ms=100,
+                metadata_max_age_ms=5000,  # a topic's new id (deleted and created again) is seen within seconds
             )
         return self.consumers[key]
 
@@ -89,10 +95,11 @@ class ReadKafkaPartition(beam.DoFn):
         tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions()),
         watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
     ):
+        from aladia_etl.bus.offsets import topic_id
         from aladia_etl.bus.reader import poll_from
         from aladia_etl.core.errors import DataLoss
 
-        topic, partition, _, _ = element
+        topic, partition, _, expected_id, _ = element
         position = tracker.current_restriction().start
         deadline = time.monotonic() + self.call_budget_s
         while True:
@@ -112,6 +119,19 @@ class ReadKafkaPartition(beam.DoFn):
                 tracker.defer_remainder(Duration.of(shared.source_failed(self.stream_key, exc)))
                 return
             shared.source_recovered(self.stream_key, topic, partition, highwater)
+            current_id = topic_id(self._consumer(topic, partition), topic)
+            if expected_id and current_id and current_id != expected_id:
+                shared.fail(
+                    self.stream_key,
+                    DataLoss(
+                        f"data loss: {topic} was deleted and created again under the running stream (topic id "
+                        f"{expected_id} is now {current_id})",
+                        "restart the stream with --accept-data-loss: it records the gap and starts over on the new "
+                        "topic",
+                    ),
+                )
+                tracker.try_claim(tracker.current_restriction().stop)
+                return
             if not records:
                 tracker.defer_remainder(Duration.of(self.idle_s))
                 return

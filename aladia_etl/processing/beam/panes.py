@@ -55,6 +55,8 @@ class ApplyPanes(beam.DoFn):
         _, chunks = keyed
         state = shared.get(self.stream_key)
         with state.lock:
+            if state.error is not None:  # the stream is failing: apply nothing more
+                return
             ready = ready_chunks(state, list(chunks))
             if not ready:
                 return
@@ -64,15 +66,40 @@ class ApplyPanes(beam.DoFn):
             token = loader.batch_token(self.engine, self.stream_id, batch_id)
             records = [r for chunk in ready for r in chunk["records"]]
             covered = [(c["topic"], c["partition"], c["start"], c["end"]) for c in ready]
+            expect: dict[tuple[str, int], int] = {}
+            ends: dict[tuple[str, int], int] = {}
+            for topic, partition, start, end in covered:  # chunks are in offset order
+                expect.setdefault((topic, partition), start)
+                ends[(topic, partition)] = end
 
             def apply():
                 with connect_conninfo(self.conninfo, autocommit=True) as conn:
+                    if loader.is_applied(conn, self.engine, self.stream_id, batch_id):
+                        # an earlier attempt committed and its answer was lost (a warehouse blip): done, if the
+                        # warehouse's offsets are where that attempt left them
+                        if all(loader.applied_offsets(conn, self.engine).get(k) == e for k, e in ends.items()):
+                            return loader.ApplyResult(applied=True, stats=loader.StageStats(records=len(records)))
+                        return loader.ApplyResult(applied=False, stats=loader.StageStats())
                     loader.clear_stage(conn, token)
-                    stage(self.conninfo, token, records, self.dlq, covered=covered)
-                    return loader.apply_batch(conn, self.engine, self.stream_id, batch_id, started)
+                    stats = stage(self.conninfo, token, records, self.dlq, covered=covered)
+                    return loader.apply_batch(
+                        conn,
+                        self.engine,
+                        self.stream_id,
+                        batch_id,
+                        started,
+                        expect=expect,
+                        staged_records=stats.records,
+                    )
 
             try:
                 result = state.apply_outage.retry(apply, state.abort)
+                if not result.applied:
+                    raise loader.PositionMoved(
+                        f"batch {batch_id} of the {self.engine} stream {self.stream_id!r} is already in the "
+                        "warehouse: another stream of this name applied it; nothing of this pane was applied",
+                        "run one stream per name, then rerun: it resumes from the warehouse's offsets",
+                    )
             except BaseException as exc:
                 shared.fail(self.stream_key, exc)
                 # nothing of these chunks is applied: they stay for a restart (offsets did not move)

@@ -84,16 +84,6 @@ class BeamStreamingEngine:
             flags.append("--environment_type=LOOPBACK")
         return [*flags, "--streaming"]
 
-    def _partitions(self, conn) -> list[tuple[str, int, int]]:
-        from aladia_etl.bus.offsets import partition_offsets
-        from aladia_etl.bus.topics import cdc_topics
-        from aladia_etl.stack.connections import closing, consumer
-
-        applied = loader.applied_offsets(conn, ENGINE)
-        with closing(consumer(self.settings, group_id=None)) as kafka:
-            offsets = partition_offsets(kafka, cdc_topics(self.settings))
-        return [(o.topic, o.partition, max(applied.get(o.key, 0), o.begin)) for o in offsets]
-
     def _launch(self) -> None:
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
@@ -101,16 +91,17 @@ class BeamStreamingEngine:
 
         from aladia_etl.processing.beam.kafka_source import ReadKafkaPartition
         from aladia_etl.processing.beam.panes import ApplyPanes
-        from aladia_etl.processing.continuity import check_continuity
+        from aladia_etl.processing.continuity import resume_positions
         from aladia_etl.stack.connections import closing, consumer
 
         with loader.connect(self.settings) as conn:
             with closing(consumer(self.settings, group_id=None)) as kafka:
-                check_continuity(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
-            partitions = self._partitions(conn)
+                # the gap check and the start positions come from one read of Kafka's offsets
+                resume = resume_positions(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
+            partitions = [(t, p, start, resume.topic_ids.get(t)) for (t, p), start in sorted(resume.starts.items())]
             loader.clear_stage_prefix(conn, f"{ENGINE}:{self.stream_id}:")  # what a killed run left staged
             state = shared.register(self.key, shared.StreamShared(self.progress, self.options.max_outage_s))
-            state.next_offsets = {(t, p): start for t, p, start in partitions}
+            state.next_offsets = {(t, p): start for t, p, start, _ in partitions}
             state.next_batch_id = loader.next_batch_id(conn, ENGINE, self.stream_id)
         self.shared = state
         pane_s = self.options.trigger_interval or DEFAULT_PANE_S
@@ -175,6 +166,12 @@ class BeamStreamingEngine:
         now = time.monotonic()
         if self._restart.next_attempt_at is not None and now < self._restart.next_attempt_at:
             return
+        old = self.shared
+        if old is not None:
+            old.stop.set()  # the old job's readers (they run in this process) finish their ranges
+            old.abort.set()
+            if old.applying:  # an apply of the old job is still in flight: relaunch from the offsets it leaves
+                return
         try:
             self._launch()
             self._restart.recovered()

@@ -10,7 +10,6 @@ applied and skipped.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 import uuid
@@ -68,7 +67,6 @@ class SparkEngine:
         self._busy = threading.Event()
         self._stopping = False
         self._error: BaseException | None = None
-        self.checkpoints = checkpoints.checkpoints_dir(settings)
         self.checkpoint = checkpoints.checkpoint_path(settings, options.stream_name)
         # The stream id file marks the checkpoint beside it as aladia's own.
         self.stream_id_file = checkpoints.marker(self.checkpoint)
@@ -79,62 +77,69 @@ class SparkEngine:
             "Kafka (the streaming query)", options.max_outage_s, lambda s: progress.note_retry(s, "query")
         )
 
-    def _forget_checkpoint(self) -> None:
-        """Delete this stream's checkpoint — only a directory directly under the checkpoints directory, whose
-        stream id file says aladia created it."""
-        if not self.stream_id_file.is_file():
-            return
-        if self.checkpoint.resolve().parent != self.checkpoints.resolve() or self.checkpoint.is_symlink():
+    def _set_aside(self, why: str) -> None:
+        """Move this stream's checkpoint aside (kept, named `<checkpoint>.set-aside-<time>`): the stream then starts a
+        new one from the earliest offsets (the write is idempotent). Only a checkpoint aladia marked is moved."""
+        try:
+            moved = checkpoints.set_aside(self.checkpoint)
+        except ValueError:
             raise AladiaError(
-                f"{self.checkpoint} is not a checkpoint aladia created; not deleting it",
-                "choose another --name, or remove it yourself",
-            )
-        shutil.rmtree(self.checkpoint, ignore_errors=True)
-        self.stream_id_file.unlink(missing_ok=True)
+                f"{self.checkpoint} is not a checkpoint aladia created; not touching it",
+                "choose another --name, or move it away yourself",
+            ) from None
+        if moved is not None:
+            note = f"{why}: the checkpoint was set aside as {moved.name}; replaying from the earliest offsets"
+            log.warning("%s: %s", self.options.stream_name, note)
+            self.progress.note(note)
 
     def _stream_id(self) -> str:
         """Identifies this checkpoint's batch ids (a new checkpoint starts again at batch 0)."""
-        if self.options.from_beginning:
-            self._forget_checkpoint()
         if not self.stream_id_file.exists() or not self.checkpoint.exists():
             self.stream_id_file.parent.mkdir(parents=True, exist_ok=True)
             self.stream_id_file.write_text(uuid.uuid4().hex[:12])
         return self.stream_id_file.read_text().strip()
 
-    def _forget_if_ahead_of_the_warehouse(self) -> None:
+    def _ahead_of_the_warehouse(self) -> str | None:
         """Spark records a batch as done only after its warehouse transaction committed, so a checkpoint whose last
         batch the warehouse does not have belongs to a warehouse that is gone (dropped and created again under the
-        same name, restored from a backup): resuming it would skip every record before its offsets. Such a
-        checkpoint is set aside and the stream starts again from the earliest offsets (the write is idempotent)."""
+        same name, restored from a backup): resuming it would skip every record before its offsets."""
         last = checkpoints.last_committed_batch(self.checkpoint)
-        if last is None:
-            return
+        if last is None or not self.stream_id_file.is_file():
+            return None
         with loader.connect(self.settings) as conn:
-            following = loader.next_batch_id(conn, ENGINE, self.stream_id)
+            following = loader.next_batch_id(conn, ENGINE, self.stream_id_file.read_text().strip())
         if following > last:
-            return
+            return None
         has = f"up to batch {following - 1}" if following else "none of its batches"
-        note = f"the checkpoint was ahead of the warehouse (batch {last} done, the warehouse has {has}): replaying"
-        log.warning("%s: %s from the earliest offsets", self.options.stream_name, note)
-        self.progress.note(f"{note} from the earliest offsets")
-        self._forget_checkpoint()
-        self.stream_id = self._stream_id()
+        return f"the checkpoint was ahead of the warehouse (batch {last} done, the warehouse has {has})"
 
-    def _continuity(self, conn) -> None:
-        from aladia_etl.processing.continuity import check_continuity
+    def _continuity(self, conn, at_start: bool = False):
+        """The gap check before each batch. A topic deleted and created again is accepted (--accept-data-loss) only
+        when the stream starts, where its checkpoint — offsets of the old topic — is set aside too."""
+        from aladia_etl.processing.continuity import resume_positions
         from aladia_etl.stack.connections import consumer
 
         if self._kafka is None:
-            self._kafka = consumer(self.settings, group_id=None, enable_auto_commit=False)
-        check_continuity(self.settings, conn, self._kafka, ENGINE, self.options.accept_data_loss)
+            # metadata refreshed every 5 s: a topic's new id is seen before long
+            self._kafka = consumer(self.settings, group_id=None, enable_auto_commit=False, metadata_max_age_ms=5000)
+        return resume_positions(
+            self.settings, conn, self._kafka, ENGINE, self.options.accept_data_loss, accept_recreated=at_start
+        )
 
     def start(self) -> None:
         from aladia_etl.processing.spark.session import build_session
 
         with loader.connect(self.settings) as conn:
-            self._continuity(conn)  # before the JVM starts: a gap is one line, not a Spark trace
+            resume = self._continuity(conn, at_start=True)  # before the JVM starts: a gap is one line, not a trace
+        if self.options.from_beginning:
+            self._set_aside("--from-beginning")
+        elif resume.topic_recreated:
+            self._set_aside("a topic was deleted and created again (data loss accepted)")
+        else:
+            ahead = self._ahead_of_the_warehouse()
+            if ahead:
+                self._set_aside(ahead)
         self.stream_id = self._stream_id()
-        self._forget_if_ahead_of_the_warehouse()
         self.spark = build_session(self.settings, self.options.master, self.options.conf)
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
         workers = self.spark.sparkContext.defaultParallelism
@@ -176,9 +181,11 @@ class SparkEngine:
                 token = loader.batch_token(ENGINE, self.stream_id, batch_id)
                 loader.clear_stage(conn, token)
                 prepared = time.monotonic()
-                df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "records long").collect()
+                counts = df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "records long").collect()
                 staged = time.monotonic()
-                return loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, started), prepared, staged
+                records = sum(row["records"] for row in counts)
+                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, started, staged_records=records)
+                return result, prepared, staged
         except BaseException:
             if self._kafka is not None:  # the next attempt opens a fresh client
                 self._kafka.close()

@@ -67,3 +67,27 @@ def test_gaps_name_deleted_and_recreated_partitions():
     assert "recreated" in found[1].describe()
     assert gaps([PartitionOffsets(T, 0, 5, 9)], {})[0].from_offset == 0  # never applied, early records gone
     assert gaps(offsets[1:2], {(T, 1): 50}) == []
+
+
+def test_a_topic_with_another_id_is_a_gap_even_when_it_has_grown_past_the_position():
+    from aladia_etl.bus.offsets import gaps
+
+    grown = [PartitionOffsets(T, 0, 0, 500, topic_id="new-id")]
+    (gap,) = gaps(grown, {(T, 0): 40}, known_ids={T: "old-id"})
+    assert (gap.kind, gap.from_offset, gap.resume_at) == ("new-topic", 40, 0)
+    assert "deleted and created again (topic id old-id is now new-id)" in gap.describe()
+    assert gaps(grown, {(T, 0): 40}, known_ids={T: "new-id"}) == []  # the same topic
+    assert gaps(grown, {}, known_ids={T: "old-id"}) == []  # nothing applied from the old topic
+
+
+def test_records_deleted_after_they_were_applied_are_no_gap_after_a_rewind():
+    """`--from-beginning` moves the position back to 0 and keeps what it had reached (held): retention that removed
+    only applied records is no data loss; records deleted beyond what was reached still are."""
+    from aladia_etl.bus.offsets import gaps
+
+    moved = [PartitionOffsets(T, 0, 20, 30)]
+    assert gaps(moved, {(T, 0): 0}, held={(T, 0): 20}) == []
+    assert gaps(moved, {(T, 0): 0}, held={(T, 0): 25}) == []
+    (gap,) = gaps(moved, {(T, 0): 0}, held={(T, 0): 12})
+    assert (gap.from_offset, gap.resume_at) == (12, 20)
+    assert gaps(moved, {(T, 0): 0})[0].from_offset == 0  # without a held position: a gap, as before

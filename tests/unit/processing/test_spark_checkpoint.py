@@ -12,6 +12,7 @@ from aladia_etl.processing.checkpoints import (
     forget,
     last_committed_batch,
     marker,
+    set_aside,
 )
 
 
@@ -105,3 +106,20 @@ def test_the_bench_forgets_only_its_own_streams_checkpoints(tmp_path):
     forget_checkpoints([target])
     assert not any(p.exists() for p in theirs)
     assert all(p.is_dir() and marker(p).is_file() for p in users)
+
+
+def test_set_aside_keeps_the_checkpoint_under_a_name_that_says_so(tmp_path):
+    path = _checkpoint(tmp_path, commits=("0", "1"))
+    moved = set_aside(path)
+    assert moved is not None and moved.name.startswith(f"{path.name}.set-aside-")
+    assert not path.exists() and not marker(path).exists()
+    assert last_committed_batch(moved) == 1 and marker(moved).read_text() == "abc"
+    assert set_aside(path) is None  # nothing left to move
+
+
+def test_set_aside_refuses_what_aladia_did_not_mark(tmp_path):
+    unmarked = tmp_path / "unmarked"
+    (unmarked / "commits").mkdir(parents=True)
+    with pytest.raises(ValueError):
+        set_aside(unmarked)
+    assert unmarked.is_dir()

@@ -149,14 +149,36 @@ def test_a_component_purge_on_its_own_checks_the_marker_too(settings):
 
 
 # -- marking ---------------------------------------------------------------------------------------------------
-def test_claim_marks_a_new_empty_or_older_aladia_data_dir(tmp_path):
-    new, empty, older = tmp_path / "new", tmp_path / "empty", tmp_path / "older"
+def test_claim_marks_a_new_or_empty_data_dir(tmp_path):
+    new, empty = tmp_path / "new", tmp_path / "empty"
     empty.mkdir()
-    fill(older, [*STACK_DIRS, "cache"])
-    for data_dir in (new, empty, older):
+    for data_dir in (new, empty):
         assert claim_data_dir(data_dir) and is_marked_data_dir(data_dir)
     marker = json.loads((new / DATA_DIR_MARKER).read_text())
     assert marker["created_by"] == "aladia" and marker["kind"] == "data-dir" and marker["id"]
+
+
+def test_entries_with_aladias_names_do_not_make_a_directory_aladias(tmp_path, notes):
+    """Seen: /opt holding kafka/ and spark/ was marked, and `down --purge` then deleted a user's files there."""
+    data_dir = tmp_path / "opt"
+    fill(data_dir, ["kafka", "spark"])
+    (data_dir / "kafka" / "keep.txt").write_text("the user's")
+    (data_dir / "spark" / "keep.txt").write_text("the user's")
+    assert not claim_data_dir(data_dir, notes)
+    assert not is_marked_data_dir(data_dir) and "--purge" in notes.warnings[0]
+    with pytest.raises(AladiaError):
+        check_data_dir(data_dir)
+    assert (data_dir / "kafka" / "keep.txt").read_text() == "the user's"
+    assert (data_dir / "spark" / "keep.txt").read_text() == "the user's"
+
+
+def test_a_symbolic_link_is_never_marked(tmp_path, notes):
+    target = tmp_path / "target"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    assert not claim_data_dir(link, notes)
+    assert not (target / DATA_DIR_MARKER).exists()
 
 
 def test_claim_does_not_mark_a_directory_with_other_files(tmp_path, notes):
