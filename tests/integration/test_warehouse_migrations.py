@@ -46,7 +46,7 @@ def test_a_fresh_warehouse_gets_every_migration_and_the_columns_the_code_uses(em
         assert set(COLUMNS[table]) | (set(LINEAGE) - {"kafka_topic", "kafka_partition", "kafka_offset"}) <= set(
             columns(conn, target)
         )
-        assert {"batch_token", *COLUMNS[table], *LINEAGE} == set(columns(conn, f"stg_{table}"))
+        assert {"batch_token", *COLUMNS[table], *LINEAGE, "staged_at"} == set(columns(conn, f"stg_{table}"))
         view = "v_" + target.split("_", 1)[1]
         assert columns(conn, view) == columns(conn, target)
 

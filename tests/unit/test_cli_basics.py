@@ -103,8 +103,13 @@ def test_status_against_nothing_is_unhealthy(tmp_path):
 
 
 CTRL_C_CHILD = """
-import sys, time
+import signal, sys, time
 import aladia_etl.flows.status as status
+
+# A terminal delivers Ctrl-C; a process started in the background by a non-interactive shell (as CI runners and
+# `cmd &` do) inherits SIGINT *ignored*, and aladia rightly leaves an ignored signal ignored: the command under test
+# gets the terminal's disposition back.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def waiting(settings, reporter=None):
     print("waiting", flush=True)
