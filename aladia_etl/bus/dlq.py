@@ -12,7 +12,15 @@ def publish(bootstrap_servers: str, topic: str, dead_letters: Iterable[Any]) -> 
     """Send each dead letter (key and value unchanged) and wait for the broker's acknowledgement."""
     from aladia_etl.stack.connections import kafka_client
 
-    producer = kafka_client("KafkaProducer", bootstrap_servers, 10000, acks="all", client_id="aladia-dlq")
+    # a dead letter keeps the record's bytes: a record of a row with large values is several MB
+    producer = kafka_client(
+        "KafkaProducer",
+        bootstrap_servers,
+        10000,
+        acks="all",
+        client_id="aladia-dlq",
+        max_request_size=16 * 1024 * 1024,
+    )
     sent = 0
     try:
         futures = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aladia_etl.core import versions
 from aladia_etl.core.settings import Settings
 from aladia_etl.source import schema
@@ -10,13 +12,8 @@ SECRET_KEYS = ("database.password", "connection.password")
 MASK = "********"
 
 
-def build_config(
-    settings: Settings,
-    tables: tuple[str, ...] = schema.CAPTURED_TABLES,
-    database_host: str | None = None,
-    schemas: bool = False,
-) -> dict[str, str]:
-    pg, cdc = settings.postgres, settings.cdc
+def check_tables(tables: tuple[str, ...]) -> tuple[str, ...]:
+    """`cdc register --tables` of the built-in pipeline: names of its tables."""
     unknown = [t for t in tables if t not in schema.CAPTURED_TABLES]
     if unknown:
         from aladia_etl.core.errors import UsageError
@@ -24,6 +21,28 @@ def build_config(
         raise UsageError(
             f"--tables: unknown table(s) {', '.join(unknown)}", f"choose from {', '.join(schema.CAPTURED_TABLES)}"
         )
+    return tables
+
+
+def include_list(tables: tuple[str, ...]) -> str:
+    """Debezium's `table.include.list`: a comma-separated list of regular expressions matched against whole
+    `schema.table` names; each name's parts are escaped (a table named `a.b` or `Mixed$Case` means itself)."""
+    out = []
+    for table in tables:
+        schema_name, _, name = table.rpartition(".") if "." in table else ("public", "", table)
+        out.append(".".join(re.sub(r"([^A-Za-z0-9_])", r"\\\1", part) for part in (schema_name, name)))
+    return ",".join(out)
+
+
+def build_config(
+    settings: Settings,
+    tables: tuple[str, ...] = schema.CAPTURED_TABLES,
+    database_host: str | None = None,
+    schemas: bool = False,
+) -> dict[str, str]:
+    """`tables`: names of the built-in pipeline's tables, or `schema.table` names (a pipeline file's)."""
+    check_tables(tuple(t for t in tables if "." not in t))
+    pg, cdc = settings.postgres, settings.cdc
     return {
         "connector.class": versions.POSTGRES_CONNECTOR_CLASS,
         "tasks.max": "1",
@@ -37,9 +56,13 @@ def build_config(
         "publication.name": cdc.publication,
         "publication.autocreate.mode": "disabled",
         "slot.name": cdc.slot_name,
-        "table.include.list": ",".join(f"public.{t}" for t in tables),
+        "table.include.list": include_list(tables),
         "snapshot.mode": "initial",
+        # values that arrive exactly: decimals as strings, times in microseconds, intervals as ISO 8601 strings,
+        # binary as base64
         "decimal.handling.mode": "string",
+        "interval.handling.mode": "string",
+        "binary.handling.mode": "base64",
         "time.precision.mode": "adaptive_time_microseconds",
         "tombstones.on.delete": "true",
         # Hand batches to Kafka every 100 ms instead of the default 500 ms when the queue is not full:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 import typer
 
@@ -27,6 +28,7 @@ from aladia_etl.cli import (
     down,
     init,
     migrate,
+    pipeline,
     produce,
     report,
     serve,
@@ -93,9 +95,17 @@ def root(
         help="text, or json: one JSON object per line on stderr (time, level, logger, message, context).",
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    pipeline: Path = typer.Option(
+        None,
+        "--pipeline",
+        metavar="FILE",
+        help="The pipeline file: which tables to capture and what they become (default: ALADIA_PIPELINE, else "
+        "./aladia.yaml, else the built-in orders model).",
+    ),
 ) -> None:
     state.debug = debug
     state.log_format = log_format
+    state.pipeline_option = pipeline
     # Libraries log to the root logger (kafka-python connection errors, Beam's import warnings); errors reach the
     # user as one-line messages instead. --debug shows the library logs too; json shows aladia's events.
     from aladia_etl.cli.render import use_log_format
@@ -127,6 +137,7 @@ for module in (
     # operating it
     serve,
     # flows and configuration
+    pipeline,
     demo,
     bench,
     config,

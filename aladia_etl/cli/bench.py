@@ -17,6 +17,17 @@ def _list(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+def _pipeline_file():
+    """`--pipeline FILE` (or ALADIA_PIPELINE): the bench also drains that pipeline (checked before anything runs)."""
+    from aladia_etl.cli.context import state
+    from aladia_etl.core.pipeline import load
+
+    path = state.pipeline_option or settings().pipeline
+    if path is not None:
+        load(path)  # the file's own errors, one line, before the bench prepares anything
+    return path
+
+
 def bench(
     engines: str = typer.Option("spark,beam", "--engines", help="Engines to measure."),
     peers: str = typer.Option(
@@ -88,6 +99,7 @@ def bench(
         txn_size=txn_size,
         matrix=matrix,
         keep=keep,
+        pipeline=_pipeline_file(),
     )
     result = Bench(settings(), options, reporter()).run()
     import json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import number, reporter, settings
+from aladia_etl.cli.context import compiled, number, reporter, settings
 
 app = typer.Typer(help="Register and operate the Debezium PostgreSQL connector in Kafka Connect.", no_args_is_help=True)
 
@@ -35,7 +35,7 @@ def register_connector(
     """Validate, then create or update the connector, then wait until it and its task are RUNNING."""
     from aladia_etl.bus.policy import check_cleanup_policies
     from aladia_etl.bus.topics import cdc_topics
-    from aladia_etl.cdc.connector import build_config
+    from aladia_etl.cdc.connector import check_tables
     from aladia_etl.cdc.service import register as do_register
     from aladia_etl.cli.render import emit_json, err
     from aladia_etl.core.errors import UsageError
@@ -44,11 +44,19 @@ def register_connector(
 
     if name is not None:
         check("connector", name, "--name")
-    chosen = CAPTURED_TABLES if tables is None else tuple(t.strip() for t in tables.split(",") if t.strip())
-    if not chosen:
-        raise UsageError(f"--tables: no table named in {tables!r}", f"e.g. --tables {','.join(CAPTURED_TABLES[:2])}")
+    pipeline = compiled()  # a pipeline file decides the tables (validated against the source first)
+    if pipeline.pipeline.path is not None:
+        if tables is not None:
+            raise UsageError("--tables: the pipeline file decides the tables", "drop --tables, or edit the file")
+        chosen = pipeline.captured
+    else:
+        chosen = CAPTURED_TABLES if tables is None else tuple(t.strip() for t in tables.split(",") if t.strip())
+        if not chosen:
+            raise UsageError(
+                f"--tables: no table named in {tables!r}", f"e.g. --tables {','.join(CAPTURED_TABLES[:2])}"
+            )
+        check_tables(chosen)  # an unknown table is a usage error before Kafka is asked anything
     config = settings()
-    build_config(config, chosen)  # an unknown table is a usage error before Kafka is asked anything
     # compacted CDC topics would lose unapplied changes unnoticed: refused before anything is registered
     check_cleanup_policies(config, cdc_topics(config, chosen))
     result = do_register(config, name, chosen, database_host, timeout, reporter())

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aladia_etl.core.settings import Settings
+    from aladia_etl.warehouse.sinks import CompiledPipeline
 
 
 class _State:
     debug: bool = False
     interrupted: bool = False
     log_format: str = "text"
+    pipeline_option: Path | None = None  # --pipeline
     _settings: Settings | None = None
+    _compiled: CompiledPipeline | None = None
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -21,11 +25,32 @@ class _State:
             self._settings = load_settings()  # registers its secrets with the masking (core.secrets)
         return self._settings
 
+    def compiled(self) -> CompiledPipeline:
+        """The pipeline this command runs (`--pipeline`, ALADIA_PIPELINE, ./aladia.yaml, else the built-in one),
+        validated and compiled — against the source catalog when it mirrors tables. The settings then capture its
+        tables."""
+        if self._compiled is None:
+            from aladia_etl.core.pipeline import load, locate
+            from aladia_etl.warehouse.sinks import builtin, compile_models, compile_pipeline
+
+            path = locate(self.pipeline_option, self.settings().pipeline)
+            if path is None:
+                self._compiled = builtin()
+            else:
+                pipeline = load(path)
+                compile_models(pipeline)  # what needs no database is checked before connecting
+                catalog = source_catalog(self.settings()) if pipeline.spec.tables.include else None
+                self._compiled = compile_pipeline(pipeline, catalog)
+            self._settings = self.settings().with_capture(self._compiled.captured)
+        return self._compiled
+
     def reset(self) -> None:
         self.debug = False
         self.interrupted = False
         self.log_format = "text"
+        self.pipeline_option = None
         self._settings = None
+        self._compiled = None
 
 
 state = _State()
@@ -33,6 +58,19 @@ state = _State()
 
 def settings() -> Settings:
     return state.settings()
+
+
+def compiled() -> CompiledPipeline:
+    return state.compiled()
+
+
+def source_catalog(settings: Settings) -> dict:
+    """The source database's tables (`source.catalog`)."""
+    from aladia_etl.source.bootstrap import connect
+    from aladia_etl.source.catalog import read_catalog
+
+    with connect(settings) as conn:
+        return read_catalog(conn)
 
 
 def reporter():

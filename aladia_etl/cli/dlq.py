@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import settings
+from aladia_etl.cli.context import compiled, settings
 
 app = typer.Typer(help="Dead letters: records that could not become warehouse rows.", no_args_is_help=True)
 
@@ -50,16 +50,22 @@ def list_(
     reason: str = typer.Option(None, "--reason", help="Only those whose reason contains this text."),
     status: str = typer.Option("dead", "--status", help="dead (default), replayed or all."),
     limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many."),
+    table: str = typer.Option(
+        None, "--table", metavar="TABLE", help="Only those of this source table (schema.table, or a demo table)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Dead letters with their reason and where they came from."""
+    from aladia_etl.bus.topics import cdc_topic
     from aladia_etl.cli.render import emit_json, out
     from aladia_etl.warehouse.dead_letters import list_dead_letters
 
     chosen = _status(status)
     day = None if since is None else _parse(since, "--since")
     with _connection() as conn:
-        rows = list_dead_letters(conn, day, reason, chosen, limit)
+        rows = list_dead_letters(
+            conn, day, reason, chosen, limit, None if table is None else cdc_topic(settings(), table)
+        )
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
@@ -121,7 +127,9 @@ def replay(
 
     if bool(ids) == replay_all:
         raise UsageError("give dead letter ids or --all (not both)", "e.g. aladia dlq replay 12 13, or --all")
-    result = do_replay(settings(), None if replay_all else list(ids))
+    pipeline = compiled()  # a dead letter is replayed into the pipeline's tables
+    sinks = None if pipeline.pipeline.path is None else pipeline.sinks
+    result = do_replay(settings(), None if replay_all else list(ids), sinks)
     if as_json:
         emit_json(result.as_dict())
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import reporter, settings
+from aladia_etl.cli.context import compiled, reporter, settings, source_catalog, state
 
 
 def register(app: typer.Typer) -> None:
@@ -24,11 +24,17 @@ def init(
 ) -> None:
     """Create the source schema and publication (idempotent) and seed deterministic sample data."""
     from aladia_etl.cli.render import emit_json, err
+    from aladia_etl.core.pipeline import locate
     from aladia_etl.source.bootstrap import bootstrap
     from aladia_etl.source.seed import SeedSpec
 
     spec = SeedSpec(customers=customers, products=products, orders=orders, days=days, rng_seed=seed)
-    result = bootstrap(settings(), spec, reset=reset, fix=fix, with_seed=not no_seed, reporter=reporter())
+    if locate(state.pipeline_option, settings().pipeline) is None:
+        result = bootstrap(settings(), spec, reset=reset, fix=fix, with_seed=not no_seed, reporter=reporter())
+    else:
+        result = _init_pipeline(spec, reset, fix, no_seed)
+    for warning in result.warnings:
+        err.print(f"[yellow]![/yellow] {warning}", highlight=False)
     if as_json:
         emit_json(result.as_dict())
         return
@@ -39,3 +45,22 @@ def init(
         err.print(f"[green]✓[/green] created: {', '.join(result.created)}")
     if result.seeded:
         err.print("[green]✓[/green] seeded " + ", ".join(f"{n} {t}" for t, n in result.seeded.items()))
+
+
+def _init_pipeline(spec, reset: bool, fix: bool, no_seed: bool):
+    """A pipeline file: its tables checked against the source (one line and exit 3 for a problem, nothing created),
+    then the demo source only when the file uses the built-in orders model, and the publication of exactly the
+    captured tables."""
+    from aladia_etl.source.bootstrap import bootstrap, capture
+
+    pipeline = compiled()
+    captured = pipeline.captured
+    if pipeline.pipeline.spec.uses_builtin_orders:
+        demo = {f"public.{t}" for t in ("customers", "products", "orders", "order_items")}
+        extra = tuple(t for t in captured if t not in demo)
+        return bootstrap(
+            settings(), spec, reset=reset, fix=fix, with_seed=not no_seed, reporter=reporter(), extra=extra
+        )
+    catalog = source_catalog(settings())
+    identities = {t: catalog[t].replica_identity for t in captured if t in catalog}
+    return capture(settings(), captured, identities, fix, reporter())

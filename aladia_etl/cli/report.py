@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aladia_etl.cli.context import number, settings
+from aladia_etl.cli.context import compiled, number, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +37,10 @@ def report(
     if fmt not in service.FORMATS:
         raise UsageError(f"--format: '{fmt}' is not a format", f"choose from {', '.join(service.FORMATS)}")
     chosen = service.parse_sections(sections or [])
+    pipeline = compiled()
+    if not any(s.summary == "daily_sales" for s in pipeline.sinks):
+        _tables_only(pipeline)
+        return
     if out is not None and fmt != "table":  # before any work: a path that cannot be written is a usage error
         from aladia_etl.core.files import check_writable
 
@@ -62,3 +66,21 @@ def report(
     else:
         path = service.write_html(data, out)
         err.print(f"[green]✓[/green] wrote {path}")
+
+
+def _tables_only(pipeline) -> None:
+    """A pipeline without the orders model: the business sections need it; what each table received is shown."""
+    from aladia_etl.cli.render import err, out
+    from aladia_etl.flows.status import table_figures
+
+    err.print(
+        f"note: the business sections (summary, customers, products, realtime, anomalies, insights) need the orders "
+        f"model, which {pipeline.pipeline.label} does not use; 'aladia verify' and 'aladia status' cover its tables",
+        markup=False,
+    )
+    figures: dict[str, list[str]] = {}
+    for f in table_figures(settings()):
+        figures.setdefault(f["table"], []).append(f"{f['rows']:,} by {f['engine']}/{f['stream']}")
+    for sink in pipeline.sinks:
+        applied = "; ".join(figures.get(sink.name, [])) or "nothing yet"
+        out.print(f"{sink.target} (from {sink.source}): rows applied {applied}", markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import number, settings
+from aladia_etl.cli.context import compiled, number, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -85,6 +85,12 @@ def stream(
         max=65535,
         help="Serve this stream's Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs.",
     ),
+    allow_destructive: bool = typer.Option(
+        False,
+        "--allow-destructive",
+        help="Apply a destructive warehouse change the pipeline implies (drop or narrow a column, drop a table); "
+        "see 'aladia pipeline plan'.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the final figures as JSON."),
 ) -> None:
     """Stream CDC events from Kafka into the warehouse with Spark Structured Streaming or Apache Beam."""
@@ -111,7 +117,10 @@ def stream(
         accept_data_loss=accept_data_loss,
         max_outage_s=max_outage,
         metrics_port=metrics_port,
+        allow_destructive=allow_destructive,
     )
+    pipeline = compiled()  # validated (and its tables read from the source) before anything starts
+    options.sinks = None if pipeline.pipeline.path is None else pipeline.spec()
     with StreamView(err, options.engine, quiet=as_json) as view:
         progress = run_stream(settings(), options, on_progress=view.update)
     if as_json:

@@ -4,20 +4,38 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import settings
+from aladia_etl.cli.context import compiled, settings
 
 
 def register(app: typer.Typer) -> None:
     app.command("verify")(verify)
 
 
-def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Reconcile the warehouse with the source: rows, keys, values, daily summaries. Non-zero exit on a difference."""
+def verify(
+    table: list[str] = typer.Option(
+        [], "--table", metavar="TABLE", help="Only this table (its name, source schema.table or warehouse table)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Reconcile the warehouse with the source: rows, keys, every value, daily summaries. Exit 8 on a difference."""
     from aladia_etl.cli.render import emit_json
     from aladia_etl.core.errors import ExitCode
     from aladia_etl.warehouse.verify import verify as do_verify
 
-    report = do_verify(settings())
+    pipeline = compiled()
+    sinks = pipeline.sinks
+    if table:
+        chosen = [s for s in sinks if {s.name, s.source, s.target, s.target_table} & set(table)]
+        unknown = [t for t in table if not any(t in (s.name, s.source, s.target, s.target_table) for s in sinks)]
+        if unknown:
+            from aladia_etl.core.errors import UsageError
+
+            raise UsageError(
+                f"--table: {unknown[0]!r} is not a table of the pipeline",
+                f"choose from: {', '.join(s.name for s in sinks)}",
+            )
+        sinks = tuple(chosen)
+    report = do_verify(settings(), sinks)
     if as_json:
         emit_json(report.as_dict())
     else:

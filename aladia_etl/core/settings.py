@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aladia_etl.core import names, secrets, versions
 from aladia_etl.core.errors import ConfigError
 
 ENV_PREFIX = "ALADIA_"
+# The built-in model's source tables, captured when no pipeline file says otherwise.
+DEFAULT_CAPTURE = ("public.customers", "public.products", "public.orders", "public.order_items")
 NESTED_DELIMITER = "__"
 
 
@@ -281,8 +283,12 @@ class Settings(BaseSettings):
     beam: BeamSettings = BeamSettings()
     health: HealthSettings = HealthSettings()
     versions: VersionSettings = VersionSettings()
+    # The pipeline file (aladia.yaml): which tables are captured and what they become (`--pipeline` wins).
+    pipeline: Path | None = None
+    # The source tables this run captures (`schema.table`), resolved from the pipeline (`with_capture`).
+    _capture: tuple[str, ...] | None = PrivateAttr(default=None)
 
-    @field_validator("data_dir", "cache_dir", mode="before")
+    @field_validator("data_dir", "cache_dir", "pipeline", mode="before")
     @classmethod
     def _filled(cls, value: Any) -> Any:
         return _non_empty(value)
@@ -291,6 +297,17 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
+
+    @property
+    def capture(self) -> tuple[str, ...]:
+        """The captured source tables (`schema.table`): the pipeline's, once resolved; else the built-in model's."""
+        return self._capture or DEFAULT_CAPTURE
+
+    def with_capture(self, tables: tuple[str, ...]) -> Settings:
+        """These settings, capturing `tables` (what a compiled pipeline captures)."""
+        copy = self.model_copy()
+        copy._capture = tuple(tables)
+        return copy
 
     @property
     def artifacts_dir(self) -> Path:

@@ -50,6 +50,7 @@ def collect_status(settings: Settings, reporter: Reporter = SILENT) -> dict[str,
     report["streams"] = read_streams(settings)
     if by_name["postgres"].healthy:
         report["pipeline"] = pipeline_figures(settings)
+        report["tables"] = table_figures(settings)
         report["gaps"] = _gaps(settings)
     connector = cdc.get("connector")
     cdc_ok = connector is None or (connector["state"] == "RUNNING" and all(t == "RUNNING" for t in connector["tasks"]))
@@ -112,6 +113,19 @@ def pipeline_figures(settings: Settings) -> list[dict[str, Any]]:
             return [t.as_dict() for t in figures.batch_totals(conn)]
     except ServiceUnavailable:
         return []
+
+
+def table_figures(settings: Settings) -> list[dict[str, Any]]:
+    """Rows each stream applied per warehouse table of the pipeline (empty when the warehouse does not answer)."""
+    from aladia_etl.core.errors import ServiceUnavailable
+    from aladia_etl.warehouse import figures, loader
+
+    try:
+        with loader.connect(settings) as conn:
+            rows = figures.table_rows(conn)
+    except ServiceUnavailable:
+        return []
+    return [{"engine": e, "stream": s, "table": t, "rows": n} for (e, s, t), n in rows.items()]
 
 
 def _gaps(settings: Settings) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ from typing import Any
 
 from aladia_etl.core.errors import RecordError
 from aladia_etl.processing.events import parse
-from aladia_etl.processing.transform import transform
-from aladia_etl.warehouse.schema import COLUMNS
+from aladia_etl.processing.transform import transform_all
+from aladia_etl.warehouse.mappers import Mappers, builtin_mappers, mappers_for
 from aladia_etl.warehouse.staging import DeadLetter, StageStats, copy_rows, record_stats, worker_connection
 
 Record = tuple[str, int, int, bytes | None, bytes | None]  # topic, partition, offset, key, value
@@ -29,19 +29,20 @@ log = logging.getLogger("aladia.processing")
 
 @dataclass
 class Bundle:
-    rows: dict[str, list[tuple]] = field(default_factory=lambda: {table: [] for table in COLUMNS})
+    rows: dict[str, list[tuple]] = field(default_factory=dict)  # sink name → its rows
     dead: list[DeadLetter] = field(default_factory=list)
     stats: StageStats = field(default_factory=StageStats)
     # Records that raised something other than RecordError (a bug): dead letters all the same, counted here.
     unexpected: int = 0
 
 
-def process(records: Iterable[Record]) -> Bundle:
+def process(records: Iterable[Record], mappers: Mappers | None = None) -> Bundle:
     """Every record gets one fate: a warehouse row, a tombstone (skipped), or a dead letter with its reason.
     Whatever a record holds, it never raises: parsing and mapping check every value against what the warehouse
     stores (RecordError, with the reason); anything else a record provokes is a bug, and that record, and only it,
     becomes a dead letter with the reason "unexpected <type>: <message>"."""
-    bundle = Bundle()
+    mappers = mappers or builtin_mappers()
+    bundle = Bundle(rows={name: [] for name in mappers.sinks})
     rows, dead, stats = bundle.rows, bundle.dead, bundle.stats
     # The hot loop (~100k records/s per core): counters in locals, stats filled once at the end.
     ends: dict[tuple[str, int], int] = {}
@@ -57,7 +58,7 @@ def process(records: Iterable[Record]) -> Bundle:
             if event is None:
                 tombstones += 1
                 continue
-            table, row = transform(event)
+            mapped = transform_all(event, mappers)
         except RecordError as exc:
             dead.append(DeadLetter(topic, partition, offset, exc.reason, key, value))
             continue
@@ -67,7 +68,8 @@ def process(records: Iterable[Record]) -> Bundle:
                 log.warning("record %s[%s]@%s: unexpected error", topic, partition, offset, exc_info=True)
             dead.append(DeadLetter(topic, partition, offset, f"unexpected {type(exc).__name__}: {exc}", key, value))
             continue
-        rows[table].append(row)
+        for sink, row in mapped:
+            rows[sink].append(row)
         ts = event.ts_ms
         if ts > ts_max:
             ts_max = ts
@@ -97,22 +99,25 @@ def stage(
     dlq: dict[str, str] | None = None,
     covered: Iterable[Range] = (),
     chunk_size: int = CHUNK,
+    sinks: list[dict[str, Any]] | None = None,
 ) -> StageStats:
     """Process and stage `records` under `token` in one warehouse transaction; returns what was staged.
     `covered` names offset ranges the caller read completely (their end is the next offset even when the last
-    records were compaction gaps or transaction markers). `dlq` is {"bootstrap_servers", "topic"}."""
+    records were compaction gaps or transaction markers). `dlq` is {"bootstrap_servers", "topic"}. `sinks`: the
+    pipeline's sinks as plain data (`CompiledPipeline.spec()`); None: the built-in pipeline."""
+    mappers = mappers_for(sinks)
     total = StageStats()
     for topic, partition, _start, end in covered:
         total.saw_offset(topic, partition, end)
     conn = worker_connection(conninfo)
     with conn.transaction(), conn.cursor() as cur:
         for chunk in chunks(records, chunk_size):
-            bundle = process(chunk)
+            bundle = process(chunk, mappers)
             if bundle.dead and dlq:
                 from aladia_etl.bus.dlq import publish
 
                 publish(dlq["bootstrap_servers"], dlq["topic"], bundle.dead)
-            copy_rows(cur, token, bundle.rows, bundle.dead)
+            copy_rows(cur, token, bundle.rows, bundle.dead, mappers.sinks)
             total.merge(bundle.stats)
         if total.records or total.offsets:
             record_stats(cur, token, total)

@@ -33,6 +33,7 @@ class ChangeEvent:
     offset: int
     # Debezium's commit position (`source.sequence[0]`); the change's own LSN when absent, as in snapshot rows
     commit_lsn: int = 0
+    schema: str = "public"  # the source table's schema (`source.schema`)
 
     @property
     def is_delete(self) -> bool:
@@ -97,6 +98,11 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
         table = table_of(topic)
     elif not isinstance(table, str):
         raise RecordError(f"source.table is {quote(table)}, not a table name")
+    schema = source.get("schema")
+    if schema is None or schema == "":
+        schema = "public"
+    elif not isinstance(schema, str):
+        raise RecordError(f"source.schema is {quote(schema)}, not a schema name")
     before, after = payload.get("before"), payload.get("after")
     for name, image in (("before", before), ("after", after)):
         if image is not None and not isinstance(image, dict):
@@ -119,6 +125,7 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
         partition=partition,
         offset=offset,
         commit_lsn=commit_lsn,
+        schema=schema,
     )
 
 

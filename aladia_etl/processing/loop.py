@@ -231,6 +231,15 @@ def _prepare(settings: Settings, options: StreamOptions) -> WriterLock:
     had reached, so that the gap check knows what was applied)."""
     with loader.connect(settings) as conn:
         ensure_schema(conn)
+        sinks = options.compiled_sinks()
+        if sinks is not None:  # the pipeline's tables other than the built-in model's (those are migrations')
+            from aladia_etl.warehouse import ddl
+
+            applied = ddl.apply(conn, ddl.plan(conn, sinks), options.allow_destructive)
+            for change in applied:
+                log.info(
+                    "warehouse: %s %s %s", change.action, change.table, change.detail, extra={"engine": options.engine}
+                )
     lock = WriterLock(settings, options.engine, options.stream_name).acquire()
     try:
         with loader.connect(settings) as conn:

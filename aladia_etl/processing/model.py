@@ -59,6 +59,17 @@ class StreamOptions:
     # Beam
     runner: str | None = None
     pipeline_options: list[str] = field(default_factory=list)
+    # The pipeline's sinks as plain data (`CompiledPipeline.spec()`); None: the built-in orders model
+    sinks: list[dict] | None = None
+    allow_destructive: bool = False  # apply a destructive warehouse plan (drop or narrow a column, drop a table)
+
+    def compiled_sinks(self):
+        """The sinks as objects (None: the built-in pipeline's)."""
+        if self.sinks is None:
+            return None
+        from aladia_etl.warehouse.sinks import Sink
+
+        return tuple(Sink.from_dict(s) for s in self.sinks)
 
 
 @dataclass

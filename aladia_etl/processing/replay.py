@@ -37,8 +37,9 @@ class ReplayResult:
         }
 
 
-def replay(settings: Settings, ids: list[int] | None = None) -> ReplayResult:
-    """Replay the given dead letters, or every one not replayed yet when `ids` is None."""
+def replay(settings: Settings, ids: list[int] | None = None, sinks=None) -> ReplayResult:
+    """Replay the given dead letters, or every one not replayed yet when `ids` is None, into the pipeline's tables
+    (`sinks`, `warehouse.sinks.Sink`s; None: the built-in pipeline's)."""
     result = ReplayResult()
     conninfo = settings.postgres.conninfo(settings.postgres.warehouse_db)
     with loader.connect(settings) as conn:
@@ -59,18 +60,19 @@ def replay(settings: Settings, ids: list[int] | None = None) -> ReplayResult:
                     result.skipped[r.id] = f"already {r.status}"
             todo = [r for r in rows.values() if r.status == "dead"]
             if todo:
-                _replay_chunk(conn, conninfo, todo, result)
+                _replay_chunk(conn, conninfo, todo, result, sinks)
     return result
 
 
-def _replay_chunk(conn, conninfo: dict, todo: list, result: ReplayResult) -> None:
+def _replay_chunk(conn, conninfo: dict, todo: list, result: ReplayResult, sinks=None) -> None:
     token = f"replay:dlq:{uuid.uuid4().hex}"
     params = {"token": token, "ids": [r.id for r in todo]}
     try:
-        stage(conninfo, token, [(r.topic, r.partition, r.offset, r.key, r.value) for r in todo])
+        spec = None if sinks is None else [s.as_dict() for s in sinks]
+        stage(conninfo, token, [(r.topic, r.partition, r.offset, r.key, r.value) for r in todo], sinks=spec)
         with conn.transaction():
             stats = loader.staged_stats(conn, token)
-            merged, _ = loader.merge_staged(conn, params, stats)
+            merged, _ = loader.merge_staged(conn, params, stats, sinks)
             conn.execute(dead_letters.STILL_DEAD, params)
             conn.execute(dead_letters.MARK_REPLAYED, params)
             loader.clear_staged(conn, params)

@@ -126,6 +126,14 @@ class PipelineCollector:
             if t.last_applied_at is not None:
                 last.add_metric(labels, t.last_applied_at.timestamp())
         yield from (tombstones, duration, last)
+        per_table = CounterMetricFamily(
+            "aladia_stream_table_rows",
+            "Warehouse rows from applied batches, per warehouse table of the pipeline.",
+            labels=[*STREAM_LABELS, "table"],
+        )
+        for (engine, stream, table), count in sorted(wh.table_rows.items()):
+            per_table.add_metric([engine, stream, table], count)
+        yield per_table
         fresh = Metric(
             "aladia_stream_freshness_seconds",
             "Source commit to warehouse commit of the newest change in each batch, over the batches of the last "

@@ -28,6 +28,7 @@ class WarehouseFigures:
     dead_letters: dict[str, int] = field(default_factory=dict)
     gaps: dict[str, dict[str, int]] = field(default_factory=dict)
     applied: dict[str, dict[tuple[str, int], int]] = field(default_factory=dict)
+    table_rows: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (engine, stream, table) → rows
 
 
 @dataclass
@@ -111,6 +112,7 @@ def read_warehouse(settings: Settings, window_s: int) -> WarehouseFigures:
             dead_letters=figures.dead_letter_counts(conn),
             gaps=figures.gap_totals(conn),
             applied=figures.applied_offsets(conn),
+            table_rows=figures.table_rows(conn),
         )
 
 

@@ -19,6 +19,7 @@ class InitResult:
     seeded: dict[str, int] = field(default_factory=dict)
     wal_level_fixed: bool = False
     reset: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -31,6 +32,7 @@ class InitResult:
             "seeded": self.seeded,
             "wal_level_fixed": self.wal_level_fixed,
             "reset": self.reset,
+            **({"warnings": self.warnings} if self.warnings else {}),
         }
 
 
@@ -83,7 +85,9 @@ def _reset(conn, publication: str) -> None:
         conn.execute(f"DROP TABLE IF EXISTS public.{table} CASCADE")
 
 
-def create_schema(conn, publication: str) -> list[str]:
+def create_schema(conn, publication: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The demo tables, their triggers and replica identity, and the publication (of them and of `extra` tables,
+    `schema.table`, that a pipeline file mirrors too)."""
     created: list[str] = []
     for table, ddl in schema.TABLE_DDL.items():
         if not _exists(conn, f"public.{table}"):
@@ -104,24 +108,63 @@ def create_schema(conn, publication: str) -> list[str]:
         if identity != "f":
             conn.execute(f"ALTER TABLE public.{table} REPLICA IDENTITY FULL")
             created.append(f"replica identity full on {table}")
-    wanted = {*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE}
-    row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
-    table_list = ", ".join(f"public.{t}" for t in (*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE))
-    if not row:
-        conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE " + table_list).format(sql.Identifier(publication)))
-        created.append(f"publication {publication}")
-    else:
-        have = {
-            r[0]
-            for r in conn.execute(
-                "SELECT tablename FROM pg_publication_tables WHERE pubname = %s AND schemaname = 'public'",
-                (publication,),
-            )
-        }
-        if have != wanted:
-            conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE " + table_list).format(sql.Identifier(publication)))
-            created.append(f"publication {publication} tables")
+    created += publish(conn, publication, (*(f"public.{t}" for t in schema.CAPTURED_TABLES), *extra))
     return created
+
+
+def publish(conn, publication: str, tables: tuple[str, ...]) -> list[str]:
+    """Create the publication, or update it, to hold exactly `tables` (`schema.table`) and the heartbeat table."""
+    wanted = [*dict.fromkeys(tables), f"public.{schema.HEARTBEAT_TABLE}"]
+    identifiers = sql.SQL(", ").join(sql.Identifier(*t.split(".", 1)) for t in wanted)
+    row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
+    if not row:
+        conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(publication), identifiers))
+        return [f"publication {publication}"]
+    have = {
+        f"{r[0]}.{r[1]}"
+        for r in conn.execute(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s", (publication,)
+        )
+    }
+    if have != set(wanted):
+        conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(sql.Identifier(publication), identifiers))
+        return [f"publication {publication} tables"]
+    return []
+
+
+def capture(
+    settings: Settings, tables: tuple[str, ...], identities: dict[str, str], fix: bool, reporter: Reporter = SILENT
+) -> InitResult:
+    """`aladia init` for a pipeline file without the demo model: no demo table is created. Check wal_level, make
+    the heartbeat table, set the publication to exactly the captured tables; a table whose replica identity is not
+    FULL (its deletes and updates would lack the old row and unchanged large values) gets it with `fix`, else a
+    warning with the fix. `identities`: each table's replica identity (d, f, n, i)."""
+    result = InitResult()
+    result.wal_level_fixed = ensure_logical_wal(settings, fix, reporter)
+    with connect(settings) as conn:
+        if not _exists(conn, f"public.{schema.HEARTBEAT_TABLE}"):
+            conn.execute(schema.TABLE_DDL[schema.HEARTBEAT_TABLE])
+            result.created.append(f"table {schema.HEARTBEAT_TABLE}")
+        for table in tables:
+            if identities.get(table, "f") == "f":
+                continue
+            if fix:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.Identifier(*table.split(".", 1)))
+                )
+                result.created.append(f"replica identity full on {table}")
+            else:
+                result.warnings.append(
+                    f"{table} has REPLICA IDENTITY {IDENTITIES.get(identities[table], '?')}: its deletes and updates "
+                    "would not carry the whole old row nor unchanged large (TOASTed) values — rerun with --fix, or "
+                    f"run 'ALTER TABLE {table} REPLICA IDENTITY FULL'"
+                )
+        result.created += publish(conn, settings.cdc.publication, tables)
+        conn.commit()
+    return result
+
+
+IDENTITIES = {"d": "DEFAULT", "n": "NOTHING", "i": "USING INDEX", "f": "FULL"}
 
 
 def seed(conn, spec: SeedSpec) -> dict[str, int]:
@@ -145,7 +188,10 @@ def bootstrap(
     fix: bool = False,
     with_seed: bool = True,
     reporter: Reporter = SILENT,
+    extra: tuple[str, ...] = (),
 ) -> InitResult:
+    """The demo source (the built-in orders model's tables), seeded; `extra`: tables a pipeline file mirrors too,
+    added to the publication."""
     result = InitResult()
     result.wal_level_fixed = ensure_logical_wal(settings, fix, reporter)
     publication = settings.cdc.publication
@@ -153,7 +199,7 @@ def bootstrap(
         if reset:
             _reset(conn, publication)
             result.reset = True
-        result.created = create_schema(conn, publication)
+        result.created = create_schema(conn, publication, extra)
         if with_seed:
             result.seeded = seed(conn, spec)
         conn.commit()

@@ -10,6 +10,7 @@ from aladia_etl.core.settings import Settings
 from aladia_etl.stack import jvm
 from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
+from aladia_etl.stack.kafka import MAX_RECORD_BYTES
 from aladia_etl.stack.probes import ComponentHealth, check_connect
 
 INTERNAL_TOPIC_PREFIX = "_aladia_connect"
@@ -55,6 +56,8 @@ class LocalConnect(LocalComponent):
             "rest.advertised.port": c.port,
             "plugin.path": self.plugin_dir,
             "plugin.discovery": "hybrid_warn",
+            # large rows make large change events (see LocalKafka.MAX_RECORD_BYTES)
+            "producer.max.request.size": MAX_RECORD_BYTES,
         }
 
     def link_plugins(self, plugins: dict[str, Path]) -> None:

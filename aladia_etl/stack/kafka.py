@@ -16,6 +16,8 @@ from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
 from aladia_etl.stack.probes import ComponentHealth, check_kafka
 
+MAX_RECORD_BYTES = 16 * 1024 * 1024  # the largest record the local broker and Connect accept
+
 
 class LocalKafka(LocalComponent):
     name = "kafka"
@@ -57,6 +59,10 @@ class LocalKafka(LocalComponent):
             "share.coordinator.state.topic.min.isr": 1,
             "group.initial.rebalance.delay.ms": 0,
             "log.retention.hours": 168,
+            # a change event carries the whole old and new row (REPLICA IDENTITY FULL): a row holding large values
+            # (1 MB text and jsonb) makes a record of several MB
+            "message.max.bytes": MAX_RECORD_BYTES,
+            "replica.fetch.max.bytes": MAX_RECORD_BYTES,
         }
 
     def is_formatted(self) -> bool:

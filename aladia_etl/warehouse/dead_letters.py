@@ -61,15 +61,22 @@ def _row(record: tuple, with_bytes: bool = False) -> DeadLetterRow:
 
 
 def list_dead_letters(
-    conn, since: date | None = None, reason: str | None = None, status: str | None = "dead", limit: int = 100
+    conn,
+    since: date | None = None,
+    reason: str | None = None,
+    status: str | None = "dead",
+    limit: int = 100,
+    topic: str | None = None,
 ) -> list[DeadLetterRow]:
+    """`topic`: only the dead letters of one table (its CDC topic)."""
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM dead_letters "
         "WHERE (%(since)s::date IS NULL OR failed_at >= %(since)s::date) "
         "AND (%(reason)s::text IS NULL OR strpos(lower(reason), lower(%(reason)s)) > 0) "
         "AND (%(status)s::text IS NULL OR status = %(status)s) "
+        "AND (%(topic)s::text IS NULL OR kafka_topic = %(topic)s) "
         "ORDER BY id LIMIT %(limit)s",
-        {"since": since, "reason": reason, "status": status, "limit": limit},
+        {"since": since, "reason": reason, "status": status, "limit": limit, "topic": topic},
     ).fetchall()
     return [_row(r) for r in rows]
 

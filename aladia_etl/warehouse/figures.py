@@ -82,6 +82,22 @@ def batch_totals(conn) -> list[BatchTotals]:
     return out
 
 
+def table_rows(conn) -> dict[tuple[str, str, str], int]:
+    """Rows applied per (engine, stream, warehouse table) — the pipeline's table names (`warehouse.sinks`)."""
+    if (
+        not has_figures(conn)
+        or not conn.execute(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = 'pipeline_batches'::regclass AND attname = 'rows_by_table'"
+        ).fetchone()
+    ):
+        return {}
+    rows = conn.execute(
+        "SELECT engine, stream_id, t.key, sum(t.value::bigint) FROM pipeline_batches, "
+        "jsonb_each_text(rows_by_table) t WHERE rows_by_table IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    return {(e, s, t): int(n) for e, s, t, n in rows}
+
+
 def freshness(conn, window_s: int, quantiles: tuple[float, ...] = (0.5, 0.99)) -> dict[tuple[str, str], dict]:
     """Per (engine, stream): freshness quantiles (seconds) over the batches applied in the last `window_s`
     seconds, how many batches they cover and the sum of their freshness."""

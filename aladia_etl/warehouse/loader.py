@@ -12,39 +12,18 @@ Connections passed here are autocommit connections; `conn.transaction()` makes t
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from aladia_etl.core.errors import AladiaError, ExitCode, ServiceUnavailable
-from aladia_etl.warehouse.schema import COLUMNS, STAGING_TABLES, STATUS_COLUMNS, WAREHOUSE_TABLE
-from aladia_etl.warehouse.staging import StageStats
+from aladia_etl.warehouse import merge
+from aladia_etl.warehouse.schema import STATUS_COLUMNS
+from aladia_etl.warehouse.sinks import Sink
+from aladia_etl.warehouse.staging import StageStats, staging_tables
 
 CLOSED = "('cancelled', 'refunded')"
-
-
-_POSITION = "is_deleted, source_commit_lsn, source_lsn, source_ts"
-
-
-def merge_sql(table: str) -> str:
-    """Upsert the batch's staged rows of `table`: per key the newest change (by commit position, then change
-    position; a delete wins a tie) replaces the warehouse row only if it is newer than the row's own position."""
-    target, columns = WAREHOUSE_TABLE[table], COLUMNS[table]
-    key, rest = columns[0], columns[1:]
-    keep_on_delete = ", ".join(
-        f"{c} = CASE WHEN EXCLUDED.is_deleted AND EXCLUDED.{c} IS NULL THEN t.{c} ELSE EXCLUDED.{c} END" for c in rest
-    )
-    column_list = ", ".join(columns)
-    return (
-        f"INSERT INTO {target} AS t ({column_list}, {_POSITION}, loaded_at) "
-        f"SELECT DISTINCT ON ({key}) {column_list}, {_POSITION}, clock_timestamp() "
-        f"FROM stg_{table} WHERE batch_token = %(token)s "
-        f"ORDER BY {key}, source_commit_lsn DESC, source_lsn DESC, is_deleted DESC "
-        f"ON CONFLICT ({key}) DO UPDATE SET {keep_on_delete}, is_deleted = EXCLUDED.is_deleted, "
-        "source_commit_lsn = EXCLUDED.source_commit_lsn, source_lsn = EXCLUDED.source_lsn, "
-        "source_ts = EXCLUDED.source_ts, loaded_at = EXCLUDED.loaded_at "
-        "WHERE (EXCLUDED.source_commit_lsn, EXCLUDED.source_lsn) > (t.source_commit_lsn, t.source_lsn)"
-    )
 
 
 TOUCHED_BEFORE = """
@@ -132,7 +111,7 @@ def is_applied(conn, engine: str, stream_id: str, batch_id: int) -> bool:
 def clear_stage_prefix(conn, prefix: str) -> None:
     """Remove everything staged under tokens starting with `prefix` (what a killed stream left behind)."""
     with conn.transaction():
-        for table in STAGING_TABLES:
+        for table in staging_tables(conn):
             conn.execute(f"DELETE FROM {table} WHERE starts_with(batch_token, %s)", (prefix,))
 
 
@@ -147,7 +126,7 @@ def next_batch_id(conn, engine: str, stream_id: str) -> int:
 def clear_stage(conn, token: str) -> None:
     """Remove what a crashed earlier attempt of this batch may have staged."""
     with conn.transaction():
-        for table in STAGING_TABLES:
+        for table in staging_tables(conn):
             conn.execute(f"DELETE FROM {table} WHERE batch_token = %s", (token,))
 
 
@@ -161,9 +140,9 @@ def staged_stats(conn, token: str) -> StageStats:
 
 CLAIM = """
 INSERT INTO pipeline_batches (engine, stream_id, batch_id, records, rows, dead_letters, tombstones, duration_ms,
-                              min_source_ts, max_source_ts)
+                              min_source_ts, max_source_ts, rows_by_table)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s,
-        to_timestamp(%s::float8 / 1000), to_timestamp(%s::float8 / 1000))
+        to_timestamp(%s::float8 / 1000), to_timestamp(%s::float8 / 1000), %s::jsonb)
 ON CONFLICT DO NOTHING RETURNING 1
 """
 
@@ -208,11 +187,13 @@ def apply_batch(
     started: float | None = None,
     expect: dict[tuple[str, int], int] | None = None,
     staged_records: int | None = None,
+    sinks: tuple[Sink, ...] | None = None,
 ) -> ApplyResult:
     """`started` (time.monotonic() when the batch began) gives the batch's recorded duration. With `expect` (per
     partition, the offset the batch starts at), the batch is applied only if it continues the warehouse's offsets
     exactly (`check_positions`). With `staged_records` (how many records the caller staged), a batch whose staging
-    lost rows is refused (StagingLost) instead of being claimed half-empty."""
+    lost rows is refused (StagingLost) instead of being claimed half-empty. `sinks`: the pipeline's (None: the
+    built-in pipeline's)."""
     token = batch_token(engine, stream_id, batch_id)
     params: dict[str, Any] = {"token": token, "engine": engine}
     with conn.transaction():
@@ -238,12 +219,13 @@ def apply_batch(
                 duration_ms,
                 stats.min_source_ts_ms,
                 stats.max_source_ts_ms if stats.min_source_ts_ms is not None else None,
+                json.dumps(dict(stats.rows)) if stats.rows else None,
             ),
         ).fetchone()
         if claimed is None:
             clear_staged(conn, params)
             return ApplyResult(applied=False, stats=stats)
-        merged, days = merge_staged(conn, params, stats)
+        merged, days = merge_staged(conn, params, stats, sinks)
         if stats.dead_letters:
             conn.execute(KEEP_DEAD_LETTERS, params)
         if stats.offsets:
@@ -253,17 +235,24 @@ def apply_batch(
     return ApplyResult(applied=True, stats=stats, rows=merged, days=days)
 
 
-def merge_staged(conn, params: dict[str, Any], stats: StageStats) -> tuple[int, int]:
-    """Merge the staged rows of `params["token"]` and recompute the daily summary of every day they touch
-    (inside the caller's transaction). Returns (rows merged, days recomputed)."""
+def merge_staged(
+    conn, params: dict[str, Any], stats: StageStats, sinks: tuple[Sink, ...] | None = None
+) -> tuple[int, int]:
+    """Merge the staged rows of `params["token"]` of every sink that has some and, when the orders model's sinks
+    have, recompute the daily summary of every day they touch (inside the caller's transaction). Returns (rows
+    merged, days recomputed)."""
+    if sinks is None:
+        from aladia_etl.warehouse.sinks import builtin
+
+        sinks = builtin().sinks
     merged = 0
-    touches_orders = bool(stats.rows.get("orders") or stats.rows.get("order_items"))
+    touches_orders = any(s.summary == "daily_sales" and stats.rows.get(s.name) for s in sinks)
     if touches_orders:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SUMMARY_LOCK,))
         conn.execute(TOUCHED_BEFORE, params)
-    for table in COLUMNS:
-        if stats.rows.get(table):
-            merged += conn.execute(merge_sql(table), params).rowcount
+    for sink in sinks:
+        if stats.rows.get(sink.name):
+            merged += merge.merge(conn, sink, params)
     days = 0
     if touches_orders:
         conn.execute(TOUCHED_AFTER, params)
@@ -274,7 +263,7 @@ def merge_staged(conn, params: dict[str, Any], stats: StageStats) -> tuple[int, 
 
 def clear_staged(conn, params: dict[str, Any]) -> None:
     """Delete what is staged under params["token"] (inside the caller's transaction)."""
-    for table in STAGING_TABLES:
+    for table in staging_tables(conn):
         conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
 
 

@@ -1,27 +1,19 @@
-"""The warehouse's row contract: a source row image (a dict of column values) → the typed values of one
-warehouse row, validated and cleansed. Pure Python; used by the stream path (both engines) and by `verify`.
-
-Each result is a tuple in the column order of `schema.COLUMNS[table]`. Columns the mapping does not know (a column
-added to a source table while streaming) are ignored. A value that cannot become a warehouse value raises
-RecordError with the reason (the record's fate is the dead-letter queue).
+"""The warehouse's value contract, shared by every converter (`warehouse.convert`): integers, money, timestamps
+and what PostgreSQL can store of each; Debezium's placeholder for a value it does not carry. A value that cannot
+become a warehouse value raises RecordError with the reason (the record's fate is the dead-letter queue).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aladia_etl.core.errors import RecordError, quote
-from aladia_etl.source.schema import ORDER_STATUSES
-from aladia_etl.warehouse.schema import COLUMNS, INT_RANGE, MONEY_LIMIT, MONEY_PLACES, TIMESTAMP_RANGE
+from aladia_etl.warehouse.schema import INT_RANGE, MONEY_LIMIT, MONEY_PLACES, TIMESTAMP_RANGE
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CENT = Decimal(1).scaleb(-MONEY_PLACES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_STATUSES = frozenset(ORDER_STATUSES)
 _TS_MIN, _TS_MAX = TIMESTAMP_RANGE
 _MICROS = ((_TS_MIN - _EPOCH) // timedelta(microseconds=1), (_TS_MAX - _EPOCH) // timedelta(microseconds=1))
 # Epoch milliseconds that make a storable TIMESTAMPTZ (Debezium's `source.ts_ms` becomes `source_ts`).
@@ -34,13 +26,6 @@ UNAVAILABLE = "__debezium_unavailable_value"
 
 
 # -- field converters: accept Debezium JSON values and the Python values psycopg returns (used by `verify`) -------
-def _field(row: dict[str, Any], name: str, required: bool = True) -> Any:
-    value = row.get(name)
-    if value is None and required:
-        raise RecordError(f"missing field {name}")
-    return value
-
-
 def _bad(name: str, value: Any, problem: str) -> RecordError:
     """The error for `value` in field `name`. Debezium's TOAST placeholder fails every conversion but text, so it
     is looked for where a conversion has failed (and in `_text`): no cost for valid values."""
@@ -52,7 +37,8 @@ def _bad(name: str, value: Any, problem: str) -> RecordError:
     return RecordError(f"{name}: {problem}")
 
 
-def to_int(value: Any, name: str, sql_type: str = "BIGINT") -> int:
+def to_int(value: Any, name: str, sql_type: str = "BIGINT", minimum: Any = None, maximum: Any = None) -> int:
+    """An integer (a JSON number, or a string of digits) that fits `sql_type`, and the model's bounds if given."""
     if isinstance(value, bool):
         raise RecordError(f"{name}: expected an integer, got a boolean")
     if isinstance(value, int):
@@ -71,7 +57,20 @@ def to_int(value: Any, name: str, sql_type: str = "BIGINT") -> int:
     low, high = INT_RANGE[sql_type]
     if not low <= number <= high:
         raise RecordError(f"{name}: {quote(number)} does not fit {sql_type}")
+    if minimum is not None and number < minimum:
+        raise below(name, value, number, minimum)
+    if maximum is not None and number > maximum:
+        raise RecordError(f"{name}: {quote(value)} is above the maximum {maximum}")
     return number
+
+
+def below(name: str, value: Any, result: Any, minimum: Any) -> RecordError:
+    """The reason for a value under a model's minimum (the orders model's wording for amounts and quantities)."""
+    if minimum == 0:
+        return RecordError(f"{name}: negative amount {quote(value)}")
+    if minimum == 1 and isinstance(result, int):
+        return RecordError(f"{name}: must be positive, got {result}")
+    return RecordError(f"{name}: {quote(value)} is below the minimum {minimum}")
 
 
 def to_money(value: Any, name: str) -> Decimal:
@@ -123,106 +122,5 @@ def to_timestamp(value: Any, name: str) -> datetime:
     return moment
 
 
-def _text(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise RecordError(f"{name}: expected text, got {quote(value)}")
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise RecordError(f"{name}: empty")
-    if cleaned == UNAVAILABLE:
-        raise _bad(name, cleaned, "")
-    if "\x00" in cleaned:
-        raise RecordError(f"{name}: contains a NUL character (U+0000), which TEXT cannot store")
-    if not cleaned.isascii():
-        try:
-            cleaned.encode()
-        except UnicodeEncodeError:
-            raise RecordError(f"{name}: {quote(value)} is not valid Unicode (a lone surrogate)") from None
-    return cleaned
-
-
-def _optional_ts(row: dict[str, Any], name: str) -> datetime | None:
-    value = _field(row, name, required=False)
-    return None if value is None else to_timestamp(value, name)
-
-
 def utc_day(moment: datetime | None) -> date | None:
     return None if moment is None else moment.astimezone(UTC).date()
-
-
-# -- per-table mappings: source row (dict) → warehouse values (tuple) ---------------------------------------
-def map_customer(row: dict[str, Any]) -> tuple:
-    email = _text(_field(row, "email"), "email").lower()
-    if not _EMAIL.match(email):
-        raise RecordError(f"email: {quote(email)} is not an e-mail address")
-    country = _field(row, "country", required=False)
-    return (
-        to_int(_field(row, "id"), "id"),
-        _text(_field(row, "name"), "name"),
-        email,
-        _text(country, "country").upper() if country is not None else None,
-        _optional_ts(row, "created_at"),
-        _optional_ts(row, "updated_at"),
-    )
-
-
-def map_product(row: dict[str, Any]) -> tuple:
-    return (
-        to_int(_field(row, "id"), "id"),
-        _text(_field(row, "name"), "name"),
-        _text(_field(row, "category"), "category"),
-        to_money(_field(row, "price"), "price"),
-        _optional_ts(row, "created_at"),
-        _optional_ts(row, "updated_at"),
-    )
-
-
-def map_order(row: dict[str, Any]) -> tuple:
-    status = _field(row, "status")
-    if not isinstance(status, str):
-        raise RecordError(f"status: expected text, got {quote(status)}")
-    status = status.strip().lower()
-    if status not in _STATUSES:
-        raise _bad("status", status, f"unknown order status {quote(status)}")
-    created = _optional_ts(row, "created_at")
-    return (
-        to_int(_field(row, "id"), "id"),
-        to_int(_field(row, "customer_id"), "customer_id"),
-        status,
-        to_money(_field(row, "total_amount"), "total_amount"),
-        utc_day(created),
-        created,
-        _optional_ts(row, "updated_at"),
-    )
-
-
-def map_order_item(row: dict[str, Any]) -> tuple:
-    quantity = to_int(_field(row, "quantity"), "quantity", "INTEGER")
-    if quantity <= 0:
-        raise RecordError(f"quantity: must be positive, got {quantity}")
-    return (
-        to_int(_field(row, "id"), "id"),
-        to_int(_field(row, "order_id"), "order_id"),
-        to_int(_field(row, "product_id"), "product_id"),
-        quantity,
-        to_money(_field(row, "unit_price"), "unit_price"),
-        _optional_ts(row, "created_at"),
-        _optional_ts(row, "updated_at"),
-    )
-
-
-MAPPERS: dict[str, Callable[[dict[str, Any]], tuple]] = {
-    "customers": map_customer,
-    "products": map_product,
-    "orders": map_order,
-    "order_items": map_order_item,
-}
-
-
-def deleted_values(table: str, row: dict[str, Any]) -> tuple:
-    """A delete needs only the key; other values are kept when they are valid, else left NULL."""
-    try:
-        return MAPPERS[table](row)
-    except RecordError:
-        key = to_int(_field(row, "id"), "id")
-        return (key,) + (None,) * (len(COLUMNS[table]) - 1)

@@ -95,7 +95,7 @@ TYPES = {
 #   value is read back in the session's time zone (offsets up to ±15:59), hence a day's margin at both ends.
 #   Values are staged in UTC (PostgreSQL refuses offsets beyond ±15:59 that Python accepts).
 # - TEXT: any UTF-8 text except U+0000 (NUL).
-INT_RANGE = {"BIGINT": (-(2**63), 2**63 - 1), "INTEGER": (-(2**31), 2**31 - 1)}
+INT_RANGE = {"BIGINT": (-(2**63), 2**63 - 1), "INTEGER": (-(2**31), 2**31 - 1), "SMALLINT": (-(2**15), 2**15 - 1)}
 MONEY_LIMIT = Decimal(10) ** 10  # NUMERIC(12,2): |value| < 10**10
 MONEY_PLACES = 2
 TIMESTAMP_RANGE = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC))

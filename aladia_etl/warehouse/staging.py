@@ -8,11 +8,12 @@ then merges what is staged under the batch's token and sums the `stg_stats` rows
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from aladia_etl.warehouse.schema import COLUMNS, LINEAGE
+from aladia_etl.warehouse.schema import LINEAGE
 
 TopicPartitionKey = tuple[str, int]
 REASON_LIMIT = 500  # characters of a dead letter's reason (it often quotes the bad value)
@@ -112,13 +113,19 @@ class StageStats:
         return cls.from_dict(json.loads(text))
 
 
-def copy_rows(cur, token: str, rows: dict[str, list[tuple]], dead: list[DeadLetter]) -> None:
-    """COPY a chunk of rows and dead letters into the staging tables, tagged with the batch token."""
-    for table, table_rows in rows.items():
+def copy_rows(cur, token: str, rows: dict[str, list[tuple]], dead: list[DeadLetter], sinks=None) -> None:
+    """COPY a chunk of rows and dead letters into the staging tables, tagged with the batch token. `sinks`: sink
+    name → `warehouse.sinks.Sink` (None: the built-in pipeline's)."""
+    if sinks is None:
+        from aladia_etl.warehouse.sinks import builtin
+
+        sinks = {s.name: s for s in builtin().sinks}
+    for name, table_rows in rows.items():
         if not table_rows:
             continue
-        columns = ", ".join(("batch_token", *COLUMNS[table], *LINEAGE))
-        with cur.copy(f"COPY stg_{table} ({columns}) FROM STDIN") as copy:
+        sink = sinks[name]
+        columns = ", ".join(quoted(c) for c in ("batch_token", *sink.column_names, *LINEAGE))
+        with cur.copy(f"COPY {qualified(sink.staging_schema, sink.staging_table)} ({columns}) FROM STDIN") as copy:
             for row in table_rows:
                 copy.write_row((token, *row))
     if dead:
@@ -128,6 +135,194 @@ def copy_rows(cur, token: str, rows: dict[str, list[tuple]], dead: list[DeadLett
         ) as copy:
             for d in dead:
                 copy.write_row((token, d.topic, d.partition, d.offset, d.reason, d.key, d.value))
+
+
+# PostgreSQL's reserved key words and those that cannot name a column unquoted (SQL key words appendix).
+_KEYWORDS = frozenset(
+    {
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "authorization",
+        "between",
+        "bigint",
+        "binary",
+        "bit",
+        "boolean",
+        "both",
+        "case",
+        "cast",
+        "char",
+        "character",
+        "check",
+        "coalesce",
+        "collate",
+        "collation",
+        "column",
+        "concurrently",
+        "constraint",
+        "create",
+        "cross",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_schema",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "dec",
+        "decimal",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "exists",
+        "extract",
+        "false",
+        "fetch",
+        "float",
+        "for",
+        "foreign",
+        "freeze",
+        "from",
+        "full",
+        "grant",
+        "greatest",
+        "group",
+        "grouping",
+        "having",
+        "ilike",
+        "in",
+        "initially",
+        "inner",
+        "inout",
+        "int",
+        "integer",
+        "intersect",
+        "interval",
+        "into",
+        "is",
+        "isnull",
+        "join",
+        "json",
+        "lateral",
+        "leading",
+        "least",
+        "left",
+        "like",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "national",
+        "natural",
+        "nchar",
+        "none",
+        "normalize",
+        "not",
+        "notnull",
+        "null",
+        "nullif",
+        "numeric",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "out",
+        "outer",
+        "overlaps",
+        "overlay",
+        "placing",
+        "position",
+        "precision",
+        "primary",
+        "real",
+        "references",
+        "returning",
+        "right",
+        "row",
+        "select",
+        "session_user",
+        "setof",
+        "similar",
+        "smallint",
+        "some",
+        "substring",
+        "symmetric",
+        "system_user",
+        "table",
+        "tablesample",
+        "then",
+        "time",
+        "timestamp",
+        "to",
+        "trailing",
+        "treat",
+        "trim",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "values",
+        "varchar",
+        "variadic",
+        "verbose",
+        "when",
+        "where",
+        "window",
+        "with",
+        "xmlattributes",
+        "xmlconcat",
+        "xmlelement",
+        "xmlexists",
+        "xmlforest",
+        "xmlnamespaces",
+        "xmlparse",
+        "xmlpi",
+        "xmlroot",
+        "xmlserialize",
+        "xmltable",
+    }
+)
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def quoted(name: str) -> str:
+    """A PostgreSQL identifier as SQL: as it is when it needs no quotes, else quoted (mixed-case names, key words,
+    spaces and quotes stay exactly what they are)."""
+    if _PLAIN.fullmatch(name) and name not in _KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, table: str) -> str:
+    """`schema.table` as SQL; the public schema (the search path) is left implicit."""
+    return quoted(table) if schema == "public" else f"{quoted(schema)}.{quoted(table)}"
+
+
+STAGING_TABLES_SQL = """
+SELECT format('%I.%I', table_schema, table_name) FROM information_schema.columns
+ WHERE column_name = 'batch_token' AND (table_schema = 'aladia_staging' OR
+       (table_schema = 'public' AND table_name LIKE 'stg\\_%'))
+ ORDER BY 1
+"""
+
+
+def staging_tables(conn) -> list[str]:
+    """Every staging table of the warehouse (schema-qualified, quoted): the built-in model's `public.stg_*`, and the
+    other sinks' tables in `aladia_staging` — whatever pipeline created them."""
+    return [r[0] for r in conn.execute(STAGING_TABLES_SQL).fetchall()]
 
 
 def record_stats(cur, token: str, stats: StageStats) -> None:

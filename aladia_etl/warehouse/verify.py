@@ -14,18 +14,14 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from psycopg import sql
+
 from aladia_etl.core.errors import AladiaError, RecordError
 from aladia_etl.core.settings import Settings
-from aladia_etl.source import schema
-from aladia_etl.warehouse.rows import MAPPERS
-from aladia_etl.warehouse.schema import COLUMNS, STATUS_COLUMNS, VIEWS
+from aladia_etl.warehouse.convert import row_mapper
+from aladia_etl.warehouse.schema import STATUS_COLUMNS
+from aladia_etl.warehouse.sinks import Sink
 
-SOURCE_COLUMNS = {
-    "customers": ("id", "name", "email", "country", "created_at", "updated_at"),
-    "products": ("id", "name", "category", "price", "created_at", "updated_at"),
-    "orders": ("id", "customer_id", "status", "total_amount", "created_at", "updated_at"),
-    "order_items": ("id", "order_id", "product_id", "quantity", "unit_price", "created_at", "updated_at"),
-}
 SAMPLE = 10
 CLOSED = {"cancelled", "refunded"}
 
@@ -39,6 +35,7 @@ class TableReport:
     extra: list[int] = field(default_factory=list)  # in the warehouse, not (or no longer) in the source
     different: list[int] = field(default_factory=list)  # same key, different values
     rejected: list[int] = field(default_factory=list)  # source rows the transform rejects (dead-lettered)
+    columns: dict[str, int] = field(default_factory=dict)  # of the different rows: how many differ in each column
 
     @property
     def ok(self) -> bool:
@@ -54,6 +51,7 @@ class TableReport:
             "extra": len(self.extra),
             "different": len(self.different),
             "rejected": len(self.rejected),
+            "different_columns": self.columns,
             "samples": {
                 "missing": self.missing[:SAMPLE],
                 "extra": self.extra[:SAMPLE],
@@ -64,6 +62,7 @@ class TableReport:
 
 @dataclass
 class SummaryReport:
+    applies: bool = True  # False: the pipeline has no daily summary (no orders model)
     days: int = 0
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
@@ -76,6 +75,7 @@ class SummaryReport:
     def as_dict(self) -> dict:
         return {
             "ok": self.ok,
+            "applies": self.applies,
             "days": self.days,
             "missing": self.missing[:SAMPLE],
             "extra": self.extra[:SAMPLE],
@@ -116,36 +116,99 @@ def row_hash(values: tuple) -> str:
     return hashlib.md5(repr(tuple(_normalise(v) for v in values)).encode()).hexdigest()
 
 
-def _source_rows(conn, table: str) -> tuple[dict[int, tuple], list[int]]:
-    columns = SOURCE_COLUMNS[table]
-    mapper = MAPPERS[table]
-    rows: dict[int, tuple] = {}
-    rejected: list[int] = []
+def _source_rows(conn, sink: Sink) -> tuple[dict[Any, tuple], list[Any]]:
+    """A model sink's source rows through its mapping (cleansing included), by key; and the keys of rows the mapping
+    rejects (their records were dead-lettered)."""
+    columns = list(dict.fromkeys(c.source for c in sink.columns))
+    mapper = row_mapper(sink)
+    key_at = [sink.column_names.index(k) for k in sink.key]
+    key_source = sink.columns[key_at[0]].source
+    rows: dict[Any, tuple] = {}
+    rejected: list[Any] = []
+    query = sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(sink.source_schema, sink.source_table)
+    )
     with conn.cursor() as cur:
-        cur.execute(f"SELECT {', '.join(columns)} FROM public.{table}")
+        cur.execute(query)
         for record in cur:
             data = dict(zip(columns, record, strict=True))
             try:
                 values = mapper(data)
             except RecordError:
-                rejected.append(data["id"])
+                rejected.append(data.get(key_source))
                 continue
-            rows[values[0]] = values
+            rows[_key(values, key_at)] = values
     return rows, rejected
 
 
-def _warehouse_rows(conn, table: str) -> dict[int, tuple]:
-    columns = COLUMNS[table]
+def _key(values: tuple, key_at: list[int]) -> Any:
+    return values[key_at[0]] if len(key_at) == 1 else tuple(values[i] for i in key_at)
+
+
+def _warehouse_rows(conn, sink: Sink) -> dict[Any, tuple]:
+    key_at = [sink.column_names.index(k) for k in sink.key]
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in sink.column_names)
+    query = sql.SQL("SELECT {} FROM {} WHERE NOT is_deleted").format(
+        columns, sql.Identifier(sink.target_schema, sink.target_table)
+    )
     with conn.cursor() as cur:
-        cur.execute(f"SELECT {', '.join(columns)} FROM {VIEWS[table]}")
-        return {record[0]: tuple(record) for record in cur}
+        cur.execute(query)
+        return {_key(tuple(record), key_at): tuple(record) for record in cur}
 
 
-def compare_table(table: str, source: dict[int, tuple], warehouse: dict[int, tuple]) -> TableReport:
+# Both sides of a mirror are read as text, in sessions set alike, so that every value compares exactly whatever its
+# type (a time with zone as its UTC instant: Debezium carries timetz converted to UTC).
+_TEXT_SESSION = (
+    "SET TIME ZONE 'UTC'",
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 3",
+    "SET bytea_output = 'hex'",
+)
+
+
+def _as_text(column) -> sql.Composable:
+    name = sql.Identifier(column.name)
+    if column.kind == "timetz":
+        return sql.SQL("({} AT TIME ZONE 'UTC')::text").format(name)
+    return sql.SQL("{}::text").format(name)
+
+
+def _mirror_rows(conn, sink: Sink, schema: str, table: str, live_only: bool) -> dict[Any, tuple]:
+    key_at = [sink.column_names.index(k) for k in sink.key]
+    query = sql.SQL("SELECT {} FROM {}{}").format(
+        sql.SQL(", ").join(_as_text(c) for c in sink.columns),
+        sql.Identifier(schema, table),
+        sql.SQL(" WHERE NOT is_deleted" if live_only else ""),
+    )
+    with conn.cursor() as cur:
+        cur.execute(query)
+        return {_key(tuple(record), key_at): tuple(record) for record in cur}
+
+
+def _verify_mirror(src, wh, sink: Sink) -> TableReport:
+    for statement in _TEXT_SESSION:
+        src.execute(statement)
+        wh.execute(statement)
+    source = _mirror_rows(src, sink, sink.source_schema, sink.source_table, live_only=False)
+    warehouse = _mirror_rows(wh, sink, sink.target_schema, sink.target_table, live_only=sink.deletes == "soft")
+    return compare_table(sink.name, source, warehouse, sink.column_names)
+
+
+def compare_table(
+    table: str, source: dict[Any, tuple], warehouse: dict[Any, tuple], names: tuple[str, ...] = ()
+) -> TableReport:
+    """Rows by key; with the column `names`, which columns the different rows differ in."""
     report = TableReport(table, len(source), len(warehouse))
-    report.missing = sorted(set(source) - set(warehouse))
-    report.extra = sorted(set(warehouse) - set(source))
-    report.different = sorted(k for k in set(source) & set(warehouse) if row_hash(source[k]) != row_hash(warehouse[k]))
+    report.missing = sorted(set(source) - set(warehouse), key=repr)
+    report.extra = sorted(set(warehouse) - set(source), key=repr)
+    report.different = sorted(
+        (k for k in set(source) & set(warehouse) if row_hash(source[k]) != row_hash(warehouse[k])), key=repr
+    )
+    for key in report.different if names else ():
+        for name, a, b in zip(names, source[key], warehouse[key], strict=False):
+            if _normalise(a) != _normalise(b):
+                report.columns[name] = report.columns.get(name, 0) + 1
     return report
 
 
@@ -182,15 +245,19 @@ def compare_summary(expected: dict[date, tuple], actual: dict[date, tuple]) -> S
     return report
 
 
-def verify(settings: Settings) -> VerifyReport:
+def verify(settings: Settings, sinks: tuple[Sink, ...] | None = None) -> VerifyReport:
+    """Every sink of the pipeline (None: the built-in one's) against the source, in one consistent snapshot of each:
+    a model's tables through its mapping, a mirror column by column; and, with the orders model, the daily summary."""
+    from psycopg import IsolationLevel
+
     from aladia_etl.source.bootstrap import connect as source_connect
     from aladia_etl.warehouse.loader import connect as warehouse_connect
     from aladia_etl.warehouse.loader import read_snapshot
+    from aladia_etl.warehouse.sinks import builtin
 
+    sinks = builtin().sinks if sinks is None else sinks
     tables = []
-    mapped: dict[str, dict[int, tuple]] = {}
-    from psycopg import IsolationLevel
-
+    mapped: dict[str, dict[Any, tuple]] = {}
     with source_connect(settings) as src, warehouse_connect(settings) as wh, read_snapshot(wh):
         if wh.execute("SELECT to_regclass('daily_sales_summary')").fetchone()[0] is None:
             raise AladiaError(
@@ -200,20 +267,25 @@ def verify(settings: Settings) -> VerifyReport:
         # One consistent snapshot of the source for all tables.
         src.isolation_level = IsolationLevel.REPEATABLE_READ
         src.read_only = True
-        for table in schema.CAPTURED_TABLES:
-            source, rejected = _source_rows(src, table)
-            report = compare_table(table, source, _warehouse_rows(wh, table))
+        for sink in sinks:
+            if sink.model is None:
+                tables.append(_verify_mirror(src, wh, sink))
+                continue
+            source, rejected = _source_rows(src, sink)
+            report = compare_table(sink.name, source, _warehouse_rows(wh, sink), sink.column_names)
             report.rejected = rejected
             tables.append(report)
-            mapped[table] = source
+            mapped[sink.name] = source
         src.rollback()
-        actual = {
-            # items sold is NUMERIC (any sum fits): compared as the whole number it is
-            r[0]: (*r[1:4], int(r[4]), *r[5:])
-            for r in wh.execute(
-                f"SELECT day, orders, revenue, avg_order_value, items_sold, {', '.join(STATUS_COLUMNS)} "
-                "FROM daily_sales_summary"
-            )
-        }
-    summary = compare_summary(expected_summary(mapped["orders"], mapped["order_items"]), actual)
+        summary = SummaryReport(applies=False)
+        if any(s.summary == "daily_sales" for s in sinks):
+            actual = {
+                # items sold is NUMERIC (any sum fits): compared as the whole number it is
+                r[0]: (*r[1:4], int(r[4]), *r[5:])
+                for r in wh.execute(
+                    f"SELECT day, orders, revenue, avg_order_value, items_sold, {', '.join(STATUS_COLUMNS)} "
+                    "FROM daily_sales_summary"
+                )
+            }
+            summary = compare_summary(expected_summary(mapped["orders"], mapped["order_items"]), actual)
     return VerifyReport(tables, summary, datetime.now(UTC).isoformat())

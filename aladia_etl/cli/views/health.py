@@ -24,6 +24,8 @@ def print_status(report) -> None:
             + (f", last batch {last:%Y-%m-%d %H:%M:%S}" if last else ""),
             markup=False,
         )
+    for t in report.get("tables", []):
+        out.print(f"  {t['engine']}/{t['stream']} → {t['table']}: {t['rows']:,} rows", markup=False)
     for g in report.get("gaps", []):
         out.print(f"data loss accepted ({g['engine']}, {g['accepted_at']:%Y-%m-%d %H:%M}): {g['reason']}", markup=False)
     for warning in report.get("warnings", []):

@@ -25,16 +25,17 @@ def print_verify(report) -> None:
         )
     s = report.summary
     mark = "[green]ok[/green]" if s.ok else "[red]DIFF[/red]"
-    table.add_row(
-        "daily_sales_summary",
-        str(s.days),
-        "",
-        str(len(s.missing)),
-        str(len(s.extra)),
-        str(len(s.different)),
-        "",
-        mark,
-    )
+    if s.applies:
+        table.add_row(
+            "daily_sales_summary",
+            str(s.days),
+            "",
+            str(len(s.missing)),
+            str(len(s.extra)),
+            str(len(s.different)),
+            "",
+            mark,
+        )
     out.print(table)
     err.print(
         "[green]✓[/green] warehouse equals the source"

@@ -31,13 +31,22 @@ def valid_rate(target: float, achieved: float) -> bool:
     return achieved >= (1 - TOLERANCE) * target
 
 
-def drain(bench, engine: str, variant: str = "plain", master: str | None = None, label: str = "") -> dict[str, Any]:
+def drain(
+    bench, engine: str, variant: str = "plain", master: str | None = None, label: str = "", pipeline=None
+) -> dict[str, Any]:
+    """One engine draining the topics of `variant` into a fresh warehouse; `pipeline`: a pipeline file whose tables
+    (compiled against the bench's source) the stream fills instead of the built-in model's."""
     from aladia_etl.flows.bench.memory import PeakRss
+    from aladia_etl.flows.pipeline import compile_file
     from aladia_etl.processing.loop import run_stream
     from aladia_etl.processing.model import StreamOptions
     from aladia_etl.warehouse.verify import verify
 
-    target = bench.fresh_warehouse(engine, f"drain_{variant}{label}", variant)
+    target = bench.fresh_warehouse(engine, f"drain_{variant}{label}{'_file' if pipeline else ''}", variant)
+    compiled = None
+    if pipeline is not None:
+        compiled = compile_file(bench.src, pipeline)
+        target = target.with_capture(compiled.captured)
     options = StreamOptions(
         engine=engine,
         until_idle=True,
@@ -46,6 +55,7 @@ def drain(bench, engine: str, variant: str = "plain", master: str | None = None,
         trigger_interval=bench.options.trigger_interval,
         stream_name="bench-drain",
         **({"master": master} if master else {}),
+        sinks=None if compiled is None else compiled.spec(),
     )
     started = time.monotonic()
     with PeakRss() as peak:
@@ -60,7 +70,7 @@ def drain(bench, engine: str, variant: str = "plain", master: str | None = None,
         "wall_s_including_start": round(wall, 3),
         "start_to_first_batch_s": None if first is None else round(first, 2),
         "peak_rss_mib": peak.mib,
-        "warehouse_equals_source": verify(target).ok,
+        "warehouse_equals_source": verify(target, None if compiled is None else compiled.sinks).ok,
     }
 
 

@@ -10,6 +10,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aladia_etl import __version__
@@ -46,6 +47,7 @@ class BenchOptions:
     txn_size: int = 10  # changes per transaction
     matrix: bool = True  # also drain on four partitions, and Spark with one and two cores
     keep: bool = False
+    pipeline: Path | None = None  # also drain this pipeline file's tables (e.g. a mirror of the bench's source)
 
     def validate(self) -> None:
         bad = [e for e in self.engines if e not in ENGINES] + [p for p in self.peers if p not in PEERS]
@@ -196,6 +198,12 @@ class Bench:
             with r.task(f"bench: {engine} draining {self.records:,} records (the pipeline's schemaless JSON)"):
                 default_format[engine] = phases.drain(self, engine, "plain")
         self.result["drain_default_format"] = default_format
+        if self.options.pipeline is not None:
+            pipelined = {}
+            for engine in engines:
+                with r.task(f"bench: {engine} draining {self.records:,} records into {self.options.pipeline.name}"):
+                    pipelined[engine] = phases.drain(self, engine, "plain", pipeline=self.options.pipeline)
+            self.result["drain_pipeline"] = {"file": str(self.options.pipeline), **pipelined}
         if self.options.matrix:
             self.result["drain_matrix"] = self._matrix(default_format)
         if "jdbc" in self.options.peers:
@@ -293,6 +301,11 @@ def ratios(result: dict[str, Any]) -> dict[str, float | None]:
             continue
         out[f"{engine}_vs_jdbc_sink"] = round(rate / jdbc, 2) if jdbc else None
         out[f"{engine}_vs_native"] = round(rate / native, 2) if native else None
+        # the pipeline file's drain against the built-in model's, on the same (schemaless) topics
+        pipelined = (result.get("drain_pipeline") or {}).get(engine, {}).get("events_per_s")
+        model = (result.get("drain_default_format") or {}).get(engine, {}).get("events_per_s")
+        if pipelined and model:
+            out[f"{engine}_pipeline_vs_orders_model"] = round(pipelined / model, 2)
     return out
 
 

@@ -62,6 +62,7 @@ class MicroBatchBeamEngine:
         self._thread: threading.Thread | None = None
         self._conn = None
         self._kafka = None
+        self.sinks = options.compiled_sinks()
 
     # -- planning ------------------------------------------------------------------------------------------
     @staticmethod
@@ -90,7 +91,8 @@ class MicroBatchBeamEngine:
         _ = (
             pipeline
             | "Offset ranges" >> beam.Create(self.split(ranges))
-            | "Read and stage" >> beam.ParDo(ReadAndStage(self.settings.kafka.bootstrap_servers, conninfo, token, dlq))
+            | "Read and stage"
+            >> beam.ParDo(ReadAndStage(self.settings.kafka.bootstrap_servers, conninfo, token, dlq, self.options.sinks))
         )
         pipeline.run().wait_until_finish()
 
@@ -142,7 +144,7 @@ class MicroBatchBeamEngine:
                 return False
             self._busy.set()
             self.run_batch(ranges, batch_id, conn)
-            result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, tick)
+            result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, tick, sinks=self.sinks)
         except BaseException:
             self._forget_connections()
             raise

@@ -40,17 +40,27 @@ def ready_chunks(state: shared.StreamShared, chunks: list[dict]) -> list[dict]:
 class ApplyPanes(beam.DoFn):
     """(key, [chunk, …]) → the contiguous chunks staged and applied in one transaction."""
 
-    def __init__(self, stream_key: str, engine: str, stream_id: str, conninfo: dict, dlq: dict | None) -> None:
+    def __init__(
+        self,
+        stream_key: str,
+        engine: str,
+        stream_id: str,
+        conninfo: dict,
+        dlq: dict | None,
+        sinks: list[dict] | None = None,
+    ) -> None:
         self.stream_key = stream_key
         self.engine = engine
         self.stream_id = stream_id
         self.conninfo = conninfo
         self.dlq = dlq
+        self.sinks = sinks  # the pipeline's sinks as plain data (None: the built-in pipeline)
 
     def process(self, keyed):
         from aladia_etl.processing.bundle import stage
         from aladia_etl.stack.connections import connect_conninfo
         from aladia_etl.warehouse import loader
+        from aladia_etl.warehouse.sinks import Sink
 
         _, chunks = keyed
         state = shared.get(self.stream_key)
@@ -81,7 +91,7 @@ class ApplyPanes(beam.DoFn):
                             return loader.ApplyResult(applied=True, stats=loader.StageStats(records=len(records)))
                         return loader.ApplyResult(applied=False, stats=loader.StageStats())
                     loader.clear_stage(conn, token)
-                    stats = stage(self.conninfo, token, records, self.dlq, covered=covered)
+                    stats = stage(self.conninfo, token, records, self.dlq, covered=covered, sinks=self.sinks)
                     return loader.apply_batch(
                         conn,
                         self.engine,
@@ -90,6 +100,7 @@ class ApplyPanes(beam.DoFn):
                         started,
                         expect=expect,
                         staged_records=stats.records,
+                        sinks=None if self.sinks is None else tuple(Sink.from_dict(s) for s in self.sinks),
                     )
 
             try:

@@ -121,7 +121,7 @@ class BeamStreamingEngine:
             )
             | "One key" >> beam.Map(lambda chunk: (0, chunk))
             | "Group a pane" >> beam.GroupByKey()
-            | "Apply" >> beam.ParDo(ApplyPanes(self.key, ENGINE, self.stream_id, conninfo, dlq))
+            | "Apply" >> beam.ParDo(ApplyPanes(self.key, ENGINE, self.stream_id, conninfo, dlq, self.options.sinks))
         )
         self.result = pipeline.run()
         self.progress.pipeline = {

@@ -14,11 +14,14 @@ from aladia_etl.processing.bundle import stage
 class ReadAndStage(beam.DoFn):
     """(topic, partition, start, end) → the records of that range, processed and staged under the batch token."""
 
-    def __init__(self, bootstrap_servers: str, conninfo: dict, token: str, dlq: dict | None) -> None:
+    def __init__(
+        self, bootstrap_servers: str, conninfo: dict, token: str, dlq: dict | None, sinks: list[dict] | None = None
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.conninfo = conninfo
         self.token = token
         self.dlq = dlq
+        self.sinks = sinks
 
     def setup(self) -> None:
         self.consumer = range_consumer(self.bootstrap_servers, client_id="aladia-beam-reader")
@@ -26,7 +29,7 @@ class ReadAndStage(beam.DoFn):
     def process(self, offset_range):
         topic, partition, start, end = offset_range
         records = itertools.chain.from_iterable(read_range(self.consumer, topic, partition, start, end))
-        stats = stage(self.conninfo, self.token, records, self.dlq, covered=[offset_range])
+        stats = stage(self.conninfo, self.token, records, self.dlq, covered=[offset_range], sinks=self.sinks)
         yield stats.records
 
     def teardown(self) -> None:

@@ -27,7 +27,7 @@ ENGINE = "spark"
 log = logging.getLogger("aladia.spark")
 
 
-def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
+def _stage_arrow(conninfo: dict, token: str, dlq: dict, sinks: list[dict] | None, batches):
     """Runs in a Python worker next to the data: Arrow batches of Kafka records → the shared processing path
     (which records what it staged in the warehouse); yields how many records it saw."""
     import pyarrow as pa
@@ -39,7 +39,7 @@ def _stage_arrow(conninfo: dict, token: str, dlq: dict, batches):
             columns = [batch.column(i).to_pylist() for i in range(5)]
             yield from zip(*columns, strict=True)
 
-    stats = stage(conninfo, token, records(), dlq)
+    stats = stage(conninfo, token, records(), dlq, sinks=sinks)
     yield pa.RecordBatch.from_pydict({"records": [stats.records]})
 
 
@@ -71,6 +71,7 @@ class SparkEngine:
         # The stream id file marks the checkpoint beside it as aladia's own.
         self.stream_id_file = checkpoints.marker(self.checkpoint)
         self._kafka = None
+        self.sinks = options.compiled_sinks()
         self._stop = threading.Event()
         self._batch_outage = Outage("the warehouse or Kafka", options.max_outage_s, progress.note_retry)
         self._query_outage = Outage(
@@ -181,10 +182,13 @@ class SparkEngine:
                 token = loader.batch_token(ENGINE, self.stream_id, batch_id)
                 loader.clear_stage(conn, token)
                 prepared = time.monotonic()
-                counts = df.mapInArrow(partial(_stage_arrow, conninfo, token, dlq), "records long").collect()
+                stage_fn = partial(_stage_arrow, conninfo, token, dlq, self.options.sinks)
+                counts = df.mapInArrow(stage_fn, "records long").collect()
                 staged = time.monotonic()
                 records = sum(row["records"] for row in counts)
-                result = loader.apply_batch(conn, ENGINE, self.stream_id, batch_id, started, staged_records=records)
+                result = loader.apply_batch(
+                    conn, ENGINE, self.stream_id, batch_id, started, staged_records=records, sinks=self.sinks
+                )
                 return result, prepared, staged
         except BaseException:
             if self._kafka is not None:  # the next attempt opens a fresh client

@@ -49,14 +49,14 @@ def test_a_thousand_poison_records_among_valid_ones_leave_the_valid_ones_alone()
 
 
 def test_the_safety_net_turns_an_unforeseen_error_into_that_record_s_dead_letter(monkeypatch):
-    real = bundle_module.transform
+    real = bundle_module.transform_all
 
-    def buggy(event):
+    def buggy(event, mappers=None):
         if event.offset == 1:
             raise ZeroDivisionError("division by zero \x00 \ud800")
-        return real(event)
+        return real(event, mappers)
 
-    monkeypatch.setattr(bundle_module, "transform", buggy)
+    monkeypatch.setattr(bundle_module, "transform_all", buggy)
     records = [record("orders", row("orders", id=i), offset=i, lsn=i + 1) for i in range(3)]
     bundle = process(records)
     assert bundle.unexpected == 1
