@@ -29,7 +29,7 @@ def include_list(tables: tuple[str, ...]) -> str:
     `schema.table` names; each name's parts are escaped (a table named `a.b` or `Mixed$Case` means itself)."""
     out = []
     for table in tables:
-        schema_name, _, name = table.rpartition(".") if "." in table else ("public", "", table)
+        schema_name, _, name = table.partition(".") if "." in table else ("public", "", table)
         out.append(".".join(re.sub(r"([^A-Za-z0-9_])", r"\\\1", part) for part in (schema_name, name)))
     return ",".join(out)
 

@@ -31,7 +31,7 @@ class _State:
         tables."""
         if self._compiled is None:
             from aladia_etl.core.pipeline import load, locate
-            from aladia_etl.warehouse.sinks import builtin, compile_models, compile_pipeline
+            from aladia_etl.warehouse.compile import builtin, check_models_against, compile_models, compile_pipeline
 
             path = locate(self.pipeline_option, self.settings().pipeline)
             if path is None:
@@ -39,8 +39,11 @@ class _State:
             else:
                 pipeline = load(path)
                 compile_models(pipeline)  # what needs no database is checked before connecting
-                catalog = source_catalog(self.settings()) if pipeline.spec.tables.include else None
+                declared = any(not isinstance(m, str) for m in pipeline.spec.models)
+                catalog = source_catalog(self.settings()) if pipeline.spec.tables.include or declared else None
                 self._compiled = compile_pipeline(pipeline, catalog)
+                if declared:  # a declared model's tables and columns must exist in the source
+                    check_models_against(self._compiled, catalog, builtin_too=False)
             self._settings = self.settings().with_capture(self._compiled.captured)
         return self._compiled
 
@@ -62,6 +65,18 @@ def settings() -> Settings:
 
 def compiled() -> CompiledPipeline:
     return state.compiled()
+
+
+def pipeline_if_possible(reporter=None) -> None:
+    """For the commands that watch a running pipeline (`status`, `serve`): its tables when the file can be read and
+    its tables resolved; otherwise a note, and the built-in tables (those commands must work with the source down)."""
+    from aladia_etl.core.errors import ServiceUnavailable
+
+    try:
+        state.compiled()
+    except ServiceUnavailable as exc:
+        if reporter is not None:
+            reporter.warning(f"the pipeline's tables could not be resolved ({exc.reason}); showing the built-in ones")
 
 
 def source_catalog(settings: Settings) -> dict:

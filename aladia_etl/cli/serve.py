@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import settings
+from aladia_etl.cli.context import pipeline_if_possible, reporter, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -23,5 +23,6 @@ def serve(
     def ready(url: str) -> None:
         err.print(f"[dim]•[/dim] serving the health API and dashboard on {url} (metrics: {url}metrics; Ctrl-C stops)")
 
+    pipeline_if_possible(reporter())  # the pipeline file's topics, when its tables can be resolved
     reason = run(settings(), host, port, on_ready=ready)
     err.print(f"stopped: {reason}", markup=False, highlight=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aladia_etl.cli.context import reporter, settings
+from aladia_etl.cli.context import pipeline_if_possible, reporter, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +17,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     from aladia_etl.core.errors import ExitCode
     from aladia_etl.flows.status import collect_status
 
-    report = collect_status(settings(), reporter())  # notes (a stale pid file) go to stderr
+    notes = reporter()
+    pipeline_if_possible(notes)  # the pipeline file's topics (lag, cleanup policy), when its tables can be resolved
+    report = collect_status(settings(), notes)  # notes (a stale pid file) go to stderr
     if as_json:
         emit_json(report)
     else:

@@ -47,6 +47,18 @@ class TableOverride(_Strict):
         "soft", description="soft: the row stays with is_deleted = true (the default); hard: the row is removed"
     )
     exclude_columns: list[str] = Field(default_factory=list, description="source columns not mirrored")
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="source column → warehouse column (e.g. a column named like aladia's own: is_deleted)",
+    )
+
+    @field_validator("rename")
+    @classmethod
+    def _renames(cls, value: dict[str, str]) -> dict[str, str]:
+        for new in value.values():
+            if not new or len(new.encode()) > 63:
+                raise ValueError(f"{new!r} is not a column name (1 to 63 bytes)")
+        return value
 
     @field_validator("target")
     @classmethod
@@ -178,6 +190,13 @@ class PipelineFile(_Strict):
         default_factory=list, description="built-in models by name (orders) or models declared here"
     )
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML's true is no version
+            raise ValueError("must be the number 1")
+        return value
+
     @field_validator("target_schema")
     @classmethod
     def _schema(cls, value: str) -> str:
@@ -268,6 +287,8 @@ def _parse_yaml(name: str, text: str) -> Any:
 
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{name}: is nested too deeply", "simplify the YAML") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

@@ -20,7 +20,7 @@ def _catalog(settings: Settings) -> dict:
 def compile_file(settings: Settings, path: Path | None, catalog: dict | None = None, pipeline=None):
     """The pipeline of `path` (None: the built-in one) compiled against the source catalog."""
     from aladia_etl.core.pipeline import load
-    from aladia_etl.warehouse.sinks import compile_pipeline
+    from aladia_etl.warehouse.compile import compile_pipeline
 
     pipeline = pipeline or load(path)
     if catalog is None and pipeline.spec.tables.include:
@@ -34,7 +34,7 @@ def validate(settings: Settings, path: Path | None) -> dict[str, Any]:
     from aladia_etl.core.pipeline import load
     from aladia_etl.source.bootstrap import connect
     from aladia_etl.source.catalog import duplicate_key, read_catalog
-    from aladia_etl.warehouse.sinks import check_models_against, compile_models
+    from aladia_etl.warehouse.compile import check_models_against, compile_models
 
     pipeline = load(path)  # the file's own problems first: they need no database
     compile_models(pipeline)

@@ -17,7 +17,7 @@ from typing import Any
 
 from aladia_etl.core.errors import RecordError
 from aladia_etl.processing.events import parse
-from aladia_etl.processing.transform import transform_all
+from aladia_etl.processing.transform import PartlyMapped, transform_all
 from aladia_etl.warehouse.mappers import Mappers, builtin_mappers, mappers_for
 from aladia_etl.warehouse.staging import DeadLetter, StageStats, copy_rows, record_stats, worker_connection
 
@@ -59,6 +59,11 @@ def process(records: Iterable[Record], mappers: Mappers | None = None) -> Bundle
                 tombstones += 1
                 continue
             mapped = transform_all(event, mappers)
+        except PartlyMapped as exc:
+            dead.append(DeadLetter(topic, partition, offset, exc.reason, key, value))
+            for sink, row in exc.rows:  # the sinks that took it keep it (a mirror stays exact)
+                rows[sink].append(row)
+            continue
         except RecordError as exc:
             dead.append(DeadLetter(topic, partition, offset, exc.reason, key, value))
             continue

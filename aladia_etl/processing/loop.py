@@ -235,7 +235,7 @@ def _prepare(settings: Settings, options: StreamOptions) -> WriterLock:
         if sinks is not None:  # the pipeline's tables other than the built-in model's (those are migrations')
             from aladia_etl.warehouse import ddl
 
-            applied = ddl.apply(conn, ddl.plan(conn, sinks), options.allow_destructive)
+            applied = ddl.apply_plan(conn, sinks, options.allow_destructive)
             for change in applied:
                 log.info(
                     "warehouse: %s %s %s", change.action, change.table, change.detail, extra={"engine": options.engine}

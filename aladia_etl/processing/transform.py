@@ -13,9 +13,19 @@ from aladia_etl.warehouse.mappers import Mappers, builtin_mappers
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class PartlyMapped(RecordError):
+    """A record that some of its table's sinks map and others reject (a model's rule; the mirror keeps every value):
+    the rows of the sinks that map it are applied, and the record is a dead letter for the others — a replay
+    applies it to all again (the merge's position guard makes that idempotent)."""
+
+    def __init__(self, reason: str, rows: list[tuple[str, tuple]]) -> None:
+        super().__init__(reason)
+        self.rows = rows
+
+
 def transform_all(event: ChangeEvent, mappers: Mappers | None = None) -> list[tuple[str, tuple]]:
     """(sink name, row) for every sink of the event's table. Raises RecordError for what must go to the dead-letter
-    queue: a record is applied to all its sinks, or to none."""
+    queue (PartlyMapped, with the rows of the sinks that did map it, when only some reject it)."""
     targets = (mappers if mappers is not None else builtin_mappers())._by_table.get((event.schema, event.table))
     if not targets:
         name = event.table if event.schema == "public" else f"{event.schema}.{event.table}"
@@ -33,9 +43,16 @@ def transform_all(event: ChangeEvent, mappers: Mappers | None = None) -> list[tu
     if len(targets) == 1:  # the common case, without the loop
         target = targets[0]
         return [(target.name, (target.delete(row) if event.is_delete else target.map(row)) + lineage)]
-    if event.is_delete:
-        return [(t.name, t.delete(row) + lineage) for t in targets]
-    return [(t.name, t.map(row) + lineage) for t in targets]
+    mapped: list[tuple[str, tuple]] = []
+    rejected: list[str] = []
+    for t in targets:
+        try:
+            mapped.append((t.name, (t.delete(row) if event.is_delete else t.map(row)) + lineage))
+        except RecordError as exc:
+            rejected.append(f"{t.name}: {exc.reason}")
+    if rejected:
+        raise PartlyMapped("; ".join(rejected), mapped)
+    return mapped
 
 
 def transform(event: ChangeEvent, mappers: Mappers | None = None) -> tuple[str, tuple]:

@@ -116,10 +116,21 @@ def publish(conn, publication: str, tables: tuple[str, ...]) -> list[str]:
     """Create the publication, or update it, to hold exactly `tables` (`schema.table`) and the heartbeat table."""
     wanted = [*dict.fromkeys(tables), f"public.{schema.HEARTBEAT_TABLE}"]
     identifiers = sql.SQL(", ").join(sql.Identifier(*t.split(".", 1)) for t in wanted)
-    row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
+    row = conn.execute("SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
     if not row:
-        conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(publication), identifiers))
+        # a partitioned table's changes are published under its own name, not its partitions'
+        conn.execute(
+            sql.SQL("CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)").format(
+                sql.Identifier(publication), identifiers
+            )
+        )
         return [f"publication {publication}"]
+    changed = []
+    if not row[0]:
+        conn.execute(
+            sql.SQL("ALTER PUBLICATION {} SET (publish_via_partition_root = true)").format(sql.Identifier(publication))
+        )
+        changed.append(f"publication {publication} publishes partitions under their root")
     have = {
         f"{r[0]}.{r[1]}"
         for r in conn.execute(
@@ -128,8 +139,8 @@ def publish(conn, publication: str, tables: tuple[str, ...]) -> list[str]:
     }
     if have != set(wanted):
         conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(sql.Identifier(publication), identifiers))
-        return [f"publication {publication} tables"]
-    return []
+        changed.append(f"publication {publication} tables")
+    return changed
 
 
 def capture(

@@ -41,7 +41,8 @@ WITH cols AS (
       JOIN pg_class c ON c.oid = a.attrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace
       LEFT JOIN pg_type d ON d.oid = a.atttypid AND d.typtype = 'd'
-     WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+     -- a partitioned table stands for its partitions (published under its name: publish_via_partition_root)
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
 )
 SELECT cols.nspname, cols.relname, cols.attname, cols.attnotnull, cols.relreplident, cols.declared,

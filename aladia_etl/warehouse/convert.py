@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
+import struct
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,7 +31,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EPOCH_DAY = date(1970, 1, 1)
 _EPOCH = datetime(1970, 1, 1)
 _FLOATS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
-_FLOAT4_MAX = 3.4028234663852886e38
+_UNAVAILABLE_BYTES = UNAVAILABLE.encode()
 # how Debezium writes a numeric's special values with decimal.handling.mode=string
 _NUMERIC_SPECIAL = {"NAN": "NaN", "POSITIVE_INFINITY": "Infinity", "NEGATIVE_INFINITY": "-Infinity"}
 _TIMESTAMP_MS = re.compile(r"timestamp\((\d)\)")
@@ -177,7 +179,8 @@ def _float(value: Any, name: str, single: bool) -> float:
         return _FLOATS[value]
     else:
         raise RecordError(f"{name}: expected a number, got {quote(value)}")
-    if single and abs(number) > _FLOAT4_MAX and number == number and abs(number) != float("inf"):
+    # the nearest REAL: a finite value that becomes infinite there is beyond REAL's range (FLT_MAX is not)
+    if single and math.isfinite(number) and math.isinf(struct.unpack("f", struct.pack("f", number))[0]):
         raise RecordError(f"{name}: {quote(value)} does not fit REAL")
     return number
 
@@ -266,9 +269,12 @@ def _bytea(value: Any, name: str) -> bytes:
     if not isinstance(value, str):
         raise RecordError(f"{name}: expected base64 text, got {quote(value)}")
     try:
-        return base64.b64decode(value, validate=True)
+        decoded = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise _bad(name, value, f"{quote(value)} is not base64") from None
+    if decoded == _UNAVAILABLE_BYTES:  # Debezium's placeholder for an unchanged TOASTed value, base64-encoded
+        raise _bad(name, UNAVAILABLE, "")
+    return decoded
 
 
 def kind_call(kind: str, name: str, sql_type: str, rules: dict[str, Any]) -> tuple[Callable[..., Any], tuple]:

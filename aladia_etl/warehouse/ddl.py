@@ -18,7 +18,7 @@ from aladia_etl.warehouse.merge import staging as staging_name
 from aladia_etl.warehouse.merge import target as target_name
 from aladia_etl.warehouse.merge import tombstones as tombstones_name
 from aladia_etl.warehouse.schema import LINEAGE
-from aladia_etl.warehouse.sinks import STAGING_SCHEMA, Sink
+from aladia_etl.warehouse.sinks import STAGING_SCHEMA, TOMBSTONES_SCHEMA, Sink, identifier
 from aladia_etl.warehouse.staging import quoted
 
 MARK = "aladia: from "  # COMMENT ON TABLE: a table aladia created, and from which source table
@@ -79,7 +79,7 @@ def create_target(sink: Sink) -> str:
 def create_staging(sink: Sink) -> list[str]:
     columns = [f"{quoted(c.name)} {c.sql_type}" for c in sink.columns]
     name = staging_name(sink)
-    index = quoted(sink.staging_table[:50] + "_token_idx")
+    index = quoted(identifier(sink.staging_table + "_token_idx"))
     return [
         f"DROP TABLE IF EXISTS {name}",
         f"CREATE UNLOGGED TABLE {name} (batch_token TEXT NOT NULL, {', '.join([*columns, *STAGING_LINEAGE_DDL])})",
@@ -120,7 +120,15 @@ SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class')
 
 def widens(old: str, new: str) -> bool:
     """Whether a column of type `old` can become `new` with every value kept exactly (no rewrite that loses)."""
+    if old.endswith("[]") and new.endswith("[]"):
+        return widens(old[:-2], new[:-2])
     ints = ["smallint", "integer", "bigint"]
+    if old in ints and (new == "numeric" or (re.fullmatch(r"numeric\((\d+),(\d+)\)", new) and _fits_ints(old, new))):
+        return True
+    stamp = re.compile(r"(timestamp|time)(?:\((\d)\))? (with|without) time zone")
+    found_old, found_new = stamp.fullmatch(old), stamp.fullmatch(new)
+    if found_old and found_new and found_old[1] == found_new[1] and found_old[3] == found_new[3]:
+        return int(found_new[2] or 6) > int(found_old[2] or 6)
     if old in ints and new in ints:
         return ints.index(new) > ints.index(old)
     if old == "real" and new == "double precision":
@@ -143,7 +151,11 @@ def plan(conn, all_sinks: tuple[Sink, ...]) -> list[Change]:
     """What the warehouse needs for the pipeline's sinks, from what it holds now."""
     changes: list[Change] = []
     sinks = [s for s in all_sinks if _owned(s)]
-    schemas = sorted({s.target_schema for s in sinks} | ({STAGING_SCHEMA} if sinks else set()))
+    schemas = sorted(
+        {s.target_schema for s in sinks}
+        | ({STAGING_SCHEMA} if sinks else set())
+        | ({TOMBSTONES_SCHEMA} if any(s.deletes == "hard" for s in sinks) else set())
+    )
     existing = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
     for schema in schemas:
         if schema not in existing:
@@ -180,15 +192,18 @@ def _plan_sink(conn, sink: Sink) -> list[Change]:
         key = tuple(key_row[0]) if key_row and key_row[0] else ()
         if key != sink.key:
             keys = ", ".join(quoted(k) for k in sink.key)
-            constraint = quoted(sink.target_table[:54] + "_pkey")
+            found = conn.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'", (target,)
+            ).fetchone()
+            sql = [f"ALTER TABLE {target} DROP CONSTRAINT {quoted(found[0])}"] if found else []
+            sql.append(f"ALTER TABLE {target} ADD PRIMARY KEY ({keys})")
+            if sink.deletes == "hard":  # the tombstones are kept by key: they start again
+                sql += [f"DROP TABLE IF EXISTS {tombstones_name(sink)}", create_tombstones(sink)]
             changes.append(
                 Change(
                     "change key",
                     table,
-                    (
-                        f"ALTER TABLE {target} DROP CONSTRAINT IF EXISTS {constraint}",
-                        f"ALTER TABLE {target} ADD PRIMARY KEY ({keys})",
-                    ),
+                    tuple(sql),
                     destructive=True,
                     detail=f"({', '.join(key)}) → ({', '.join(sink.key)})",
                 )
@@ -197,10 +212,38 @@ def _plan_sink(conn, sink: Sink) -> list[Change]:
     wanted_staging = {c.name: c.sql_type for c in sink.columns}
     if {k: v for k, v in staged.items() if k not in _STAGING_OWN} != wanted_staging:
         changes.append(Change("create staging", sink.staging_table, tuple(create_staging(sink))))
-    if sink.deletes == "hard":
-        tomb = conn.execute("SELECT to_regclass(%s)", (tombstones_name(sink),)).fetchone()[0]
-        if tomb is None:
+    if sink.deletes == "hard" and not any(c.action == "change key" for c in changes):
+        tomb = dict(conn.execute(COLUMNS_OF, (tombstones_name(sink),)).fetchall())
+        wanted_tomb = {c.name: c.sql_type for c in sink.columns if c.name in sink.key}
+        if not tomb:
             changes.append(Change("create tombstones", table, (create_tombstones(sink),)))
+        elif {k: v for k, v in tomb.items() if k not in ("source_commit_lsn", "source_lsn")} != wanted_tomb:
+            changes.append(
+                Change(
+                    "recreate tombstones",
+                    table,
+                    (f"DROP TABLE {tombstones_name(sink)}", create_tombstones(sink)),
+                    destructive=True,
+                    detail="the key's type changed: the positions of earlier hard deletes are forgotten",
+                )
+            )
+    if sink.deletes == "hard" and have and "is_deleted" in have:
+        soft = conn.execute(f"SELECT 1 FROM {target} WHERE is_deleted LIMIT 1").fetchone()
+        if soft:  # the table kept soft deletes before: they become hard ones, their positions kept
+            keys = ", ".join(quoted(k) for k in sink.key)
+            changes.append(
+                Change(
+                    "remove soft-deleted rows",
+                    table,
+                    (
+                        f"INSERT INTO {tombstones_name(sink)} ({keys}, source_commit_lsn, source_lsn) "
+                        f"SELECT {keys}, source_commit_lsn, source_lsn FROM {target} WHERE is_deleted "
+                        "ON CONFLICT DO NOTHING",
+                        f"DELETE FROM {target} WHERE is_deleted",
+                    ),
+                    detail="deletes: hard",
+                )
+            )
     return changes
 
 
@@ -250,9 +293,26 @@ def _plan_columns(sink: Sink, have: dict[str, str]) -> list[Change]:
     return changes
 
 
-def apply(conn, changes: list[Change], allow_destructive: bool = False, label: str = "the pipeline") -> list[Change]:
-    """Apply the plan in one transaction (an autocommit connection is expected); a destructive change without
-    `allow_destructive` refuses the whole plan in one line, changing nothing."""
+def _fits_ints(old: str, new: str) -> bool:
+    digits = {"smallint": 5, "integer": 10, "bigint": 19}[old]
+    found = re.fullmatch(r"numeric\((\d+),(\d+)\)", new)
+    return found is not None and int(found[1]) - int(found[2]) >= digits
+
+
+def apply_plan(conn, sinks: tuple[Sink, ...], allow_destructive: bool = False) -> list[Change]:
+    """Plan and apply in one transaction under the schema lock: two streams starting together plan one after the
+    other (the second finds the tables the first created)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
+        changes = plan(conn, sinks)
+        _refuse_destructive(changes, allow_destructive)
+        for change in changes:
+            for statement in change.sql:
+                conn.execute(statement)
+    return changes
+
+
+def _refuse_destructive(changes: list[Change], allow_destructive: bool, label: str = "the pipeline") -> None:
     destructive = [c for c in changes if c.destructive]
     if destructive and not allow_destructive:
         first = destructive[0]
@@ -262,6 +322,12 @@ def apply(conn, changes: list[Change], allow_destructive: bool = False, label: s
             "nothing was changed",
             "review it with 'aladia pipeline plan', then rerun with --allow-destructive (or change the pipeline)",
         )
+
+
+def apply(conn, changes: list[Change], allow_destructive: bool = False, label: str = "the pipeline") -> list[Change]:
+    """Apply the plan in one transaction (an autocommit connection is expected); a destructive change without
+    `allow_destructive` refuses the whole plan in one line, changing nothing."""
+    _refuse_destructive(changes, allow_destructive, label)
     if not changes:
         return []
     with conn.transaction():

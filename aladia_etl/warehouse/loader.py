@@ -242,7 +242,7 @@ def merge_staged(
     have, recompute the daily summary of every day they touch (inside the caller's transaction). Returns (rows
     merged, days recomputed)."""
     if sinks is None:
-        from aladia_etl.warehouse.sinks import builtin
+        from aladia_etl.warehouse.compile import builtin
 
         sinks = builtin().sinks
     merged = 0

@@ -38,7 +38,7 @@ class Mappers:
 
 @cache
 def builtin_mappers() -> Mappers:
-    from aladia_etl.warehouse.sinks import builtin
+    from aladia_etl.warehouse.compile import builtin
 
     return Mappers(builtin().sinks)
 

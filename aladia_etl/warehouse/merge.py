@@ -26,9 +26,9 @@ def staging(sink: Sink) -> str:
 
 
 def tombstones(sink: Sink) -> str:
-    from aladia_etl.warehouse.sinks import STAGING_SCHEMA, identifier
+    from aladia_etl.warehouse.sinks import TOMBSTONES_SCHEMA
 
-    return qualified(STAGING_SCHEMA, identifier(sink.staging_table + "__deleted"))
+    return qualified(TOMBSTONES_SCHEMA, sink.staging_table)
 
 
 def _newest(sink: Sink, where: str = "") -> str:
@@ -89,7 +89,10 @@ def hard_delete_sql(sink: Sink) -> list[str]:
 
 
 def merge(conn, sink: Sink, params: dict) -> int:
-    """Merge the sink's staged rows of `params["token"]`; returns the warehouse rows changed."""
+    """Merge the sink's staged rows of `params["token"]`; returns the warehouse rows changed (deleted or upserted;
+    the tombstones kept are not counted)."""
     if sink.deletes == "hard":
-        return sum(conn.execute(sql, params).rowcount for sql in hard_delete_sql(sink))
+        keep, delete, upsert = hard_delete_sql(sink)
+        conn.execute(keep, params)
+        return conn.execute(delete, params).rowcount + conn.execute(upsert, params).rowcount
     return conn.execute(upsert_sql(sink), params).rowcount

@@ -11,40 +11,48 @@ catalog) compile to the same sinks, so that the processing path (`processing.bun
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
-from functools import cache
-from importlib import resources
 from typing import Any
 
-from aladia_etl.core.errors import ConfigError
-from aladia_etl.core.pipeline import Model, Pipeline, PipelineFile, matches
+from aladia_etl.core.pipeline import Pipeline, PipelineFile, matches
 
 STAGING_SCHEMA = "aladia_staging"
+TOMBSTONES_SCHEMA = "aladia_deleted"  # hard deletes' positions (a schema of their own: no name can collide)
+# The columns aladia adds to every warehouse table and staging table: a source column cannot take their names.
+OWN_COLUMNS = frozenset(
+    (
+        "is_deleted",
+        "source_commit_lsn",
+        "source_lsn",
+        "source_ts",
+        "loaded_at",
+        "batch_token",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "staged_at",
+    )
+)
+# The warehouse's own tables (and the built-in model's): a declared model cannot write to them.
+RESERVED_TABLES = frozenset(
+    (
+        "pipeline_batches",
+        "pipeline_offsets",
+        "pipeline_gaps",
+        "pipeline_streams",
+        "pipeline_topics",
+        "dead_letters",
+        "schema_version",
+        "daily_sales_summary",
+        "dim_customer",
+        "dim_product",
+        "fact_order",
+        "fact_order_item",
+    )
+)
 MAX_IDENTIFIER = 63
 # Tables of aladia's own in a source database: never mirrored.
 OWN_TABLES = frozenset({"public.aladia_heartbeat", "public.aladia_signal"})
-
-# A model column's type → (the warehouse type, the converter kind). `numeric(p,s)` and `varchar(n)` take modifiers.
-MODEL_TYPES = {
-    "smallint": ("smallint", "int2"),
-    "integer": ("integer", "int4"),
-    "int": ("integer", "int4"),
-    "bigint": ("bigint", "int8"),
-    "numeric": ("numeric", "numeric"),
-    "real": ("real", "float4"),
-    "double precision": ("double precision", "float8"),
-    "boolean": ("boolean", "bool"),
-    "text": ("text", "text"),
-    "uuid": ("uuid", "uuid"),
-    "date": ("date", "date"),
-    "timestamptz": ("timestamp with time zone", "timestamptz"),
-    "timestamp with time zone": ("timestamp with time zone", "timestamptz"),
-    "timestamp": ("timestamp without time zone", "timestamp"),
-    "jsonb": ("jsonb", "jsonb"),
-}
-_NUMERIC = re.compile(r"numeric\s*\(\s*(\d{1,4})\s*(?:,\s*(\d{1,4})\s*)?\)")
 
 
 @dataclass(frozen=True)
@@ -117,96 +125,6 @@ class CompiledPipeline:
         return next((s for s in self.sinks if s.name == name), None)
 
 
-# -- models ----------------------------------------------------------------------------------------------------------
-@cache
-def builtin_model(name: str) -> Model:
-    import yaml
-
-    text = resources.files("aladia_etl.warehouse").joinpath("models", f"{name}.yaml").read_text(encoding="utf-8")
-    return Model.model_validate(yaml.safe_load(text))
-
-
-def model_type(text: str) -> tuple[str, str, dict[str, int]]:
-    """A model column's type → (warehouse type, converter kind, modifiers). Raises ValueError."""
-    normal = " ".join(text.lower().split())
-    if normal in MODEL_TYPES:
-        sql, kind = MODEL_TYPES[normal]
-        return sql, kind, {}
-    found = _NUMERIC.fullmatch(normal)
-    if found:
-        precision, scale = int(found.group(1)), int(found.group(2) or 0)
-        if not 1 <= precision <= 1000 or scale > precision:
-            raise ValueError(f"numeric({precision},{scale}) is not a valid precision and scale")
-        return f"numeric({precision},{scale})", "numeric", {"precision": precision, "scale": scale}
-    known = ", ".join([*MODEL_TYPES, "numeric(p,s)"])
-    raise ValueError(f"unknown type {text!r} (one of: {known})")
-
-
-def compile_model(model: Model, where: str, pipeline: Pipeline) -> list[Sink]:
-    sinks = []
-    for i, table in enumerate(model.tables):
-        columns = []
-        for j, rule in enumerate(table.columns):
-            try:
-                sql_type, kind, modifiers = model_type(rule.type)
-            except ValueError as exc:
-                raise pipeline.error(
-                    f"{where}.tables[{i}].columns[{j}].type", str(exc), "use one of the types listed"
-                ) from None
-            rules: dict[str, Any] = {k: v for k, v in modifiers.items()}
-            if rule.clean:
-                if kind != "text":
-                    raise pipeline.error(
-                        f"{where}.tables[{i}].columns[{j}].clean",
-                        f"cleaning applies to text, not {rule.type}",
-                        "remove it",
-                    )
-                rules["clean"] = list(rule.clean)
-            if rule.one_of is not None:
-                rules["one_of"] = list(rule.one_of)
-            if rule.label:
-                rules["label"] = rule.label
-            for bound in ("min", "max"):
-                value = getattr(rule, bound)
-                if value is not None:
-                    if kind not in ("int2", "int4", "int8", "numeric", "float4", "float8"):
-                        raise pipeline.error(
-                            f"{where}.tables[{i}].columns[{j}].{bound}",
-                            f"{bound} applies to numbers, not {rule.type}",
-                            "remove it",
-                        )
-                    rules[bound] = str(Decimal(value))
-            if rule.check:
-                rules["check"] = rule.check
-            if rule.derive:
-                if kind != "date":
-                    raise pipeline.error(
-                        f"{where}.tables[{i}].columns[{j}].derive",
-                        "utc_day gives a date: the column's type must be date",
-                        "set type: date",
-                    )
-                rules["derive"] = rule.derive
-            columns.append(SinkColumn(rule.name, rule.source, sql_type, kind, rule.required, rules))
-        schema, _, name = table.from_.partition(".")
-        builtin = model.name in ("orders",) and where.startswith("builtin")
-        sinks.append(
-            Sink(
-                name=table.name,
-                source_schema=schema,
-                source_table=name,
-                target_schema="public",
-                target_table=table.to,
-                staging_schema="public" if builtin else STAGING_SCHEMA,
-                staging_table=f"stg_{table.name}" if builtin else table.name,
-                columns=tuple(columns),
-                key=tuple(table.key),
-                model=model.name,
-                summary=model.summary,
-            )
-        )
-    return sinks
-
-
 # -- mirrors ---------------------------------------------------------------------------------------------------------
 def identifier(text: str) -> str:
     """`text` as a PostgreSQL identifier of at most 63 bytes (longer names keep a hash of the whole)."""
@@ -275,10 +193,21 @@ def compile_mirrors(pipeline: Pipeline, catalog: dict[str, Any]) -> list[Sink]:
                 raise pipeline.error(f"{where}.key", f'column "{column}" is not in {name}', "name columns of the table")
             if column in excluded:
                 raise pipeline.error(f"{where}.key", f'key column "{column}" is excluded', "keep it, or change the key")
+        renames = dict(override.rename) if override else {}
+        for source_name in sorted(renames):
+            if table.column(source_name) is None:
+                raise pipeline.error(f"{where}.rename", f'column "{source_name}" is not in {name}', "fix the name")
         columns = []
         for column in table.columns:
             if column.name in excluded:
                 continue
+            warehouse_name = renames.get(column.name, column.name)
+            if warehouse_name in OWN_COLUMNS:
+                raise pipeline.error(
+                    f"tables.include (matches {name})" if not override else where,
+                    f'column "{column.name}" of {name} has the name of a column aladia adds to every table',
+                    f'rename it: tables.overrides."{name}".rename: {{{column.name}: source_{column.name}}}',
+                )
             if column.kind is None:
                 raise pipeline.error(
                     f"tables.include (matches {name})",
@@ -288,8 +217,12 @@ def compile_mirrors(pipeline: Pipeline, catalog: dict[str, Any]) -> list[Sink]:
             # a mirror keeps what the source holds: numeric NaN and ±Infinity included
             rules = {"finite": False} if column.kind.endswith("numeric") else {}
             columns.append(
-                SinkColumn(column.name, column.name, column.warehouse, column.kind, column.name in key, rules)
+                SinkColumn(warehouse_name, column.name, column.warehouse, column.kind, column.name in key, rules)
             )
+        names = [c.name for c in columns]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise pipeline.error(f"{where}.rename", f"two columns of {name} would be named {twice[0]!r}", "rename one")
         target = mirror_target(spec, name)
         if target in targets:
             raise pipeline.error(
@@ -308,7 +241,7 @@ def compile_mirrors(pipeline: Pipeline, catalog: dict[str, Any]) -> list[Sink]:
                 staging_schema=STAGING_SCHEMA,
                 staging_table=identifier(f"{spec.target_schema}__{target}"),
                 columns=tuple(columns),
-                key=key,
+                key=tuple(renames.get(k, k) for k in key),
                 deletes=override.deletes if override else "soft",
             )
         )
@@ -320,73 +253,3 @@ def _quoted(name: str) -> str:
 
 
 # -- the whole pipeline ----------------------------------------------------------------------------------------------
-def compile_models(pipeline: Pipeline) -> list[Sink]:
-    """The file's models (built-in or declared): what needs no database. Raises ConfigError for a model's problem,
-    and for a file that captures nothing."""
-    if not pipeline.spec.tables.include and not pipeline.spec.models:
-        raise pipeline.error("", "captures no table: it has no tables.include and no models", "add one of them")
-    sinks: list[Sink] = []
-    for i, entry in enumerate(pipeline.spec.models):
-        if isinstance(entry, str):
-            sinks += compile_model(builtin_model(entry), f"builtin:{entry}", pipeline)
-        else:
-            sinks += compile_model(entry, f"models[{i}]", pipeline)
-    _unique(pipeline, sinks)
-    return sinks
-
-
-def _unique(pipeline: Pipeline, sinks: list[Sink]) -> None:
-    names = [s.name for s in sinks]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise pipeline.error("models", f"two tables are named {twice[0]!r}", "rename one of them")
-    targets = [s.target for s in sinks]
-    twice = sorted({t for t in targets if targets.count(t) > 1})
-    if twice:
-        raise pipeline.error("models", f"two tables write to {twice[0]}", "give one of them another table")
-
-
-def compile_pipeline(pipeline: Pipeline, catalog: dict[str, Any] | None = None) -> CompiledPipeline:
-    """Models (built-in or declared) and, with the source catalog, mirrors. Without a catalog, a file that mirrors
-    tables cannot be compiled (ConfigError): the caller reads the catalog first."""
-    sinks = compile_models(pipeline)
-    if pipeline.spec.tables.include:
-        if catalog is None:
-            raise ConfigError(
-                f"{pipeline.label}: mirrors tables, which needs the source database's catalog",
-                "start the source (aladia up) or check ALADIA_POSTGRES__*",
-            )
-        sinks += compile_mirrors(pipeline, catalog)
-    _unique(pipeline, sinks)
-    return CompiledPipeline(tuple(sinks), pipeline)
-
-
-@cache
-def builtin() -> CompiledPipeline:
-    """The pipeline without a file: the built-in orders model."""
-    from aladia_etl.core.pipeline import default_pipeline
-
-    return compile_pipeline(default_pipeline())
-
-
-def check_models_against(compiled: CompiledPipeline, catalog: dict[str, Any]) -> None:
-    """`pipeline validate`: every model's source table and column exists in the source database."""
-    pipeline = compiled.pipeline
-    for i, entry in enumerate(pipeline.spec.models):
-        model = builtin_model(entry) if isinstance(entry, str) else entry
-        where = f"models[{i}]"
-        for j, table in enumerate(model.tables):
-            found = catalog.get(table.from_)
-            if found is None:
-                raise pipeline.error(
-                    f"{where}.tables[{j}].from",
-                    f"{table.from_} is not a table of the source database",
-                    "create it (aladia init for the built-in model) or fix the name",
-                )
-            for k, rule in enumerate(table.columns):
-                if rule.derive is None and found.column(rule.source) is None:
-                    raise pipeline.error(
-                        f"{where}.tables[{j}].columns[{k}]",
-                        f'column "{rule.source}" is not in {table.from_}',
-                        "fix the name (from: the source column)",
-                    )

@@ -117,7 +117,7 @@ def copy_rows(cur, token: str, rows: dict[str, list[tuple]], dead: list[DeadLett
     """COPY a chunk of rows and dead letters into the staging tables, tagged with the batch token. `sinks`: sink
     name → `warehouse.sinks.Sink` (None: the built-in pipeline's)."""
     if sinks is None:
-        from aladia_etl.warehouse.sinks import builtin
+        from aladia_etl.warehouse.compile import builtin
 
         sinks = {s.name: s for s in builtin().sinks}
     for name, table_rows in rows.items():

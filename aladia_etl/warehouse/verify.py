@@ -36,10 +36,11 @@ class TableReport:
     different: list[int] = field(default_factory=list)  # same key, different values
     rejected: list[int] = field(default_factory=list)  # source rows the transform rejects (dead-lettered)
     columns: dict[str, int] = field(default_factory=dict)  # of the different rows: how many differ in each column
+    duplicates: int = 0  # source rows whose key another row has too (a key: override that is not unique)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.different)
+        return not (self.missing or self.extra or self.different or self.duplicates)
 
     def as_dict(self) -> dict:
         return {
@@ -52,6 +53,7 @@ class TableReport:
             "different": len(self.different),
             "rejected": len(self.rejected),
             "different_columns": self.columns,
+            "duplicate_keys": self.duplicates,
             "samples": {
                 "missing": self.missing[:SAMPLE],
                 "extra": self.extra[:SAMPLE],
@@ -167,32 +169,42 @@ _TEXT_SESSION = (
 )
 
 
-def _as_text(column) -> sql.Composable:
-    name = sql.Identifier(column.name)
+def _as_text(column, name: str) -> sql.Composable:
+    ident = sql.Identifier(name)
     if column.kind == "timetz":
-        return sql.SQL("({} AT TIME ZONE 'UTC')::text").format(name)
-    return sql.SQL("{}::text").format(name)
+        return sql.SQL("({} AT TIME ZONE 'UTC')::text").format(ident)
+    if column.kind == "array:timetz":
+        return sql.SQL(
+            "(SELECT array_agg(x AT TIME ZONE 'UTC' ORDER BY n) FROM unnest({}) WITH ORDINALITY u(x, n))::text"
+        ).format(ident)
+    return sql.SQL("{}::text").format(ident)
 
 
-def _mirror_rows(conn, sink: Sink, schema: str, table: str, live_only: bool) -> dict[Any, tuple]:
+def _mirror_rows(conn, sink: Sink, schema: str, table: str, live_only: bool, source: bool) -> tuple[dict, int]:
+    """The rows as text by key, and how many rows there are (a key that is not unique shows as a difference)."""
     key_at = [sink.column_names.index(k) for k in sink.key]
     query = sql.SQL("SELECT {} FROM {}{}").format(
-        sql.SQL(", ").join(_as_text(c) for c in sink.columns),
+        sql.SQL(", ").join(_as_text(c, c.source if source else c.name) for c in sink.columns),
         sql.Identifier(schema, table),
         sql.SQL(" WHERE NOT is_deleted" if live_only else ""),
     )
     with conn.cursor() as cur:
         cur.execute(query)
-        return {_key(tuple(record), key_at): tuple(record) for record in cur}
+        rows = [tuple(record) for record in cur]
+    return {_key(r, key_at): r for r in rows}, len(rows)
 
 
 def _verify_mirror(src, wh, sink: Sink) -> TableReport:
     for statement in _TEXT_SESSION:
         src.execute(statement)
         wh.execute(statement)
-    source = _mirror_rows(src, sink, sink.source_schema, sink.source_table, live_only=False)
-    warehouse = _mirror_rows(wh, sink, sink.target_schema, sink.target_table, live_only=sink.deletes == "soft")
-    return compare_table(sink.name, source, warehouse, sink.column_names)
+    source, counted = _mirror_rows(src, sink, sink.source_schema, sink.source_table, False, source=True)
+    live = sink.deletes == "soft"
+    warehouse, _ = _mirror_rows(wh, sink, sink.target_schema, sink.target_table, live, source=False)
+    report = compare_table(sink.name, source, warehouse, sink.column_names)
+    report.source_rows = counted
+    report.duplicates = counted - len(source)  # source rows that share a key: the warehouse keeps one of them
+    return report
 
 
 def compare_table(
@@ -251,9 +263,9 @@ def verify(settings: Settings, sinks: tuple[Sink, ...] | None = None) -> VerifyR
     from psycopg import IsolationLevel
 
     from aladia_etl.source.bootstrap import connect as source_connect
+    from aladia_etl.warehouse.compile import builtin
     from aladia_etl.warehouse.loader import connect as warehouse_connect
     from aladia_etl.warehouse.loader import read_snapshot
-    from aladia_etl.warehouse.sinks import builtin
 
     sinks = builtin().sinks if sinks is None else sinks
     tables = []

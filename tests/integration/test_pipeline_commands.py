@@ -75,8 +75,8 @@ def test_plan_then_a_destructive_change_is_refused_whole(shop, stack_settings):
     from aladia_etl.source.bootstrap import connect
     from aladia_etl.source.catalog import read_catalog
     from aladia_etl.warehouse import ddl
+    from aladia_etl.warehouse.compile import compile_pipeline
     from aladia_etl.warehouse.schema import ensure_schema
-    from aladia_etl.warehouse.sinks import compile_pipeline
 
     with fresh_database(stack_settings, "wh_plan") as name:
         env = shop("tables: {include: [shop.items]}")

@@ -11,7 +11,7 @@ import pytest
 from aladia_etl.core.errors import ConfigError, ExitCode
 from aladia_etl.core.pipeline import json_schema, load, path_of
 from aladia_etl.source.catalog import Column, Table
-from aladia_etl.warehouse.sinks import builtin, compile_pipeline
+from aladia_etl.warehouse.compile import builtin, compile_pipeline
 
 
 def col(name: str, declared: str = "integer", kind: str | None = "int4", not_null: bool = False) -> Column:
@@ -26,6 +26,7 @@ CATALOG = {
     "sales.orders": Table("sales", "orders", (col("id"), col("geo", "point", None)), ("id",), "d"),
     "sales.lines": Table("sales", "lines", (col("order_no"), col("line")), ("order_no", "line"), "f"),
     "public.aladia_heartbeat": Table("public", "aladia_heartbeat", (col("id"),), ("id",), "f"),
+    "public.flags": Table("public", "flags", (col("id"), col("is_deleted", "boolean", "bool")), ("id",), "f"),
 }
 
 
@@ -126,7 +127,7 @@ INVALID = [
         "a model writing over the built-in one",
         "models: [orders, {name: m, tables: [{name: t, from: public.orders, to: fact_order, key: [id], "
         "columns: [{name: id, type: bigint}]}]}]",
-        "two tables write to public.fact_order",
+        "fact_order is a table of aladia's own",
     ),
     ("nothing captured", "tables: {include: []}", "captures no table"),
     # against the source catalog
@@ -163,6 +164,44 @@ INVALID = [
         "tables: {include: [sales.orders]}",
         'column "geo" of sales.orders has type point',
     ),
+    ("version true", "version: true\ntables: {include: [public.orders]}", "version: must be the number 1"),
+    ("nested too deeply", "a: " + "[" * 5000 + "]" * 5000, "is nested too deeply"),
+    (
+        "a model with the built-in summary",
+        model("{name: id, type: bigint}").replace("tables: [", "summary: daily_sales, tables: ["),
+        "daily_sales is the built-in orders model's",
+    ),
+    (
+        "a model writing to aladia's own table",
+        model("{name: id, type: bigint}").replace("to: w", "to: dead_letters"),
+        "dead_letters is a table of aladia's own",
+    ),
+    (
+        "a model column named like aladia's",
+        model("{name: id, type: bigint}, {name: is_deleted, type: boolean}"),
+        "'is_deleted' is a column aladia adds to every table",
+    ),
+    (
+        "a mirrored column named like aladia's",
+        "tables: {include: [public.flags]}",
+        'column "is_deleted" of public.flags has the name of a column aladia adds',
+    ),
+    (
+        "a rename of a column that does not exist",
+        override('{"public.orders": {rename: {nope: x}}}'),
+        'rename: column "nope" is not in public.orders',
+    ),
+    (
+        "two columns renamed alike",
+        override('{"public.orders": {rename: {note: total}}}'),
+        "two columns of public.orders would be named 'total'",
+    ),
+    (
+        "two tables sharing a staging table",
+        "tables: {include: [public.orders]}\nmodels: [{name: m, tables: "
+        "[{name: mirror__orders, from: public.orders, to: w, key: [id], columns: [{name: id, type: bigint}]}]}]",
+        "would share a staging table",
+    ),
     (
         "two tables with one target",
         override('{"sales.lines": {target: orders}}', "public.orders, sales.lines"),
@@ -192,7 +231,7 @@ def test_a_valid_file_compiles_to_mirrors_with_the_overrides(tmp_path):
     path.write_text(
         "tables:\n"
         "  include: [public.*, sales.lines]\n"
-        "  exclude: [public.aladia_*]\n"
+        "  exclude: [public.aladia_*, public.flags]\n"
         "  overrides:\n"
         '    "public.events": {key: [event_id], deletes: hard, target: events_v2}\n'
         '    "public.orders": {exclude_columns: [note]}\n'
@@ -286,3 +325,32 @@ def test_a_declared_model_runs_through_the_one_processing_path(tmp_path):
     assert row[:4] == (7, "ada@example.com", "GB", date(2026, 11, 21))
     (dead,) = bundle.dead
     assert dead.offset == 1 and dead.reason == "country: unknown market 'DE'"
+
+
+def test_a_column_named_like_aladias_own_is_mirrored_under_another_name(tmp_path):
+    path = tmp_path / "aladia.yaml"
+    path.write_text('tables: {include: [public.flags], overrides: {"public.flags": {rename: {is_deleted: gone}}}}')
+    (sink,) = compile_pipeline(load(path), CATALOG).sinks
+    assert sink.column_names == ("id", "gone") and [c.source for c in sink.columns] == ["id", "is_deleted"]
+
+
+def test_a_model_that_rejects_a_record_leaves_the_mirror_of_the_same_table_exact(tmp_path):
+    """The record's fate per table: the mirror applies it, the model's rule makes it a dead letter (replayable)."""
+    from aladia_etl.processing.bundle import process
+    from aladia_etl.warehouse.mappers import Mappers
+    from tests.factories import TOPIC_PREFIX
+
+    path = tmp_path / "aladia.yaml"
+    path.write_text(
+        "tables: {include: [public.orders]}\n"
+        "models: [{name: m, tables: [{name: big, from: public.orders, to: big_orders, key: [id], columns: ["
+        "{name: id, type: bigint}, {name: total, type: integer, min: 100}]}]}]\n"
+    )
+    compiled = compile_pipeline(load(path), CATALOG)
+    value = (
+        b'{"op": "c", "source": {"lsn": 5, "ts_ms": 1, "table": "orders"}, "after": {"id": 1, "note": "x", "total": 3}}'
+    )
+    bundle = process([(f"{TOPIC_PREFIX}.public.orders", 0, 0, b"k", value)], Mappers(compiled.sinks))
+    assert [r[:3] for r in bundle.rows["mirror.orders"]] == [(1, "x", 3)] and bundle.rows["big"] == []
+    (dead,) = bundle.dead
+    assert dead.reason == "big: total: 3 is below the minimum 100"
