@@ -38,15 +38,17 @@ def check_pyspark() -> str:
 
 
 def package_zip(settings: Settings) -> Path:
-    """aladia_etl as a zip, shipped to executors of a real cluster (spark.submit.pyFiles)."""
+    """aladia_etl as a zip, shipped to executors of a real cluster (spark.submit.pyFiles): its modules and the data
+    files they read (built-in models, migrations), which executors load through importlib.resources."""
     import aladia_etl
 
     root = Path(aladia_etl.__file__).parent
     target = settings.data_dir / "spark" / f"aladia_etl-{aladia_etl.__version__}.zip"
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in root.rglob("*.py"):
-            zf.write(path, Path("aladia_etl") / path.relative_to(root))
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                zf.write(path, Path("aladia_etl") / path.relative_to(root))
     return target
 
 
