@@ -8,14 +8,14 @@ from typing import Any
 DEFAULT_TOPIC = "aladia.dlq"
 
 
-def publish(bootstrap_servers: str, topic: str, dead_letters: Iterable[Any]) -> int:
+def publish(kafka_config: dict | str, topic: str, dead_letters: Iterable[Any]) -> int:
     """Send each dead letter (key and value unchanged) and wait for the broker's acknowledgement."""
     from aladia_etl.stack.connections import kafka_client
 
     # a dead letter keeps the record's bytes: a record of a row with large values is several MB
     producer = kafka_client(
         "KafkaProducer",
-        bootstrap_servers,
+        kafka_config,
         10000,
         acks="all",
         client_id="aladia-dlq",

@@ -21,10 +21,11 @@ READ_CONFIG = {
 }
 
 
-def range_consumer(bootstrap_servers: str, client_id: str = "aladia-reader", **config):
+def range_consumer(kafka_config: dict | str, client_id: str = "aladia-reader", **config):
+    """`kafka_config`: `KafkaSettings.client()` (or a bootstrap string)."""
     return kafka_client(
         "KafkaConsumer",
-        bootstrap_servers,
+        kafka_config,
         10_000,
         group_id=None,
         enable_auto_commit=False,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from aladia_etl.core.errors import AladiaError, ServiceUnavailable
+from aladia_etl.core.errors import AladiaError, ConfigError, ServiceUnavailable
 
 
 class ConnectError(AladiaError):
@@ -20,11 +20,19 @@ class ConnectError(AladiaError):
 
 
 class ConnectClient:
-    def __init__(self, url: str, timeout: float = 10.0, session=None, display_url: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        session=None,
+        display_url: str | None = None,
+        http: dict[str, Any] | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.display_url = (display_url or url).rstrip("/")  # what messages show (credentials masked)
         self.timeout = timeout
         self._session = session
+        self.http = http or {}  # requests' `auth` and `verify` (ConnectSettings.http)
 
     @property
     def session(self):
@@ -33,6 +41,10 @@ class ConnectClient:
 
             self._session = requests.Session()
             self._session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
+            if "auth" in self.http:
+                self._session.auth = self.http["auth"]
+            if "verify" in self.http:
+                self._session.verify = self.http["verify"]
         return self._session
 
     def _request(
@@ -43,12 +55,22 @@ class ConnectClient:
         target = f"{self.url}{path}"
         try:
             response = self.session.request(method, target, json=json, params=params, timeout=self.timeout)
+        except requests.exceptions.SSLError as exc:
+            raise ConfigError(
+                f"the certificate of Kafka Connect at {self.display_url} is not trusted ({_ssl_reason(str(exc))})",
+                "set ALADIA_CONNECT__CA_FILE to the CA that signed the worker's certificate",
+            ) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             kind = "timed out" if isinstance(exc, requests.Timeout) else "is not reachable"
             raise ServiceUnavailable(
                 f"Kafka Connect {kind} at {self.display_url}",
                 "start it with 'aladia up' or set ALADIA_CONNECT__URL",
             ) from None
+        if response.status_code in (401, 403):
+            raise ConfigError(
+                f"Kafka Connect at {self.display_url} refused aladia's credentials ({response.status_code})",
+                "check ALADIA_CONNECT__USERNAME and ALADIA_CONNECT__PASSWORD (or ALADIA_CONNECT__PASSWORD_FILE)",
+            )
         if ok_missing and response.status_code == 404:
             return None
         if response.status_code >= 400:
@@ -133,3 +155,11 @@ def _fix_for(status: int) -> str:
     if status >= 500:
         return "see the Connect worker's log ('aladia status' shows where it is)"
     return "fix the request (see Connect's message above)"
+
+
+def _ssl_reason(text: str) -> str:
+    lowered = text.lower()
+    for reason in ("certificate has expired", "self-signed certificate", "unable to get local issuer certificate"):
+        if reason in lowered:
+            return reason
+    return "hostname mismatch" if "mismatch" in lowered or "doesn't match" in lowered else "certificate verify failed"

@@ -78,6 +78,8 @@ def build_config(
         "topic.creation.default.partitions": str(cdc.topic_partitions),
         # whatever the broker's default: compaction would delete changes before they are applied, unnoticed
         "topic.creation.default.cleanup.policy": "delete",
+        # TLS to the source as aladia's own connections (paths as the Connect worker sees them)
+        **(pg.debezium() if pg.sslmode != "prefer" or pg.sslrootcert or pg.sslcert else {}),
     }
 
 

@@ -26,7 +26,8 @@ class RegisterResult:
 
 
 def client_for(settings: Settings) -> ConnectClient:
-    return ConnectClient(settings.connect.url, settings.connect.timeout_s, display_url=settings.connect.display_url)
+    c = settings.connect
+    return ConnectClient(c.url, c.timeout_s, display_url=c.display_url, http=c.http())
 
 
 def _states(status: dict) -> tuple[str, list[str]]:

@@ -47,6 +47,11 @@ class _State:
             self._settings = self.settings().with_capture(self._compiled.captured)
         return self._compiled
 
+    def reset_settings(self) -> None:
+        """Settings read again (the secured stack's client settings were just written)."""
+        self._settings = None
+        self._compiled = None
+
     def reset(self) -> None:
         self.debug = False
         self.interrupted = False

@@ -16,11 +16,22 @@ def up(
     timeout: float = typer.Option(
         180, callback=number(0, 3600, above=True), help="Seconds to wait for each component to serve."
     ),
+    secure: bool = typer.Option(
+        False,
+        "--secure",
+        help="Run the local stack secured: Kafka over SASL_SSL (SCRAM), PostgreSQL over TLS only, Connect with basic "
+        "auth. Certificates and passwords are generated once into <data_dir>/secure/, and every command run with this "
+        "data directory uses them. Kept for the data directory's life.",
+    ),
 ) -> None:
     """Start PostgreSQL, Kafka (KRaft) and Kafka Connect with Debezium; idempotent."""
     from aladia_etl.cli.render import err
 
     rep = reporter()
+    if docker and secure:
+        from aladia_etl.core.errors import UsageError
+
+        raise UsageError("--secure applies to the local stack only", "drop --docker, or drop --secure")
     if docker:
         from aladia_etl.stack.compose import DockerStack
 
@@ -29,6 +40,15 @@ def up(
         return
     from aladia_etl.stack.local import LocalStack
 
+    if secure:
+        from aladia_etl.cli.context import state
+        from aladia_etl.stack.secure import SecureFiles
+
+        if LocalStack(settings(), rep).secure():
+            rep.info(
+                f"generated the secured stack's CA, certificates and passwords in {SecureFiles.of(settings()).root}"
+            )
+        state.reset_settings()  # the secured stack's client settings apply from now on
     result = LocalStack(settings(), rep).up(timeout=timeout)
     if not result.started:
         err.print("[green]✓[/green] the local stack is already running and healthy")

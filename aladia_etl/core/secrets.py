@@ -47,6 +47,11 @@ _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a setting or field of this name holds a secret (its value is never quoted, e.g. in an error)."""
+    return bool(_SECRET_WORD.search(name) or re.search(r"jaas|key_?file|keystore|ssl_?key", name, re.IGNORECASE))
+
+
 def register(value: str | None) -> None:
     """A value that must never be written out (a configured password, a token), in every form it may take."""
     global _pattern

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from aladia_etl.core import names, secrets, versions
 from aladia_etl.core.errors import ConfigError
+from aladia_etl.core.secure_client import SecureStackSource, default_data_dir
+from aladia_etl.core.security import KafkaSecurity, PostgresTls, secrets_from_files
+from aladia_etl.core.serve_settings import HealthSettings, ServeSettings
 
 ENV_PREFIX = "ALADIA_"
 # The built-in model's source tables, captured when no pipeline file says otherwise.
 DEFAULT_CAPTURE = ("public.customers", "public.products", "public.orders", "public.order_items")
 NESTED_DELIMITER = "__"
-
-
-def _default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "aladia"
 
 
 def _split_host_port(value: str, default_port: int) -> tuple[str, int]:
@@ -57,17 +54,23 @@ def _heap(value: str) -> str:
     return value
 
 
-class PostgresSettings(BaseModel):
+class PostgresSettings(PostgresTls):
     host: str = "127.0.0.1"
     port: int = Field(5432, ge=1, le=65535)
     user: str = "postgres"
     password: SecretStr = SecretStr("postgres")
+    password_file: Path | None = None  # the password read from a file (wins over PASSWORD)
     source_db: str = "sourcedb"
     warehouse_db: str = "warehouse"
     # Where initdb/pg_ctl/postgres live; found automatically when unset.
     bin_dir: Path | None = None
     # Unprivileged OS account that runs the local server when aladia runs as root.
     os_user: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _files(cls, data: Any) -> Any:
+        return secrets_from_files(data, ("password",))
 
     @field_validator("host", "user", "password", "source_db", "warehouse_db", "bin_dir", "os_user", mode="before")
     @classmethod
@@ -95,6 +98,7 @@ class PostgresSettings(BaseModel):
             "password": self.password.get_secret_value(),
             "dbname": dbname or self.source_db,
             "connect_timeout": 5,
+            **self.libpq(),
             **extra,
         }
 
@@ -104,6 +108,7 @@ class KafkaSettings(BaseModel):
     # KRaft controller listener of the local single-node broker.
     controller_port: int = Field(9093, ge=1, le=65535)
     heap: str = "512m"
+    security: KafkaSecurity = KafkaSecurity()
 
     @field_validator("bootstrap_servers", "heap", mode="before")
     @classmethod
@@ -129,6 +134,11 @@ class KafkaSettings(BaseModel):
     def _check_heap(cls, value: str) -> str:
         return _heap(value)
 
+    def client(self) -> dict[str, Any]:
+        """kafka-python's configuration for every client aladia runs: the brokers and how to reach them securely
+        (plain data: what the engines' workers receive)."""
+        return {"bootstrap_servers": self.bootstrap_servers, **self.security.client_kwargs()}
+
     @property
     def host(self) -> str:
         return _split_host_port(self.bootstrap_servers.split(",")[0], 9092)[0]
@@ -142,6 +152,32 @@ class ConnectSettings(BaseModel):
     url: str = "http://127.0.0.1:8083"
     heap: str = "768m"
     timeout_s: float = Field(10.0, gt=0)
+    # Basic auth of Connect's REST API, and the CA of an https:// URL.
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _files(cls, data: Any) -> Any:
+        return secrets_from_files(data, ("password",))
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"{value} is not a readable file")
+        return value.expanduser().absolute() if value is not None else None
+
+    def http(self) -> dict[str, Any]:
+        """requests' `auth` and `verify` for every call to Connect (the probes too)."""
+        out: dict[str, Any] = {}
+        if self.username:
+            out["auth"] = (self.username, self.password.get_secret_value() if self.password else "")
+        if self.ca_file is not None:
+            out["verify"] = str(self.ca_file)
+        return out
 
     @field_validator("url", "heap", mode="before")
     @classmethod
@@ -235,26 +271,6 @@ class BeamSettings(BaseModel):
         return _non_empty(value)
 
 
-class HealthSettings(BaseModel):
-    """The health API (`aladia serve`) and its probes."""
-
-    # A running stream whose lag (records) is above this is unhealthy (503).
-    max_lag: int = Field(100_000, ge=0, le=10**12)
-    # Each probe's deadline (seconds): a component that does not answer in time is reported down.
-    probe_timeout_s: float = Field(2.0, gt=0, le=60)
-    # Results are reused this long (seconds), so a dashboard polling every second does not hammer the services.
-    cache_s: float = Field(1.0, ge=0, le=60)
-    # Freshness percentiles and the dashboard's charts cover this many recent seconds.
-    window_s: int = Field(600, ge=60, le=86_400)
-
-    @field_validator("probe_timeout_s", "cache_s")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number of seconds")
-        return value
-
-
 class VersionSettings(BaseModel):
     """Component versions. They must agree with each other; the defaults are the tested pins."""
 
@@ -273,7 +289,7 @@ class Settings(BaseSettings):
     )
 
     # State, logs and caches of the local stack and of streaming jobs.
-    data_dir: Path = Field(default_factory=_default_data_dir)
+    data_dir: Path = Field(default_factory=default_data_dir)
     # JVM artifacts resolved with Maven; defaults to <data_dir>/cache.
     cache_dir: Path | None = None
     postgres: PostgresSettings = PostgresSettings()
@@ -282,11 +298,23 @@ class Settings(BaseSettings):
     cdc: CdcSettings = CdcSettings()
     beam: BeamSettings = BeamSettings()
     health: HealthSettings = HealthSettings()
+    serve: ServeSettings = ServeSettings()
     versions: VersionSettings = VersionSettings()
     # The pipeline file (aladia.yaml): which tables are captured and what they become (`--pipeline` wins).
     pipeline: Path | None = None
     # The source tables this run captures (`schema.table`), resolved from the pipeline (`with_capture`).
     _capture: tuple[str, ...] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, SecureStackSource(settings_cls)
 
     @field_validator("data_dir", "cache_dir", "pipeline", mode="before")
     @classmethod
@@ -328,6 +356,10 @@ class Settings(BaseSettings):
         password = _url_password(self.connect.url)
         if password:
             secrets.register(password)
+        security = self.kafka.security
+        for secret in (security.sasl_password, security.key_password, self.connect.password, self.serve.token):
+            if secret is not None:
+                secrets.register(secret.get_secret_value())
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets replaced by '********'."""
@@ -353,7 +385,7 @@ def env_var_for(loc: tuple[int | str, ...]) -> str:
 
 def _shown(variable: str, value: Any) -> str:
     """The offending value, when it is safe and short enough to quote (never a secret or a URL's password)."""
-    if any(word in variable.lower() for word in ("password", "secret")) or not isinstance(value, (str, int, float)):
+    if secrets.is_secret_name(variable) or not isinstance(value, (str, int, float)):
         return ""
     text = names.masked_url(value) if isinstance(value, str) and "://" in value else str(value)
     return f" (got {text[:80]!r})" if text.isprintable() else ""
@@ -369,10 +401,16 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(str(part) for part in first.get("loc", ()))
-        variable = env_var_for(loc) if loc else ENV_PREFIX + "*"
         message = first.get("msg", "invalid value").removeprefix("Value error, ")
-        if "password" in variable.lower():
-            message = message.split(":", 1)[0]
+        secret_file = re.match(r"(\w+_file): (.*)", message)  # a secret file's problem, found by its group
+        if secret_file:
+            loc, message = (*loc, secret_file.group(1)), secret_file.group(2)
+        variable = env_var_for(loc) if loc else ENV_PREFIX + "*"
+        if secret_file or secrets.is_secret_name(variable):  # worded so that masking cannot take the reason
+            reason = message if secret_file else "the value " + message.split(":", 1)[0]
+            raise ConfigError(
+                f"invalid setting {variable} ({reason})", f"fix or unset {variable} in the environment or in .env"
+            ) from None
         raise ConfigError(
             f"invalid setting {variable}{_shown(variable, first.get('input'))}: {message}",
             f"fix or unset {variable} in the environment or in .env",

@@ -64,7 +64,9 @@ def connector_summary(settings: Settings, timeout: float | None = None) -> dict[
     from aladia_etl.cdc.client import ConnectClient
 
     url = settings.connect
-    client = ConnectClient(url.url, min(timeout or url.timeout_s, url.timeout_s), display_url=url.display_url)
+    client = ConnectClient(
+        url.url, min(timeout or url.timeout_s, url.timeout_s), display_url=url.display_url, http=url.http()
+    )
     answer = client.status(settings.cdc.connector_name)
     if answer is None:
         return None

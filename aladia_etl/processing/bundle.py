@@ -108,7 +108,8 @@ def stage(
 ) -> StageStats:
     """Process and stage `records` under `token` in one warehouse transaction; returns what was staged.
     `covered` names offset ranges the caller read completely (their end is the next offset even when the last
-    records were compaction gaps or transaction markers). `dlq` is {"bootstrap_servers", "topic"}. `sinks`: the
+    records were compaction gaps or transaction markers). `dlq` is {"kafka": `KafkaSettings.client()`, "topic"}
+    (or {"bootstrap_servers", "topic"}). `sinks`: the
     pipeline's sinks as plain data (`CompiledPipeline.spec()`); None: the built-in pipeline."""
     mappers = mappers_for(sinks)
     total = StageStats()
@@ -121,7 +122,7 @@ def stage(
             if bundle.dead and dlq:
                 from aladia_etl.bus.dlq import publish
 
-                publish(dlq["bootstrap_servers"], dlq["topic"], bundle.dead)
+                publish(dlq.get("kafka") or dlq["bootstrap_servers"], dlq["topic"], bundle.dead)
             copy_rows(cur, token, bundle.rows, bundle.dead, mappers.sinks)
             total.merge(bundle.stats)
         if total.records or total.offsets:

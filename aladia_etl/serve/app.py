@@ -16,7 +16,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from aladia_etl import __version__
 from aladia_etl.core.secrets import mask, mask_data
 from aladia_etl.flows.health import COMPONENTS, STATES, overall
+from aladia_etl.serve import auth
 from aladia_etl.serve.metrics import registry_for
 from aladia_etl.serve.observe import Observer
 
@@ -62,13 +63,15 @@ def _answer(body: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(mask_data(jsonable_encoder(body)), status_code=status_code)
 
 
-def create_app(observer: Observer) -> FastAPI:
+def create_app(observer: Observer, token: str | None = None) -> FastAPI:
+    """The app; with `token`, every endpoint but /health requires it (`serve.auth`)."""
     app = FastAPI(
         title="aladia health API",
         version=__version__,
         description="Health, metrics and a live dashboard of the aladia CDC pipeline "
         "(PostgreSQL → Debezium → Kafka → Spark/Beam → warehouse).",
     )
+    auth.install(app, token)
     registry = registry_for(observer.snapshot)
     page = resources.files("aladia_etl.serve").joinpath("dashboard.html").read_text(encoding="utf-8")
 
@@ -78,14 +81,18 @@ def create_app(observer: Observer) -> FastAPI:
         responses={503: {"model": Health, "description": "a component is down, failed, failing, retrying or lagging"}},
         summary="The pipeline's health",
     )
-    def health() -> JSONResponse:
+    def health(request: Request) -> JSONResponse:
         from datetime import UTC, datetime
 
         states = observer.health()
+        components = {name: _component(s) for name, s in states.items()}
+        if not auth.authenticated(request.headers.get("authorization"), token):
+            # a liveness check without the token: the states, not the addresses, versions or errors behind them
+            components = {name: {"state": c["state"], "healthy": c["healthy"]} for name, c in components.items()}
         body = {
             **overall(states),
             "checked_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "components": {name: _component(s) for name, s in states.items()},
+            "components": components,
         }
         return _answer(body, 200 if body["healthy"] else 503)
 

@@ -51,6 +51,8 @@ def kafka_bundle(kafka_version: str = versions.KAFKA_VERSION) -> Bundle:
             f"org.apache.kafka:connect-runtime:{kafka_version}",
             f"org.apache.kafka:connect-json:{kafka_version}",
             f"org.apache.kafka:connect-transforms:{kafka_version}",
+            # basic auth of the REST API (the secured local stack)
+            f"org.apache.kafka:connect-basic-auth-extension:{kafka_version}",
             f"org.apache.logging.log4j:log4j-core:{versions.LOG4J_VERSION}",
             f"org.apache.logging.log4j:log4j-slf4j2-impl:{versions.LOG4J_VERSION}",
             f"org.slf4j:slf4j-api:{versions.SLF4J_VERSION}",

@@ -12,6 +12,7 @@ from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
 from aladia_etl.stack.kafka import MAX_RECORD_BYTES
 from aladia_etl.stack.probes import ComponentHealth, check_connect
+from aladia_etl.stack.secure import SecureFiles, is_secure
 
 INTERNAL_TOPIC_PREFIX = "_aladia_connect"
 
@@ -58,7 +59,25 @@ class LocalConnect(LocalComponent):
             "plugin.discovery": "hybrid_warn",
             # large rows make large change events (see LocalKafka.MAX_RECORD_BYTES)
             "producer.max.request.size": MAX_RECORD_BYTES,
+            **(self.secure_properties() if is_secure(self.settings) else {}),
         }
+
+    def secure_properties(self) -> dict[str, object]:
+        """The secured stack: the worker and its connectors' clients reach Kafka as aladia's clients do (SASL_SSL),
+        and the REST API asks for basic auth (the users file in the data directory's secure/)."""
+        client = self.settings.kafka.security.java_properties()
+        out: dict[str, object] = dict(client)
+        for prefix in ("producer.", "consumer.", "admin."):
+            out.update({prefix + key: value for key, value in client.items()})
+        out["rest.extension.classes"] = (
+            "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
+        )
+        return out
+
+    def system_properties(self) -> dict[str, str]:
+        if not is_secure(self.settings):
+            return {}
+        return {"java.security.auth.login.config": str(SecureFiles.of(self.settings).connect_jaas)}
 
     def link_plugins(self, plugins: dict[str, Path]) -> None:
         """Expose each resolved plugin bundle as <plugin_dir>/<name> (a symlink into the artifact cache)."""
@@ -88,6 +107,7 @@ class LocalConnect(LocalComponent):
             log_config,
             "org.apache.kafka.connect.cli.ConnectDistributed",
             str(self.config_file),
+            system=self.system_properties(),
         )
         return self.process.start(cmd, cwd=self.home)
 

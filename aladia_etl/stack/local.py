@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
+from aladia_etl.stack import secure
 from aladia_etl.stack.artifacts import (
     ArtifactStore,
     debezium_jdbc_bundle,
@@ -19,6 +20,7 @@ from aladia_etl.stack.ownership import check_data_dir, claim_data_dir, remove_tr
 from aladia_etl.stack.postgres import LocalPostgres
 from aladia_etl.stack.probes import ComponentHealth, wait_connectors_running
 from aladia_etl.stack.process import ensure_port_free
+from aladia_etl.stack.secure import is_secure
 
 DEBEZIUM_PLUGIN_NAME = "debezium-connector-postgres"
 JDBC_SINK_PLUGIN_NAME = "debezium-connector-jdbc"
@@ -56,6 +58,13 @@ class LocalStack:
                 (s.kafka.host, s.kafka.controller_port, "ALADIA_KAFKA__CONTROLLER_PORT"),
             ]
         return [(s.connect.host, s.connect.port, "ALADIA_CONNECT__URL")]
+
+    def secure(self) -> bool:
+        """Make this data directory's stack a secured one (`stack.secure`): its CA, certificates, passwords and client
+        settings, generated once. Returns whether they were made now; the caller reloads its settings."""
+        claim_data_dir(self.settings.data_dir, self.reporter)
+        plain = not is_secure(self.settings) and (self.postgres.is_initialized() or self.kafka.is_formatted())
+        return secure.create(self.settings, plain_stack_exists=plain)
 
     def up(self, timeout: float = 180) -> UpResult:
         result = UpResult()
@@ -127,6 +136,7 @@ class LocalStack:
                 self.settings.logs_dir,
                 self.settings.data_dir / "spark",
                 self.settings.data_dir / "beam",
+                self.settings.data_dir / "secure",
             ):
                 remove_tree(path)
             self.reporter.info(f"removed the stack's state under {self.settings.data_dir} (artifact cache kept)")

@@ -19,6 +19,7 @@ from aladia_etl.stack.binaries import find_pg_bin_dir
 from aladia_etl.stack.component import LocalComponent
 from aladia_etl.stack.ownership import check_owned, is_owned, mark_owned, owner_ids, write_private
 from aladia_etl.stack.probes import ComponentHealth, check_postgres
+from aladia_etl.stack.secure import SecureFiles, is_secure
 
 # Written to aladia.conf and included from postgresql.conf, so ALTER SYSTEM can still override it.
 SERVER_SETTINGS = {
@@ -29,6 +30,8 @@ SERVER_SETTINGS = {
     "shared_buffers": "256MB",
     "wal_sender_timeout": "60s",
 }
+# The secured stack's files inside the cluster directory.
+SERVER_CERT, SERVER_KEY, SECURE_HBA = "aladia-server.crt", "aladia-server.key", "aladia_hba.conf"
 # Where the cluster goes when the server's account cannot reach the data directory (root with a private home).
 SHARED_TMP = Path("/var/tmp")
 HOME_KIND = "postgres-home"
@@ -174,7 +177,13 @@ class LocalPostgres(LocalComponent):
     def initialize(self, bin_dir: Path) -> None:
         self._prepare_home()
         pwfile = self.home / ".pwfile"
-        write_private(pwfile, self.settings.postgres.password.get_secret_value() + "\n", self._ids())
+        # a secured stack's superuser gets its generated password, whatever the client settings say
+        password = (
+            SecureFiles.of(self.settings).secret("postgres")
+            if is_secure(self.settings)
+            else self.settings.postgres.password.get_secret_value()
+        )
+        write_private(pwfile, password + "\n", self._ids())
         try:
             result = self._run_as_user(
                 [
@@ -202,6 +211,7 @@ class LocalPostgres(LocalComponent):
                 f"see the output below; the cluster directory was {self.cluster_dir}",
                 detail=(result.stdout + result.stderr).strip()[-2000:],
             )
+        self._write_secure_files()
         write_private(self.cluster_dir / "aladia.conf", self._config_text(), self._ids(), mode=0o600)
         fd = os.open(self.cluster_dir / "postgresql.conf", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
         with os.fdopen(fd, "a") as fh:
@@ -212,13 +222,37 @@ class LocalPostgres(LocalComponent):
 
     def _config_text(self) -> str:
         pg = self.settings.postgres
-        lines = [
-            f"listen_addresses = '{pg.host}'",
-            f"port = {pg.port}",
-            f"unix_socket_directories = '{self.socket_dir}'",
+        values: dict[str, object] = {
+            "listen_addresses": pg.host,
+            "port": pg.port,
+            "unix_socket_directories": self.socket_dir,
+            **self.server_settings,
+        }
+        if is_secure(self.settings):
+            values |= {
+                "ssl": "on",
+                "ssl_cert_file": self.cluster_dir / SERVER_CERT,
+                "ssl_key_file": self.cluster_dir / SERVER_KEY,
+                "hba_file": self.cluster_dir / SECURE_HBA,
+                "password_encryption": "scram-sha-256",
+            }
+        return "".join(f"{key} = {_conf_quoted(value)}\n" for key, value in values.items())
+
+    def _write_secure_files(self) -> None:
+        """The secured stack: the server's certificate and key (owned by its account, as PostgreSQL requires) and an
+        access list that takes only TLS connections with SCRAM passwords (the local socket stays trusted)."""
+        if not is_secure(self.settings):
+            return
+        files = SecureFiles.of(self.settings)
+        write_private(self.cluster_dir / SERVER_CERT, files.postgres_cert.read_text(), self._ids(), mode=0o644)
+        write_private(self.cluster_dir / SERVER_KEY, files.postgres_key.read_text(), self._ids(), mode=0o600)
+        hba = [
+            "# aladia's secured stack: TLS only, SCRAM passwords",
+            "local all all trust",
+            "hostssl all all samehost scram-sha-256",
+            "hostssl replication all samehost scram-sha-256",
         ]
-        lines += [f"{key} = '{value}'" for key, value in self.server_settings.items()]
-        return "\n".join(lines) + "\n"
+        write_private(self.cluster_dir / SECURE_HBA, "\n".join(hba) + "\n", self._ids(), mode=0o600)
 
     def _mark_home(self) -> None:
         if self.home_is_shared:
@@ -244,6 +278,7 @@ class LocalPostgres(LocalComponent):
         else:
             self._prepare_home()  # an existing home is used only once it is proven aladia's
             # Port and addresses follow the current settings.
+            self._write_secure_files()
             write_private(self.cluster_dir / "aladia.conf", self._config_text(), self._ids(), mode=0o600)
         self._remove_stale_pid_file()
         return self.process.start([str(bin_dir / "postgres"), "-D", str(self.cluster_dir)], user=self._user)
@@ -337,3 +372,10 @@ def postmaster_of(pid_file: Path, cluster_dir: Path) -> int | None:
         return pid if cwd.resolve() == cluster_dir.resolve() else None
     except OSError:
         return None
+
+
+def _conf_quoted(value: object) -> str:
+    """A postgresql.conf value: quoted, with its quotes doubled and backslashes escaped (any path is safe)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "''") + "'"

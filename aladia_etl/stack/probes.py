@@ -99,8 +99,9 @@ def check_connect(settings: Settings, timeout: float = 3) -> ComponentHealth:
     url = settings.connect.url
     shown = settings.connect.display_url
     try:
-        root = requests.get(url + "/", timeout=timeout)
-        plugins = requests.get(url + "/connector-plugins", timeout=timeout + 2)
+        http = settings.connect.http()
+        root = requests.get(url + "/", timeout=timeout, **http)
+        plugins = requests.get(url + "/connector-plugins", timeout=timeout + 2, **http)
         root.raise_for_status()
         plugins.raise_for_status()
         classes = [p.get("class") for p in plugins.json()]
@@ -126,7 +127,9 @@ def connector_states(settings: Settings) -> dict[str, tuple[str, list[str]]]:
     """Every connector registered in the Connect cluster: (connector state, task states)."""
     import requests
 
-    answer = requests.get(settings.connect.url + "/connectors", params={"expand": "status"}, timeout=5)
+    answer = requests.get(
+        settings.connect.url + "/connectors", params={"expand": "status"}, timeout=5, **settings.connect.http()
+    )
     answer.raise_for_status()
     out = {}
     for name, entry in (answer.json() or {}).items():

@@ -39,6 +39,7 @@ def simulate(env: dict, events: int, *extra: str) -> dict:
 
     settings = Settings(
         _env_file=None,
+        data_dir=env["ALADIA_DATA_DIR"],  # a secured stack's client settings live there
         kafka={"bootstrap_servers": env["ALADIA_KAFKA__BOOTSTRAP_SERVERS"]},
         cdc={"topic_prefix": env.get("ALADIA_CDC__TOPIC_PREFIX", "orders_db")},
     )

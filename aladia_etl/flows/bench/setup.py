@@ -99,8 +99,29 @@ def bench_env(settings: Settings) -> dict[str, str]:
             "ALADIA_CDC__CONNECTOR_NAME": cdc.connector_name,
         }
     )
+    env.update(security_env(settings))
     if settings.beam.prism_path is not None:
         env["ALADIA_BEAM__PRISM_PATH"] = str(settings.beam.prism_path)
+    return env
+
+
+def security_env(settings: Settings) -> dict[str, str]:
+    """How these settings reach secured services, as environment variables (secrets as their values: a child
+    process's environment is readable by its user only)."""
+    groups = {
+        "ALADIA_POSTGRES__": (settings.postgres, ("sslmode", "sslrootcert", "sslcert", "sslkey")),
+        "ALADIA_KAFKA__SECURITY__": (settings.kafka.security, tuple(type(settings.kafka.security).model_fields)),
+        "ALADIA_CONNECT__": (settings.connect, ("username", "password", "ca_file")),
+    }
+    env = {}
+    for prefix, (group, fields) in groups.items():
+        for name in fields:
+            value = getattr(group, name)
+            if value is None or (name.endswith("_file") and name != "ca_file" and name.removesuffix("_file") in fields):
+                continue  # a secret's file was read into the secret itself
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            env[prefix + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
 
 

@@ -85,14 +85,14 @@ class MicroBatchBeamEngine:
         token = loader.batch_token(ENGINE, self.stream_id, batch_id)
         loader.clear_stage(conn, token)
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
-        dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
+        dlq = {"kafka": self.settings.kafka.client(), "topic": self.options.dlq_topic}
         options = PipelineOptions(self.pipeline_flags(sum(end - start for _, _, start, end in ranges)))
         pipeline = beam.Pipeline(runner=pipeline_runner(self.options.runner), options=options)
         _ = (
             pipeline
             | "Offset ranges" >> beam.Create(self.split(ranges))
             | "Read and stage"
-            >> beam.ParDo(ReadAndStage(self.settings.kafka.bootstrap_servers, conninfo, token, dlq, self.options.sinks))
+            >> beam.ParDo(ReadAndStage(self.settings.kafka.client(), conninfo, token, dlq, self.options.sinks))
         )
         pipeline.run().wait_until_finish()
 

@@ -60,9 +60,9 @@ class ReadKafkaPartition(beam.DoFn):
     unbounded. A topic whose id changes under the reader (deleted and created again) fails the stream: its offsets
     would mean other records."""
 
-    def __init__(self, stream_key: str, bootstrap_servers: str, chunk: int, idle_s: float = 0.05) -> None:
+    def __init__(self, stream_key: str, kafka_config: dict | str, chunk: int, idle_s: float = 0.05) -> None:
         self.stream_key = stream_key
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka_config = kafka_config  # `KafkaSettings.client()`: the brokers and how to reach them
         self.chunk = chunk
         self.idle_s = idle_s
         self.call_budget_s = 0.5  # a chunk reaches the next step only when its call ends
@@ -76,7 +76,7 @@ class ReadKafkaPartition(beam.DoFn):
         key = (topic, partition)
         if key not in self.consumers:
             self.consumers[key] = range_consumer(
-                self.bootstrap_servers,
+                self.kafka_config,
                 client_id="aladia-beam-source",
                 fetch_max_wait_ms=100,
                 metadata_max_age_ms=5000,  # a topic's new id (deleted and created again) is seen within seconds

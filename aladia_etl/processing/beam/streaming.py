@@ -107,12 +107,12 @@ class BeamStreamingEngine:
         pane_s = self.options.trigger_interval or DEFAULT_PANE_S
         chunks_per_pane = max(1, self.options.max_records_per_batch // CHUNK)
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
-        dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
+        dlq = {"kafka": self.settings.kafka.client(), "topic": self.options.dlq_topic}
         pipeline = beam.Pipeline(options=PipelineOptions(self.runner_flags()))
         _ = (
             pipeline
             | "CDC partitions" >> beam.Create([(*p, self.key) for p in partitions])
-            | "Read Kafka" >> beam.ParDo(ReadKafkaPartition(self.key, self.settings.kafka.bootstrap_servers, CHUNK))
+            | "Read Kafka" >> beam.ParDo(ReadKafkaPartition(self.key, self.settings.kafka.client(), CHUNK))
             | "Panes"
             >> beam.WindowInto(
                 GlobalWindows(),

@@ -15,16 +15,16 @@ class ReadAndStage(beam.DoFn):
     """(topic, partition, start, end) → the records of that range, processed and staged under the batch token."""
 
     def __init__(
-        self, bootstrap_servers: str, conninfo: dict, token: str, dlq: dict | None, sinks: list[dict] | None = None
+        self, kafka_config: dict | str, conninfo: dict, token: str, dlq: dict | None, sinks: list[dict] | None = None
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka_config = kafka_config
         self.conninfo = conninfo
         self.token = token
         self.dlq = dlq
         self.sinks = sinks
 
     def setup(self) -> None:
-        self.consumer = range_consumer(self.bootstrap_servers, client_id="aladia-beam-reader")
+        self.consumer = range_consumer(self.kafka_config, client_id="aladia-beam-reader")
 
     def process(self, offset_range):
         topic, partition, start, end = offset_range

@@ -154,6 +154,8 @@ class SparkEngine:
         reader = (
             self.spark.readStream.format("kafka")
             .option("kafka.bootstrap.servers", self.settings.kafka.bootstrap_servers)
+            # TLS and SASL as every other client of aladia's (spark.sql.redaction.options.regex hides the secrets)
+            .options(**{f"kafka.{key}": value for key, value in self.settings.kafka.security.java_properties().items()})
             .option("subscribePattern", cdc_pattern(self.settings))
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", str(self.options.max_records_per_batch))
@@ -173,7 +175,7 @@ class SparkEngine:
 
     def _stage_and_apply(self, df, batch_id: int, started: float):
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
-        dlq = {"bootstrap_servers": self.settings.kafka.bootstrap_servers, "topic": self.options.dlq_topic}
+        dlq = {"kafka": self.settings.kafka.client(), "topic": self.options.dlq_topic}
         try:
             with loader.connect(self.settings) as conn:
                 if loader.is_applied(conn, ENGINE, self.stream_id, batch_id):

@@ -37,6 +37,9 @@ def check_pyspark() -> str:
     return installed
 
 
+REDACTED_OPTIONS = r"(?i)url|password|secret|token|jaas|keystore\.key|key\.password"
+
+
 def package_zip(settings: Settings) -> Path:
     """aladia_etl as a zip, shipped to executors of a real cluster (spark.submit.pyFiles): its modules and the data
     files they read (built-in models, migrations), which executors load through importlib.resources."""
@@ -78,6 +81,8 @@ def build_session(settings: Settings, master: str = "local[*]", conf: dict[str, 
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log_config}")
         .config("spark.sql.streaming.stopTimeout", "60s")
         .config("spark.python.worker.reuse", "true")
+        # the Kafka source's options carry SASL's JAAS line and maybe a client key: hidden wherever Spark shows them
+        .config("spark.sql.redaction.options.regex", REDACTED_OPTIONS)
     )
     if not master.startswith("local"):
         builder = builder.config("spark.submit.pyFiles", str(package_zip(settings)))
