@@ -25,6 +25,7 @@ from aladia_etl.cli import (
     consume,
     demo,
     dlq,
+    doctor,
     down,
     init,
     migrate,
@@ -72,7 +73,16 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"aladia {__version__}")
+        from aladia_etl.flows.doctor import component_versions
+
+        pinned = component_versions()
+        if "--json" in sys.argv[1 : sys.argv.index("--version") + 2 if "--version" in sys.argv else 1]:
+            import json
+
+            typer.echo(json.dumps({"aladia": __version__, **pinned}))
+        else:
+            typer.echo(f"aladia {__version__}")
+            typer.echo(", ".join(f"{name.replace('_', ' ')} {version}" for name, version in pinned.items()))
         raise typer.Exit()
 
 
@@ -94,7 +104,14 @@ def root(
         callback=_log_format,
         help="text, or json: one JSON object per line on stderr (time, level, logger, message, context).",
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Show the version and the pinned components' versions.",
+    ),
+    version_json: bool = typer.Option(False, "--json", hidden=True, help="With --version: as JSON."),
     pipeline: Path = typer.Option(
         None,
         "--pipeline",
@@ -103,6 +120,10 @@ def root(
         "./aladia.yaml, else the built-in orders model).",
     ),
 ) -> None:
+    if version_json:
+        from aladia_etl.core.errors import UsageError
+
+        raise UsageError("--json before a command goes only with --version", "put --json after the command's name")
     state.debug = debug
     state.log_format = log_format
     state.pipeline_option = pipeline
@@ -117,6 +138,7 @@ def root(
 
 for module in (
     # the stack
+    doctor,
     up,
     down,
     status,

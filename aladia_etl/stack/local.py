@@ -48,7 +48,7 @@ class LocalStack:
     def components(self) -> list[LocalPostgres | LocalKafka | LocalConnect]:
         return [self.postgres, self.kafka, self.connect]
 
-    def _ports(self, component) -> list[tuple[str, int, str]]:
+    def ports(self, component) -> list[tuple[str, int, str]]:
         s = self.settings
         if component is self.postgres:
             return [(s.postgres.host, s.postgres.port, "ALADIA_POSTGRES__PORT")]
@@ -83,7 +83,7 @@ class LocalStack:
             JDBC_SINK_PLUGIN_NAME: self.artifacts.resolve(debezium_jdbc_bundle()),
         }
         for component in to_start:
-            for host, port, setting in self._ports(component):
+            for host, port, setting in self.ports(component):
                 ensure_port_free(component.name, host, port, setting)
 
         started = []
