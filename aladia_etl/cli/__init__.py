@@ -63,7 +63,9 @@ _flags_without_metavar()
 
 app = typer.Typer(
     name="aladia",
-    help="Real-time CDC ETL: PostgreSQL → Debezium/Kafka Connect → Kafka → Spark or Beam → warehouse → reports.",
+    help="Real-time CDC ETL: PostgreSQL → Debezium/Kafka Connect → Kafka → Spark or Beam → warehouse → reports.\n\n"
+    "New here? Run 'aladia doctor', then 'aladia demo'.",
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
@@ -230,12 +232,32 @@ def _command_path(exc, argv: list[str] | None) -> str:
     return " ".join(words[:3])
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise again into a closed pipe."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _quiet_on_broken_pipe() -> None:
+    """rich ends a write into a closed pipe with exit code 1; a reader that stops early (`| head`) is no error."""
+    from rich.console import Console
+
+    def on_broken_pipe(self) -> None:
+        _quiet_stdout()
+        raise SystemExit(0)
+
+    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; every way it can end becomes one line on stderr and a named exit code."""
     from aladia_etl.cli.render import mask_standard_streams
     from aladia_etl.core.errors import AladiaError, ExitCode
 
     mask_standard_streams()
+    _quiet_on_broken_pipe()
     click = _click_exceptions()
     args = sys.argv[1:] if argv is None else argv
     state.debug = "--debug" in args
@@ -254,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", int(ExitCode.INTERRUPTED))
     except click.ClickException as exc:  # e.g. a file option that cannot be opened
         _fail(exc.format_message(), int(ExitCode.USAGE))
+    except BrokenPipeError:  # the reader went away (`aladia --help | head -1`): nothing more to say, not an error
+        _quiet_stdout()
+        sys.exit(0)
     except Exception as exc:  # a bug, not a user error: one line, the traceback only with --debug
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(

@@ -16,9 +16,10 @@ def register(parent: typer.Typer) -> None:
 @app.command("show")
 def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print the effective settings (environment, .env, defaults) with secrets masked."""
+    from aladia_etl.cli.context import state
     from aladia_etl.cli.render import emit_json, out
 
-    data = settings().masked()
+    data = {**settings().masked(), "log_format": state.log_format}  # read by the command line (--log-format)
     if as_json:
         emit_json(data)
         return

@@ -202,3 +202,26 @@ def test_exit_codes_match_the_documented_table():
     section = readme.split("## Errors and exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.M)}
     assert documented == {int(code) for code in ExitCode}
+
+
+def test_dash_h_is_help_everywhere():
+    for args in (["-h"], ["cdc", "register", "-h"], ["stream", "-h"]):
+        result = invoke(args)
+        assert result.code == 0 and "Usage: aladia" in result.stdout, (args, result.output)
+    assert "New here? Run 'aladia doctor', then 'aladia demo'." in " ".join(invoke(["-h"]).stdout.split())
+
+
+def test_help_into_a_pipe_closed_early_exits_0():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"'{sys.executable}' -m aladia_etl --help | true; echo ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stdout.strip() == "0", proc.stderr
+    assert "Traceback" not in proc.stderr
