@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aladia_etl.cli.context import number, reporter, settings
+from aladia_etl.cli.context import duration, number, reporter, settings
 
 
 def register(app: typer.Typer) -> None:
@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _list(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
+    return tuple(p.strip().lower() for p in text.split(",") if p.strip())
 
 
 def _pipeline_file():
@@ -42,11 +42,12 @@ def bench(
     duration: float = typer.Option(
         30, "--duration", callback=number(0, 86_400, above=True), help="Seconds of the freshness phase."
     ),
-    trigger_interval: float = typer.Option(
+    trigger_interval: str = typer.Option(
         None,
         "--trigger-interval",
-        callback=number(0, 3600, above=True),
-        help="Engines' batch or pane interval in seconds (default: each engine's own).",
+        metavar="DURATION",
+        callback=duration("--trigger-interval"),
+        help="Engines' batch or pane interval, e.g. 500ms or 1s (default: each engine's own).",
     ),
     sustained_seconds: float = typer.Option(
         60,

@@ -117,3 +117,25 @@ def number(low: float = 0.0, high: float = 1e9, *, above: bool = False):
         return value
 
     return check
+
+
+def duration(option: str):
+    """A typer callback for a duration option: `500ms`, `1s`, `2.5s`, `1m` or plain seconds, finite and above zero
+    (one parser for every command: `stream` and `bench` read the same values)."""
+
+    def parse(text):
+        from aladia_etl.core.errors import UsageError
+
+        if text is None:
+            return None
+        value = str(text).strip().lower()
+        for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("", 1.0)):
+            number_part = value[: -len(suffix)] if suffix else value
+            if (not suffix or value.endswith(suffix)) and number_part.replace(".", "", 1).isdigit():
+                seconds = float(number_part) * factor
+                if 0 < seconds <= 3600:
+                    return seconds
+                break
+        raise UsageError(f"{option}: '{text}' is not a duration above 0 and up to 1 hour", "use e.g. 500ms, 1s or 2.5s")
+
+    return parse

@@ -31,7 +31,7 @@ def demo(
     from aladia_etl.flows.demo import STEPS, DemoOptions, run_demo
     from aladia_etl.processing.model import check_engine
 
-    check_engine(engine)
+    engine = check_engine(engine)
 
     def on_step(i: int, name: str) -> None:
         err.print(f"[bold cyan]step {i + 1}/{len(STEPS)}[/bold cyan] {name}")

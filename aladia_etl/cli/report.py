@@ -19,8 +19,10 @@ def report(
     ),
     fmt: str = typer.Option("table", "--format", help="table, json, csv or html."),
     out: Path = typer.Option(None, "--out", help="Output file (json, html) or directory (csv)."),
-    top: int = typer.Option(10, "--top", help="How many customers and products."),
-    minutes: int = typer.Option(60, "--minutes", help="Window of the realtime and anomaly sections."),
+    top: int = typer.Option(10, "--top", min=1, max=10_000, help="How many customers and products."),
+    minutes: int = typer.Option(
+        60, "--minutes", min=1, max=10_080, help="Window of the realtime and anomaly sections (at most a week)."
+    ),
     since: str = typer.Option(None, "--since", help="Only orders from this day on (YYYY-MM-DD)."),
     threshold: float = typer.Option(
         3.5,
@@ -34,6 +36,7 @@ def report(
     from aladia_etl.cli.render import err
     from aladia_etl.core.errors import UsageError
 
+    fmt = fmt.lower()
     if fmt not in service.FORMATS:
         raise UsageError(f"--format: '{fmt}' is not a format", f"choose from {', '.join(service.FORMATS)}")
     chosen = service.parse_sections(sections or [])

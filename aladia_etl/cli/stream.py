@@ -5,22 +5,11 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import compiled, number, settings
+from aladia_etl.cli.context import duration as duration_option
 
 
 def register(app: typer.Typer) -> None:
     app.command("stream")(stream)
-
-
-def _parse_duration(text: str) -> float:
-    from aladia_etl.core.errors import UsageError
-
-    units = {"ms": 0.001, "s": 1, "m": 60}
-    for suffix, factor in units.items():
-        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(text[: -len(suffix)]) * factor
-    if text.replace(".", "", 1).isdigit():
-        return float(text)
-    raise UsageError(f"--trigger-interval: '{text}' is not a duration", "use e.g. 500ms, 1s or 2.5s")
 
 
 def _parse_conf(items: list[str]) -> dict[str, str]:
@@ -43,6 +32,8 @@ def stream(
     trigger_interval: str = typer.Option(
         None,
         "--trigger-interval",
+        metavar="DURATION",
+        callback=duration_option("--trigger-interval"),
         help="Micro-batch interval (Spark, default 1s) or pane interval (Beam, default 300ms), e.g. 500ms.",
     ),
     from_beginning: bool = typer.Option(
@@ -105,7 +96,7 @@ def stream(
         until_idle=until_idle,
         duration=duration,
         max_batches=max_batches,
-        trigger_interval=None if trigger_interval is None else _parse_duration(trigger_interval),
+        trigger_interval=trigger_interval,
         from_beginning=from_beginning,
         settle_s=settle,
         stream_name=check("stream", name, "--name"),

@@ -28,6 +28,8 @@ ENGINES: dict[str, str] = {
 
 
 def check_engine(name: str) -> str:
+    """The engine's name, case-insensitively (`Spark` is spark)."""
+    name = name.strip().lower()
     if name not in ENGINES:
         raise UsageError(f"unknown engine {name!r}", f"choose one of: {', '.join(ENGINES)}")
     return name
