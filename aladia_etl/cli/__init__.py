@@ -73,12 +73,26 @@ app = typer.Typer(
 )
 
 
+def _root_options(args: list[str]) -> list[str]:
+    """The options given before the command's name (skipping the values of the root options that take one)."""
+    out, takes_value, waiting = [], {"--log-format", "--pipeline"}, False
+    for arg in args:
+        if waiting:
+            waiting = False
+        elif arg.startswith("-"):
+            out.append(arg)
+            waiting = arg in takes_value
+        else:
+            break
+    return out
+
+
 def _version(value: bool) -> None:
     if value:
-        from aladia_etl.flows.doctor import component_versions
+        from aladia_etl.core.versions import components
 
-        pinned = component_versions()
-        if "--json" in sys.argv[1 : sys.argv.index("--version") + 2 if "--version" in sys.argv else 1]:
+        pinned = components()
+        if "--json" in _root_options(state.argv if state.argv is not None else sys.argv[1:]):
             import json
 
             typer.echo(json.dumps({"aladia": __version__, **pinned}))
@@ -232,34 +246,29 @@ def _command_path(exc, argv: list[str] | None) -> str:
     return " ".join(words[:3])
 
 
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null, so that flushing it at exit does not raise again into a closed pipe."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-
-
 def _quiet_on_broken_pipe() -> None:
-    """rich ends a write into a closed pipe with exit code 1; a reader that stops early (`| head`) is no error."""
+    """rich ends a write into a closed pipe with exit code 1; a reader that stops early (`| head`) is no error: the
+    rest of the output goes nowhere and the command ends with its own exit code."""
     from rich.console import Console
 
+    from aladia_etl.cli.render import quiet_stdout
+
     def on_broken_pipe(self) -> None:
-        _quiet_stdout()
-        raise SystemExit(0)
+        quiet_stdout()
 
     Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; every way it can end becomes one line on stderr and a named exit code."""
-    from aladia_etl.cli.render import mask_standard_streams
+    from aladia_etl.cli.render import mask_standard_streams, quiet_stdout
     from aladia_etl.core.errors import AladiaError, ExitCode
 
     mask_standard_streams()
     _quiet_on_broken_pipe()
     click = _click_exceptions()
     args = sys.argv[1:] if argv is None else argv
+    state.argv = list(args)
     state.debug = "--debug" in args
     state.interrupted = False
     _early_log_format(args)
@@ -276,9 +285,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", int(ExitCode.INTERRUPTED))
     except click.ClickException as exc:  # e.g. a file option that cannot be opened
         _fail(exc.format_message(), int(ExitCode.USAGE))
-    except BrokenPipeError:  # the reader went away (`aladia --help | head -1`): nothing more to say, not an error
-        _quiet_stdout()
-        sys.exit(0)
+    except BrokenPipeError:  # a write that went around the masked streams: the reader went away, not an error
+        quiet_stdout()
     except Exception as exc:  # a bug, not a user error: one line, the traceback only with --debug
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(

@@ -15,6 +15,7 @@ class _State:
     interrupted: bool = False
     log_format: str = "text"
     pipeline_option: Path | None = None  # --pipeline
+    argv: list[str] | None = None  # the arguments main() was given
     _settings: Settings | None = None
     _compiled: CompiledPipeline | None = None
 
@@ -120,22 +121,22 @@ def number(low: float = 0.0, high: float = 1e9, *, above: bool = False):
 
 
 def duration(option: str):
-    """A typer callback for a duration option: `500ms`, `1s`, `2.5s`, `1m` or plain seconds, finite and above zero
-    (one parser for every command: `stream` and `bench` read the same values)."""
+    """A typer callback for a duration option: `500ms`, `1s`, `2.5s`, `1.5m` or plain seconds, in whole milliseconds,
+    from 1 ms to 1 hour (one parser for every command: `stream` and `bench` read the same values)."""
+    import re
+
+    pattern = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m)?", re.ASCII)
+    factors = {"ms": 1, "s": 1000, "m": 60_000, None: 1000}
 
     def parse(text):
         from aladia_etl.core.errors import UsageError
 
         if text is None:
             return None
-        value = str(text).strip().lower()
-        for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("", 1.0)):
-            number_part = value[: -len(suffix)] if suffix else value
-            if (not suffix or value.endswith(suffix)) and number_part.replace(".", "", 1).isdigit():
-                seconds = float(number_part) * factor
-                if 0 < seconds <= 3600:
-                    return seconds
-                break
-        raise UsageError(f"{option}: '{text}' is not a duration above 0 and up to 1 hour", "use e.g. 500ms, 1s or 2.5s")
+        match = pattern.fullmatch(str(text).strip().lower())
+        millis = round(float(match.group(1)) * factors[match.group(2)]) if match else 0
+        if not 1 <= millis <= 3_600_000:
+            raise UsageError(f"{option}: '{text}' is not a duration from 1ms to 1 hour", "use e.g. 500ms, 1s or 2.5s")
+        return millis / 1000
 
     return parse

@@ -22,11 +22,33 @@ class MaskedStream:
     def write(self, text: str) -> int:
         from aladia_etl.core.secrets import mask
 
-        self._stream.write(mask(text))
+        try:
+            self._stream.write(mask(text))
+        except BrokenPipeError:  # the reader went away (`aladia … | head`): the rest goes nowhere
+            quiet_stdout()
         return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            quiet_stdout()
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
+
+
+def quiet_stdout() -> None:
+    """Point standard output at /dev/null: its reader went away, and nothing written later (nor the flush at exit)
+    may fail into the closed pipe. The command still ends with its own exit code."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 def mask_standard_streams() -> None:

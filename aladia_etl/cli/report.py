@@ -36,7 +36,7 @@ def report(
     from aladia_etl.cli.render import err
     from aladia_etl.core.errors import UsageError
 
-    fmt = fmt.lower()
+    fmt = fmt.strip().lower()
     if fmt not in service.FORMATS:
         raise UsageError(f"--format: '{fmt}' is not a format", f"choose from {', '.join(service.FORMATS)}")
     chosen = service.parse_sections(sections or [])

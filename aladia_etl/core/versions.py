@@ -42,3 +42,17 @@ def installed_version(distribution: str) -> str | None:
 
 def spark_connector_coordinate(spark_version: str = SPARK_VERSION) -> str:
     return f"org.apache.spark:spark-sql-kafka-0-10_{SPARK_SCALA_BINARY}:{spark_version}"
+
+
+def components() -> dict[str, str]:
+    """The pinned versions of everything aladia runs (what `aladia --version` shows)."""
+    return {
+        "kafka": KAFKA_VERSION,
+        "kafka_connect": KAFKA_VERSION,
+        "debezium": DEBEZIUM_VERSION,
+        "debezium_jdbc_sink": DEBEZIUM_JDBC_SINK_VERSION,
+        "spark": SPARK_VERSION,
+        "beam": BEAM_VERSION,
+        "postgres_jdbc": POSTGRES_JDBC_VERSION,
+        "java_min": str(MIN_JAVA_MAJOR),
+    }

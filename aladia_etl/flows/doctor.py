@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from aladia_etl.core import versions
 from aladia_etl.core.errors import AladiaError, ExitCode
 from aladia_etl.core.settings import Settings
 
@@ -73,18 +72,29 @@ def postgres(settings: Settings) -> Check:
 def maven(settings: Settings, reach: Callable[[str], str | None]) -> Check:
     """Maven is needed once, to fetch the JVM components into the artifact cache; `reach(url)`: None when the
     repository answers, else why not."""
-    from aladia_etl.stack.artifacts import ArtifactStore, debezium_postgres_bundle, kafka_bundle
+    from aladia_etl.stack.artifacts import (
+        ArtifactStore,
+        debezium_jdbc_bundle,
+        debezium_postgres_bundle,
+        kafka_bundle,
+        spark_kafka_bundle,
+    )
 
     cache = ArtifactStore(settings.artifacts_dir)
-    bundles = (kafka_bundle(settings.versions.kafka), debezium_postgres_bundle(settings.versions.debezium))
+    bundles = (
+        kafka_bundle(settings.versions.kafka),
+        debezium_postgres_bundle(settings.versions.debezium),
+        debezium_jdbc_bundle(),
+        spark_kafka_bundle(settings.versions.spark),
+    )
     if all(cache.is_resolved(bundle) for bundle in bundles):
-        return _passed("maven", f"not needed: Kafka, Connect and Debezium are in {settings.artifacts_dir}")
+        return _passed("maven", f"not needed: every JVM component is in {settings.artifacts_dir}")
     mvn = shutil.which("mvn")
     if mvn is None:
         return Check(
             "maven",
             False,
-            "Maven (mvn) is not on PATH; it is needed once to fetch Kafka, Connect and Debezium",
+            "Maven (mvn) is not on PATH; it is needed once to fetch Kafka, Connect, Debezium and Spark's Kafka source",
             "install Maven (e.g. 'apt-get install maven')",
             int(ExitCode.MISSING_DEPENDENCY),
         )
@@ -122,9 +132,12 @@ def http_reach(url: str, timeout: float = 5) -> str | None:
     import requests
 
     try:
-        requests.head(url, timeout=timeout, allow_redirects=True)
+        answer = requests.head(url, timeout=timeout, allow_redirects=True)
     except requests.RequestException as exc:
         return type(exc).__name__
+    # a repository root may answer 404 or 405 to HEAD; a proxy refusing (403, 407) or a server error is no answer
+    if answer.status_code >= 400 and answer.status_code not in (404, 405):
+        return f"HTTP {answer.status_code}"
     return None
 
 
@@ -219,17 +232,3 @@ def exit_code(checks: list[Check]) -> int:
         if int(code) in codes:
             return int(code)
     return max(codes) if codes else int(ExitCode.OK)
-
-
-def component_versions() -> dict[str, str]:
-    """The pinned versions of everything aladia runs (what `aladia --version` shows)."""
-    return {
-        "kafka": versions.KAFKA_VERSION,
-        "kafka_connect": versions.KAFKA_VERSION,
-        "debezium": versions.DEBEZIUM_VERSION,
-        "debezium_jdbc_sink": versions.DEBEZIUM_JDBC_SINK_VERSION,
-        "spark": versions.SPARK_VERSION,
-        "beam": versions.BEAM_VERSION,
-        "postgres_jdbc": versions.POSTGRES_JDBC_VERSION,
-        "java_min": str(versions.MIN_JAVA_MAJOR),
-    }

@@ -25,7 +25,12 @@ def find_java() -> Path:
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             major = java_major_version(candidate)
-            if major is not None and major >= versions.MIN_JAVA_MAJOR:
+            if major is None:
+                raise MissingDependency(
+                    f"{candidate} does not run as Java ('java -version' failed or printed no version)",
+                    f"install Java {versions.MIN_JAVA_MAJOR}+ and point JAVA_HOME (or PATH) at it",
+                )
+            if major >= versions.MIN_JAVA_MAJOR:
                 return candidate
             raise MissingDependency(
                 f"Java {major} found at {candidate}, but Kafka {versions.KAFKA_VERSION} needs Java "
@@ -47,7 +52,11 @@ def parse_java_version(text: str) -> int | None:
 
 
 def java_major_version(java: Path) -> int | None:
-    out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30)
+    """Its major version, or None when it does not run as Java (not a program, hangs, prints no version)."""
+    try:
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     return parse_java_version(out.stderr + out.stdout)
 
 

@@ -211,17 +211,39 @@ def test_dash_h_is_help_everywhere():
     assert "New here? Run 'aladia doctor', then 'aladia demo'." in " ".join(invoke(["-h"]).stdout.split())
 
 
-def test_help_into_a_pipe_closed_early_exits_0():
+def piped(command: str, env: dict[str, str] | None = None) -> str:
+    """The exit code of `aladia <command>` writing into a pipe whose reader is already gone."""
+    import os
     import subprocess
     import sys
 
     proc = subprocess.run(
-        f"'{sys.executable}' -m aladia_etl --help | true; echo ${{PIPESTATUS[0]}}",
+        f"'{sys.executable}' -m aladia_etl {command} | true; echo ${{PIPESTATUS[0]}}",
         shell=True,
         executable="/bin/bash",
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
-    assert proc.stdout.strip() == "0", proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_output_into_a_pipe_closed_early_is_no_error():
+    # rich's output (help), plain writes (--version, JSON) alike
+    assert [piped(c) for c in ("--help", "--version", "--version --json", "config show --json")] == ["0"] * 4
+
+
+def test_a_command_writing_into_a_closed_pipe_keeps_its_own_exit_code(tmp_path):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        env = {"ALADIA_DATA_DIR": str(tmp_path), "ALADIA_POSTGRES__PORT": str(held.getsockname()[1])}
+        assert piped("doctor", env) == "5"  # a taken port stays a failure under `| head`
+
+
+def test_version_json_in_process_and_after_other_root_options():
+    for args in (["--version", "--json"], ["--log-format", "text", "--version", "--debug", "--json"]):
+        result = invoke(args)
+        assert result.code == 0 and json.loads(result.stdout)["aladia"] == __version__, (args, result.output)

@@ -13,18 +13,29 @@ from tests.cli import invoke
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("1s", 1.0), ("2.5s", 2.5), ("1m", 60.0), ("3", 3.0), ("0.25", 0.25), ("1S", 1.0), ("1h", None)],
+    [
+        ("500ms", 0.5),
+        ("700ms", 0.7),  # whole milliseconds: Spark's interval parser takes no 0.7000000000000001
+        ("1s", 1.0),
+        ("2.5s", 2.5),
+        (".5s", 0.5),
+        ("1.5m", 90.0),
+        ("3", 3.0),
+        ("0.25", 0.25),
+        (" 1S ", 1.0),
+        ("1h", None),
+    ],
 )
 def test_one_duration_parser(text, seconds):
     parse = duration("--trigger-interval")
     if seconds is None:
-        with pytest.raises(UsageError, match="--trigger-interval: '1h' is not a duration"):
+        with pytest.raises(UsageError, match="--trigger-interval: '1h' is not a duration"):  # noqa: RUF043
             parse(text)
     else:
         assert parse(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["0", "0ms", "-1s", "nan", "inf", "1e3", "3601", "", "s"])
+@pytest.mark.parametrize("text", ["0", "0ms", "0.0001ms", "-1s", "nan", "inf", "1e3", "3601", "", "s", "²", "١s"])
 def test_durations_that_are_not_refused_with_the_option_named(text):
     with pytest.raises(UsageError) as caught:
         duration("--trigger-interval")(text)

@@ -92,3 +92,34 @@ def test_version_shows_the_pinned_components(tmp_path):
     )
     text = run_cli(["--version"], env(tmp_path)).stdout
     assert f"debezium {versions.DEBEZIUM_VERSION}" in text and f"spark {versions.SPARK_VERSION}" in text
+
+
+def test_a_java_that_does_not_run_is_a_failed_check_not_a_crash(tmp_path):
+    home = tmp_path / "jdk"
+    (home / "bin").mkdir(parents=True)
+    java = home / "bin" / "java"
+    java.write_bytes(b"\x7fELF not really a program")
+    java.chmod(0o755)
+    result = run_cli(["doctor"], {**env(tmp_path), "JAVA_HOME": str(home)})
+    assert result.code == 6, result.output
+    line = next(line for line in result.stdout.splitlines() if " java " in f" {line} ")
+    assert line.startswith("✗") and "does not run as Java" in line and "Traceback" not in result.output
+
+
+def test_a_repository_answering_with_an_error_does_not_answer(monkeypatch):
+    import requests
+
+    class Answer:
+        def __init__(self, status: int) -> None:
+            self.status_code = status
+
+    for status, expected in (
+        (200, None),
+        (404, None),
+        (405, None),
+        (403, "HTTP 403"),
+        (407, "HTTP 407"),
+        (502, "HTTP 502"),
+    ):
+        monkeypatch.setattr(requests, "head", lambda *a, status=status, **k: Answer(status))
+        assert doctor.http_reach("https://repo.example.com/") == expected

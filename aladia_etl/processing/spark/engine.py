@@ -168,7 +168,7 @@ class SparkEngine:
         self.query = (
             records.writeStream.foreachBatch(self._apply)
             .option("checkpointLocation", str(self.checkpoint))
-            .trigger(processingTime=f"{self.options.trigger_interval or 1.0} seconds")
+            .trigger(processingTime=f"{round((self.options.trigger_interval or 1.0) * 1000)} milliseconds")
             .queryName(f"aladia_{self.options.stream_name}")
             .start()
         )
