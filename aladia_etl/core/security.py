@@ -49,7 +49,7 @@ def secrets_from_files(data: Any, fields: tuple[str, ...]) -> Any:
     return data
 
 
-def _readable(value: Path | None) -> Path | None:
+def readable_file(value: Path | None) -> Path | None:
     if value is not None and not value.expanduser().is_file():
         raise ValueError(f"{value} is not a readable file")
     return value.expanduser().absolute() if value is not None else None
@@ -91,7 +91,7 @@ class KafkaSecurity(BaseModel):
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod
     def _files_exist(cls, value: Path | None) -> Path | None:
-        return _readable(value)
+        return readable_file(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> KafkaSecurity:
@@ -175,7 +175,7 @@ class PostgresTls(BaseModel):
     @field_validator("sslrootcert", "sslcert", "sslkey")
     @classmethod
     def _files_exist(cls, value: Path | None) -> Path | None:
-        return _readable(value)
+        return readable_file(value)
 
     @model_validator(mode="after")
     def _pair(self) -> PostgresTls:

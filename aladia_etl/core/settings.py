@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from aladia_etl.core import names, secrets, versions
 from aladia_etl.core.errors import ConfigError
 from aladia_etl.core.secure_client import SecureStackSource, default_data_dir
-from aladia_etl.core.security import KafkaSecurity, PostgresTls, secrets_from_files
+from aladia_etl.core.security import KafkaSecurity, PostgresTls, readable_file, secrets_from_files
 from aladia_etl.core.serve_settings import HealthSettings, ServeSettings
 
 ENV_PREFIX = "ALADIA_"
@@ -166,9 +166,7 @@ class ConnectSettings(BaseModel):
     @field_validator("ca_file")
     @classmethod
     def _ca(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.expanduser().is_file():
-            raise ValueError(f"{value} is not a readable file")
-        return value.expanduser().absolute() if value is not None else None
+        return readable_file(value)
 
     def http(self) -> dict[str, Any]:
         """requests' `auth` and `verify` for every call to Connect (the probes too)."""
