@@ -57,6 +57,27 @@ def _warm_up(conninfo: dict, batches):
     yield pa.RecordBatch.from_pydict({"ok": [True]})
 
 
+def kafka_source_options(settings: Settings, options: StreamOptions, parallelism: int) -> dict[str, str]:
+    """The Kafka source's options (read with `readStream.format("kafka")`)."""
+    source = {
+        "kafka.bootstrap.servers": settings.kafka.bootstrap_servers,
+        # TLS and SASL as every other client of aladia's (spark.sql.redaction.options.regex hides the secrets)
+        **{f"kafka.{key}": value for key, value in settings.kafka.security.java_properties().items()},
+        "subscribePattern": cdc_pattern(settings),
+        "startingOffsets": "earliest",
+        "maxOffsetsPerTrigger": str(options.max_records_per_batch),
+        # Spark's own check stops the query on records deleted under it; aladia names the gap (check()).
+        "failOnDataLoss": "false" if options.accept_data_loss else "true",
+    }
+    if not options.accept_data_loss:
+        # A topic (order_items) holds half the records: split large offset ranges so every core has work.
+        # Not when skipping deleted records: Spark's reader returns its consumer to the pool on a deleted offset and
+        # then asks it for the earliest offset, while another task reading the same partition may have taken it
+        # ("KafkaConsumer is not safe for multi-threaded access"). One task per partition cannot collide.
+        source["minPartitions"] = str(2 * parallelism)
+    return source
+
+
 class SparkEngine:
     def __init__(self, settings: Settings, options: StreamOptions, progress: StreamProgress) -> None:
         self.settings = settings
@@ -151,18 +172,9 @@ class SparkEngine:
 
     def _start_query(self) -> None:
         """The streaming query, from the checkpoint (also after a service outage stopped it)."""
-        reader = (
-            self.spark.readStream.format("kafka")
-            .option("kafka.bootstrap.servers", self.settings.kafka.bootstrap_servers)
-            # TLS and SASL as every other client of aladia's (spark.sql.redaction.options.regex hides the secrets)
-            .options(**{f"kafka.{key}": value for key, value in self.settings.kafka.security.java_properties().items()})
-            .option("subscribePattern", cdc_pattern(self.settings))
-            .option("startingOffsets", "earliest")
-            .option("maxOffsetsPerTrigger", str(self.options.max_records_per_batch))
-            # Spark's own check stops the query on records deleted under it; aladia names the gap (check()).
-            .option("failOnDataLoss", "false" if self.options.accept_data_loss else "true")
-            # A topic (order_items) holds half the records: split large offset ranges so every core has work.
-            .option("minPartitions", str(2 * self.spark.sparkContext.defaultParallelism))
+        parallelism = self.spark.sparkContext.defaultParallelism
+        reader = self.spark.readStream.format("kafka").options(
+            **kafka_source_options(self.settings, self.options, parallelism)
         )
         records = reader.load().select("topic", "partition", "offset", "key", "value")
         self.query = (
