@@ -6,16 +6,21 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aladia_etl.analytics import queries
 from aladia_etl.analytics.anomalies import high_outliers, rolling_outliers
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+    from aladia_etl.core.settings import Settings
 
 SECTIONS = ("summary", "customers", "products", "realtime", "anomalies", "insights")
 CENT = Decimal("0.01")
 
 
-def connect(settings):
+def connect(settings: Settings) -> Connection:
     from aladia_etl.warehouse.loader import connect as warehouse_connect
 
     return warehouse_connect(settings)
@@ -29,14 +34,14 @@ def _avg(total: Decimal, count: int) -> Decimal | None:
     return (Decimal(total) / count).quantize(CENT, ROUND_HALF_UP) if count else None
 
 
-def _rows(conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     with conn.cursor() as cur:
         cur.execute(sql, params)
-        names = [d.name for d in cur.description]
+        names = [d.name for d in cur.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def summary(conn, since: date | None = None) -> dict[str, Any]:
+def summary(conn: Connection, since: date | None = None) -> dict[str, Any]:
     row = _rows(conn, queries.SUMMARY, {"since": since})[0]
     statuses = _rows(conn, queries.BY_STATUS, {"since": since})
     return {
@@ -49,7 +54,7 @@ def summary(conn, since: date | None = None) -> dict[str, Any]:
     }
 
 
-def top_customers(conn, top: int = 10, since: date | None = None) -> list[dict[str, Any]]:
+def top_customers(conn: Connection, top: int = 10, since: date | None = None) -> list[dict[str, Any]]:
     out = []
     for r in _rows(conn, queries.TOP_CUSTOMERS, {"top": top, "since": since}):
         out.append(
@@ -66,7 +71,7 @@ def top_customers(conn, top: int = 10, since: date | None = None) -> list[dict[s
     return out
 
 
-def products(conn, top: int = 10, since: date | None = None) -> dict[str, Any]:
+def products(conn: Connection, top: int = 10, since: date | None = None) -> dict[str, Any]:
     rows = _rows(conn, queries.PRODUCTS, {"since": since})
     for r in rows:
         r["revenue"] = Decimal(r["revenue"])
@@ -82,7 +87,7 @@ def _minutes(now: datetime, minutes: int) -> tuple[datetime, datetime, list[date
     return start, end, [start + timedelta(minutes=i) for i in range(minutes)]
 
 
-def per_minute(conn, minutes: int, now: datetime | None = None) -> list[dict[str, Any]]:
+def per_minute(conn: Connection, minutes: int, now: datetime | None = None) -> list[dict[str, Any]]:
     """Orders and revenue per minute over the last `minutes` minutes (minutes without orders included)."""
     start, end, buckets = _minutes(now or datetime.now(UTC), minutes)
     found = {r["minute"]: r for r in _rows(conn, queries.PER_MINUTE, {"start": start, "end": end})}
@@ -96,7 +101,9 @@ def per_minute(conn, minutes: int, now: datetime | None = None) -> list[dict[str
     ]
 
 
-def realtime(conn, minutes: int = 15, now: datetime | None = None, lag: int | None = None) -> dict[str, Any]:
+def realtime(
+    conn: Connection, minutes: int = 15, now: datetime | None = None, lag: int | None = None
+) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     fresh = _rows(conn, queries.FRESHNESS, {})[0]
     newest = fresh["newest_source_commit"]
@@ -112,7 +119,9 @@ def realtime(conn, minutes: int = 15, now: datetime | None = None, lag: int | No
     }
 
 
-def anomalies(conn, minutes: int = 120, threshold: float = 3.5, now: datetime | None = None) -> dict[str, Any]:
+def anomalies(
+    conn: Connection, minutes: int = 120, threshold: float = 3.5, now: datetime | None = None
+) -> dict[str, Any]:
     # Only complete minutes: the minute in progress would look like a drop.
     now = (now or datetime.now(UTC)).replace(second=0, microsecond=0) - timedelta(microseconds=1)
     series = per_minute(conn, minutes, now)
@@ -157,7 +166,7 @@ def anomalies(conn, minutes: int = 120, threshold: float = 3.5, now: datetime | 
     }
 
 
-def daily(conn, since: date | None = None) -> list[dict[str, Any]]:
+def daily(conn: Connection, since: date | None = None) -> list[dict[str, Any]]:
     rows = _rows(conn, queries.DAILY, {"since": since})
     for r in rows:  # NUMERIC in the summary (any sum fits), a whole number to read
         r["items_sold"] = int(r["items_sold"])
@@ -165,7 +174,7 @@ def daily(conn, since: date | None = None) -> list[dict[str, Any]]:
 
 
 def build_report(
-    conn,
+    conn: Connection,
     sections: tuple[str, ...] = SECTIONS,
     top: int = 10,
     minutes: int = 60,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aladia_etl.analytics import api, model
 from aladia_etl.analytics.export import plain, to_csv
 from aladia_etl.core.errors import UsageError
 from aladia_etl.core.files import atomic_write
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.sql import scalar
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 FORMATS = ("table", "json", "csv", "html")
 MAX_TOP = 10_000
@@ -36,22 +40,36 @@ def parse_since(text: str | None) -> date | None:
         raise UsageError(f"--since: '{text}' is not a date", "use YYYY-MM-DD, e.g. --since 2026-11-01") from None
 
 
-def kafka_lag(settings: Settings, conn) -> int | None:
+def kafka_lag(settings: Settings, conn: Connection) -> int | None:
     """Records on the CDC topics not yet applied by the most advanced engine; None when Kafka is unreachable."""
+    from kafka.errors import KafkaError
+
     from aladia_etl.bus.offsets import lag, read_offsets
     from aladia_etl.bus.topics import cdc_topics
+    from aladia_etl.core.errors import AladiaError
 
     applied: dict[tuple[str, int], int] = {}
-    if conn.execute("SELECT to_regclass('pipeline_offsets')").fetchone()[0] is not None:
+    if scalar(conn, "SELECT to_regclass('pipeline_offsets')") is not None:
         for topic, partition, offset in conn.execute(
             "SELECT topic, partition, max(next_offset) FROM pipeline_offsets GROUP BY 1, 2"
         ):
             applied[(topic, partition)] = offset
     try:
         offsets = read_offsets(settings, cdc_topics(settings), timeout_ms=2000)
-    except Exception:  # the report does not need Kafka; freshness then shows no lag figure
+    except (AladiaError, KafkaError, OSError):  # the report does not need Kafka; freshness then shows no lag figure
         return None
     return lag(offsets, applied)
+
+
+def require_schema(settings: Settings, conn: Connection) -> None:
+    """The report views exist in the warehouse (a stream has created them), else the error that says what to run."""
+    if scalar(conn, "SELECT to_regclass('v_order')") is None:
+        from aladia_etl.core.errors import AladiaError
+
+        raise AladiaError(
+            f"the warehouse database {settings.postgres.warehouse_db} has no aladia schema yet",
+            "run 'aladia stream' first (or 'aladia demo')",
+        )
 
 
 def build(
@@ -65,13 +83,7 @@ def build(
     from aladia_etl.warehouse.loader import read_snapshot
 
     with api.connect(settings) as conn, read_snapshot(conn):
-        if conn.execute("SELECT to_regclass('v_order')").fetchone()[0] is None:
-            from aladia_etl.core.errors import AladiaError
-
-            raise AladiaError(
-                f"the warehouse database {settings.postgres.warehouse_db} has no aladia schema yet",
-                "run 'aladia stream' first (or 'aladia demo')",
-            )
+        require_schema(settings, conn)
         lag = kafka_lag(settings, conn) if "realtime" in sections else None
         return api.build_report(conn, sections, top, minutes, since, threshold, lag)
 

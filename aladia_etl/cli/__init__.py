@@ -14,6 +14,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import typer
 
@@ -29,6 +30,7 @@ from aladia_etl.cli import (
     down,
     init,
     migrate,
+    notebook,
     pipeline,
     produce,
     report,
@@ -49,14 +51,13 @@ def _flags_without_metavar() -> None:
     from typer.core import TyperOption
 
     shown = TyperOption.display_type_rich
-    if getattr(shown, "aladia", False):
+    if shown.__module__ == __name__:  # replaced already
         return
 
     def display_type_rich(self, ctx):
         return None if getattr(self, "is_flag", False) else shown(self, ctx)
 
-    display_type_rich.aladia = True
-    TyperOption.display_type_rich = display_type_rich
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]  # typer has no setting for it
 
 
 _flags_without_metavar()
@@ -172,6 +173,7 @@ for module in (
     dlq,
     migrate,
     report,
+    notebook,
     # operating it
     serve,
     # flows and configuration
@@ -189,13 +191,14 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _click_exceptions():
+def _click_exceptions() -> ModuleType:
     """typer ≥ 0.29 vendors click as `typer._click`; older versions depend on click."""
+    import importlib
+
     try:
-        from typer._click import exceptions
+        return importlib.import_module("typer._click.exceptions")
     except ImportError:  # pragma: no cover - depends on the installed typer
-        from click import exceptions
-    return exceptions
+        return importlib.import_module("click.exceptions")
 
 
 def _early_log_format(args: list[str]) -> None:
@@ -256,7 +259,7 @@ def _quiet_on_broken_pipe() -> None:
     def on_broken_pipe(self) -> None:
         quiet_stdout()
 
-    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
+    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]  # rich has no setting for it
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -287,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message(), int(ExitCode.USAGE))
     except BrokenPipeError:  # a write that went around the masked streams: the reader went away, not an error
         quiet_stdout()
-    except Exception as exc:  # a bug, not a user error: one line, the traceback only with --debug
+    except Exception as exc:  # noqa: BLE001 - a bug, not a user error: one line, the traceback only with --debug
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(
             f"unexpected {type(exc).__name__}: {text} — this is a bug; rerun with --debug for the traceback",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -29,18 +30,34 @@ def _pipeline_file():
 
 
 def bench(
-    engines: str = typer.Option("spark,beam", "--engines", help="Engines to measure."),
+    engines: str = typer.Option("spark,beam", "--engines", help="Engines to measure.", metavar="spark,beam"),
     peers: str = typer.Option(
-        "jdbc,native", "--peers", help="Peers: jdbc (Debezium JDBC sink), native (logical replication); '' for none."
+        "jdbc,native",
+        "--peers",
+        help="Peers: jdbc (Debezium JDBC sink), native (logical replication); '' for none.",
+        metavar="jdbc,native",
     ),
     events: int = typer.Option(
-        100_000, "--events", min=100, max=100_000_000, help="Changes to fill the topics with for the drain."
+        100_000,
+        "--events",
+        min=100,
+        max=100_000_000,
+        help="Changes to fill the topics with for the drain.",
+        metavar="COUNT",
     ),
     rate: float = typer.Option(
-        1000, "--rate", callback=number(0, 1e7, above=True), help="Changes per second during the freshness phase."
+        1000,
+        "--rate",
+        callback=number(0, 1e7, above=True),
+        help="Changes per second during the freshness phase.",
+        metavar="CHANGES/S",
     ),
     duration: float = typer.Option(
-        30, "--duration", callback=number(0, 86_400, above=True), help="Seconds of the freshness phase."
+        30,
+        "--duration",
+        callback=number(0, 86_400, above=True),
+        help="Seconds of the freshness phase.",
+        metavar="SECONDS",
     ),
     trigger_interval: str = typer.Option(
         None,
@@ -54,19 +71,27 @@ def bench(
         "--sustained-seconds",
         callback=number(0, 86_400),
         help="Seconds per sustained-rate step (0: skip the search).",
+        metavar="SECONDS",
     ),
     sustained_rates: str = typer.Option(
-        "1000,2000,4000,6000,8000,10000,12000", "--sustained-rates", help="Rates to step through (changes/s)."
+        "1000,2000,4000,6000,8000,10000,12000",
+        "--sustained-rates",
+        help="Rates to step through (changes/s).",
+        metavar="RATE,...",
     ),
-    workers: int = typer.Option(4, "--workers", min=1, max=64, help="The workload generator's connections."),
-    txn_size: int = typer.Option(10, "--txn-size", min=1, max=1000, help="Changes per generated transaction."),
+    workers: int = typer.Option(
+        4, "--workers", min=1, max=64, help="The workload generator's connections.", metavar="COUNT"
+    ),
+    txn_size: int = typer.Option(
+        10, "--txn-size", min=1, max=1000, help="Changes per generated transaction.", metavar="CHANGES"
+    ),
     matrix: bool = typer.Option(
         True,
         "--matrix/--no-matrix",
         help="Also drain four-partition topics, and Spark on a cluster of 1 and 2 workers.",
     ),
-    out: Path = typer.Option(None, "--out", help="Write every figure as JSON to this file."),
-    chart: Path = typer.Option(None, "--chart", help="Write a chart (HTML with SVG) to this file."),
+    out: Path = typer.Option(None, "--out", help="Write every figure as JSON to this file.", metavar="PATH"),
+    chart: Path = typer.Option(None, "--chart", help="Write a chart (HTML with SVG) to this file.", metavar="PATH"),
     keep: bool = typer.Option(False, "--keep", help="Keep the bench databases, topics and connector."),
 ) -> None:
     """Throughput and freshness of both engines against the Debezium JDBC sink and native logical replication."""
@@ -93,7 +118,7 @@ def bench(
         events=events,
         rate=rate,
         duration=duration,
-        trigger_interval=trigger_interval,
+        trigger_interval=cast("float | None", trigger_interval),  # seconds: what the duration callback returns
         sustained_seconds=sustained_seconds,
         sustained_rates=steps,
         workers=workers,

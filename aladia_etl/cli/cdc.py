@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import compiled, number, reporter, settings
+from aladia_etl.cli.options import json_flag
 
 app = typer.Typer(help="Register and operate the Debezium PostgreSQL connector in Kafka Connect.", no_args_is_help=True)
 
@@ -13,7 +14,9 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="cdc")
 
 
-NameArg = typer.Argument(None, help="Connector name (default: ALADIA_CDC__CONNECTOR_NAME, 'orders-connector').")
+NameArg = typer.Argument(
+    None, help="Connector name (default: ALADIA_CDC__CONNECTOR_NAME, 'orders-connector').", metavar="CONNECTOR"
+)
 
 
 def _name(name: str | None) -> str:
@@ -24,13 +27,20 @@ def _name(name: str | None) -> str:
 
 @app.command("register")
 def register_connector(
-    name: str = typer.Option(None, "--name", help="Connector name (default: orders-connector)."),
-    tables: str = typer.Option(None, "--tables", help="Comma-separated tables to capture (default: all)."),
-    database_host: str = typer.Option(
-        None, "--database-host", help="PostgreSQL host as seen from the Connect worker (default: the same)."
+    name: str = typer.Option(None, "--name", help="Connector name (default: orders-connector).", metavar="CONNECTOR"),
+    tables: str = typer.Option(
+        None, "--tables", help="Comma-separated tables to capture (default: all).", metavar="SCHEMA.TABLE,..."
     ),
-    timeout: float = typer.Option(90, callback=number(0, 3600, above=True), help="Seconds to wait for RUNNING."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    database_host: str = typer.Option(
+        None,
+        "--database-host",
+        help="PostgreSQL host as seen from the Connect worker (default: the same).",
+        metavar="HOST",
+    ),
+    timeout: float = typer.Option(
+        90, callback=number(0, 3600, above=True), help="Seconds to wait for RUNNING.", metavar="SECONDS"
+    ),
+    as_json: bool = json_flag(),
 ) -> None:
     """Validate, then create or update the connector, then wait until it and its task are RUNNING."""
     from aladia_etl.bus.policy import check_cleanup_policies
@@ -92,7 +102,7 @@ def note_partitions(config, tables: tuple[str, ...]) -> None:
 
 
 @app.command("status")
-def status(name: str = NameArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(name: str = NameArg, as_json: bool = json_flag()) -> None:
     """Connector and task states (with the trace of a failed task)."""
     from aladia_etl.cdc.service import status as get_status
     from aladia_etl.cli.render import emit_json, out
@@ -110,7 +120,7 @@ def status(name: str = NameArg, as_json: bool = typer.Option(False, "--json", he
 
 
 @app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def list_(as_json: bool = json_flag()) -> None:
     """Connectors registered in the Connect cluster, with their states."""
     from aladia_etl.cdc.service import list_connectors
     from aladia_etl.cli.render import emit_json, out
@@ -177,7 +187,7 @@ def delete(
 
 
 @app.command("config")
-def config(name: str = NameArg, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def config(name: str = NameArg, as_json: bool = json_flag()) -> None:
     """The connector's configuration, secrets masked."""
     from aladia_etl.cdc.service import config as get_config
     from aladia_etl.cli.render import emit_json, out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import settings
+from aladia_etl.cli.options import json_flag
 
 app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
@@ -14,7 +15,7 @@ def register(parent: typer.Typer) -> None:
 
 
 @app.command("show")
-def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def show(as_json: bool = json_flag()) -> None:
     """Print the effective settings (environment, .env, defaults) with secrets masked."""
     from aladia_etl.cli.context import state
     from aladia_etl.cli.render import emit_json, out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import number, settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -12,13 +13,17 @@ def register(app: typer.Typer) -> None:
 
 
 def consume(
-    topic: str = typer.Argument(..., help="Topic to read."),
+    topic: str = typer.Argument(..., help="Topic to read.", metavar="TOPIC"),
     from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the earliest offset."),
-    max_messages: int = typer.Option(None, "--max", min=1, help="Stop after this many records."),
+    max_messages: int = typer.Option(None, "--max", min=1, help="Stop after this many records.", metavar="COUNT"),
     timeout: float = typer.Option(
-        5.0, "--timeout", callback=number(0, 86_400, above=True), help="Stop after this many seconds without a record."
+        5.0,
+        "--timeout",
+        callback=number(0, 86_400, above=True),
+        help="Stop after this many seconds without a record.",
+        metavar="SECONDS",
     ),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    as_json: bool = json_flag(help="One JSON object per line."),
 ) -> None:
     """Print records; Debezium envelopes are shown as op, table, LSN, commit time, before/after; tombstones too."""
     import json

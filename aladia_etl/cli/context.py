@@ -43,7 +43,7 @@ class _State:
                 declared = any(not isinstance(m, str) for m in pipeline.spec.models)
                 catalog = source_catalog(self.settings()) if pipeline.spec.tables.include or declared else None
                 self._compiled = compile_pipeline(pipeline, catalog)
-                if declared:  # a declared model's tables and columns must exist in the source
+                if declared and catalog is not None:  # a declared model's tables and columns must exist in the source
                     check_models_against(self._compiled, catalog, builtin_too=False)
             self._settings = self.settings().with_capture(self._compiled.captured)
         return self._compiled

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from aladia_etl.cli.context import number, reporter, settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -14,15 +15,21 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    engine: str = typer.Option("spark", "--engine", help="spark or beam."),
+    engine: str = typer.Option("spark", "--engine", help="spark or beam.", metavar="spark|beam"),
     duration: float = typer.Option(
-        30, "--duration", callback=number(0, 86_400, above=True), help="Seconds of simulated workload while streaming."
+        30,
+        "--duration",
+        callback=number(0, 86_400, above=True),
+        help="Seconds of simulated workload while streaming.",
+        metavar="SECONDS",
     ),
     rate: float = typer.Option(
-        200, "--rate", callback=number(0, 1e6, above=True), help="Simulated changes per second."
+        200, "--rate", callback=number(0, 1e6, above=True), help="Simulated changes per second.", metavar="CHANGES/S"
     ),
-    html: Path = typer.Option(None, "--html", help="Where to write the HTML report (default: in the data dir)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the figures of every step as JSON at the end."),
+    html: Path = typer.Option(
+        None, "--html", help="Where to write the HTML report (default: in the data dir).", metavar="PATH"
+    ),
+    as_json: bool = json_flag(help="Print the figures of every step as JSON at the end."),
 ) -> None:
     """up → init → cdc register → simulate while streaming → stream until idle → verify → report."""
     from aladia_etl.cli.render import emit_json, err

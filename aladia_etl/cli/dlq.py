@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import compiled, settings
+from aladia_etl.cli.options import json_flag
 
 app = typer.Typer(help="Dead letters: records that could not become warehouse rows.", no_args_is_help=True)
 
@@ -46,14 +47,18 @@ def _connection():
 
 @app.command("list")
 def list_(
-    since: str = typer.Option(None, "--since", help="Only dead letters from this day on (YYYY-MM-DD)."),
-    reason: str = typer.Option(None, "--reason", help="Only those whose reason contains this text."),
-    status: str = typer.Option("dead", "--status", help="dead (default), replayed or all."),
-    limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many."),
+    since: str = typer.Option(
+        None, "--since", help="Only dead letters from this day on (YYYY-MM-DD).", metavar="YYYY-MM-DD"
+    ),
+    reason: str = typer.Option(None, "--reason", help="Only those whose reason contains this text.", metavar="TEXT"),
+    status: str = typer.Option(
+        "dead", "--status", help="dead (default), replayed or all.", metavar="dead|replayed|all"
+    ),
+    limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many.", metavar="COUNT"),
     table: str = typer.Option(
         None, "--table", metavar="TABLE", help="Only those of this source table (schema.table, or a demo table)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_flag(),
 ) -> None:
     """Dead letters with their reason and where they came from."""
     from aladia_etl.bus.topics import cdc_topic
@@ -74,20 +79,20 @@ def list_(
         return
     from rich.table import Table
 
-    table = Table(show_header=True, header_style="bold")
+    listing = Table(show_header=True, header_style="bold")
     for col in ("id", "topic", "partition", "offset", "status", "failed at", "reason"):
-        table.add_column(col)
+        listing.add_column(col)
     for r in rows:
-        table.add_row(
+        listing.add_row(
             str(r.id), r.topic, str(r.partition), str(r.offset), r.status, f"{r.failed_at:%Y-%m-%d %H:%M:%S}", r.reason
         )
-    out.print(table)
+    out.print(listing)
 
 
 @app.command("show")
 def show(
     dead_letter_id: int = typer.Argument(..., metavar="ID", help="The dead letter's id (see 'aladia dlq list')."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (the bytes as text and base64)."),
+    as_json: bool = json_flag(help="Print JSON (the bytes as text and base64)."),
 ) -> None:
     """One dead letter: its original key and value, reason, topic, partition and offset."""
     from aladia_etl.cli.render import emit_json, out
@@ -115,7 +120,7 @@ def show(
 def replay(
     ids: list[int] = typer.Argument(None, metavar="[ID...]", help="Dead letters to replay."),
     replay_all: bool = typer.Option(False, "--all", help="Replay every dead letter not replayed yet."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_flag(),
 ) -> None:
     """Process dead letters again, after a fix, through the same path and merge as the stream.
 
@@ -145,9 +150,11 @@ def replay(
 
 @app.command("purge")
 def purge(
-    before: str = typer.Option(..., "--before", help="Delete dead letters that failed before this day (YYYY-MM-DD)."),
-    status: str = typer.Option("all", "--status", help="dead, replayed or all (default)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    before: str = typer.Option(
+        ..., "--before", help="Delete dead letters that failed before this day (YYYY-MM-DD).", metavar="YYYY-MM-DD"
+    ),
+    status: str = typer.Option("all", "--status", help="dead, replayed or all (default).", metavar="dead|replayed|all"),
+    as_json: bool = json_flag(),
 ) -> None:
     """Delete old dead letters from the warehouse (the dead-letter topic keeps its own retention)."""
     from aladia_etl.cli.render import emit_json, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -15,7 +16,7 @@ def doctor(
     with_browser: bool = typer.Option(
         False, "--browser", help="Also check Chromium and chromedriver (the dashboard's browser test)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_flag(),
 ) -> None:
     """Check what 'aladia up' and the engines need — Python, Java, the PostgreSQL server binaries, Maven and its
     repository, free ports, disk space, Beam's runner — before anything starts: one line per check, with the fix.

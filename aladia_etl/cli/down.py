@@ -15,7 +15,7 @@ def down(
     purge: bool = typer.Option(False, "--purge", help="Also delete the stack's data (databases, topics, logs)."),
     docker: bool = typer.Option(False, "--docker", help="Stop the compose stack instead."),
     timeout: float = typer.Option(
-        30, callback=number(0, 3600), help="Seconds to wait for a graceful stop before killing."
+        30, callback=number(0, 3600), help="Seconds to wait for a graceful stop before killing.", metavar="SECONDS"
     ),
 ) -> None:
     """Stop what `aladia up` started (gracefully, then forcibly after --timeout)."""

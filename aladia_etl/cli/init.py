@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import compiled, reporter, settings, source_catalog, state
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -12,15 +13,15 @@ def register(app: typer.Typer) -> None:
 
 
 def init(
-    customers: int = typer.Option(200, min=0, help="Customers to seed."),
-    products: int = typer.Option(50, min=1, help="Products to seed."),
-    orders: int = typer.Option(1000, min=0, help="Orders to seed (each with 1-4 items)."),
-    days: int = typer.Option(30, min=1, help="Spread seeded orders over this many past days."),
-    seed: int = typer.Option(42, help="RNG seed: the same seed and sizes give the same rows."),
+    customers: int = typer.Option(200, min=0, help="Customers to seed.", metavar="COUNT"),
+    products: int = typer.Option(50, min=1, help="Products to seed.", metavar="COUNT"),
+    orders: int = typer.Option(1000, min=0, help="Orders to seed (each with 1-4 items).", metavar="COUNT"),
+    days: int = typer.Option(30, min=1, help="Spread seeded orders over this many past days.", metavar="DAYS"),
+    seed: int = typer.Option(42, help="RNG seed: the same seed and sizes give the same rows.", metavar="INTEGER"),
     no_seed: bool = typer.Option(False, "--no-seed", help="Create the schema only."),
     reset: bool = typer.Option(False, "--reset", help="Drop the source tables and publication first."),
     fix: bool = typer.Option(False, "--fix", help="On the local stack, set wal_level=logical and restart."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_flag(),
 ) -> None:
     """Create the source schema and publication (idempotent) and seed deterministic sample data."""
     from aladia_etl.cli.render import emit_json, err

@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
     app.command("migrate")(migrate)
 
 
-def migrate(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def migrate(as_json: bool = json_flag()) -> None:
     """Bring the warehouse schema to the current version (`aladia stream` also does it before it starts)."""
     from aladia_etl.cli.render import emit_json, err
     from aladia_etl.warehouse import loader

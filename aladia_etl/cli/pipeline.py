@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import settings, state
+from aladia_etl.cli.options import json_flag
 
 
 def _path():
@@ -34,7 +35,7 @@ def schema() -> None:
 
 
 @app.command("validate")
-def validate(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def validate(as_json: bool = json_flag()) -> None:
     """Check the pipeline file against the model and the live source catalog (tables, columns, keys, types)."""
     from aladia_etl.cli.render import emit_json, err
     from aladia_etl.flows.pipeline import validate as run_validate
@@ -53,7 +54,7 @@ def validate(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
 
 
 @app.command("plan")
-def plan(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def plan(as_json: bool = json_flag()) -> None:
     """Print the warehouse DDL the pipeline implies against the current warehouse (nothing is changed)."""
     from aladia_etl.cli.render import emit_json, err, out
     from aladia_etl.flows.pipeline import plan as run_plan

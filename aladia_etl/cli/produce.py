@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -12,9 +13,9 @@ def register(app: typer.Typer) -> None:
 
 
 def produce(
-    topic: str = typer.Argument(..., help="Topic to write to."),
-    count: int = typer.Option(10, "--count", min=1, help="How many sample messages."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    topic: str = typer.Argument(..., help="Topic to write to.", metavar="TOPIC"),
+    count: int = typer.Option(10, "--count", min=1, help="How many sample messages.", metavar="COUNT"),
+    as_json: bool = json_flag(),
 ) -> None:
     """Produce sample JSON messages."""
     from aladia_etl.bus.io import produce_samples

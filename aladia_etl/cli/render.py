@@ -43,6 +43,8 @@ def quiet_stdout() -> None:
     may fail into the closed pipe. The command still ends with its own exit code."""
     import os
 
+    if sys.__stdout__ is None:  # no standard output at all (pythonw)
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.__stdout__.fileno())
@@ -70,6 +72,7 @@ def use_log_format(log_format: str) -> None:
 
     from aladia_etl.core.logs import LogLines
 
+    # None: rich's own stream again (its setter is typed IO[str] only)
     err.file = LogLines(logging.getLogger("aladia.cli")) if log_format == "json" else None  # type: ignore[assignment]
 
 
@@ -88,14 +91,13 @@ class _RichTask(Task):
         progress.start()
 
     def advance(self, amount: float = 1, description: str | None = None) -> None:
-        kwargs = {"description": description} if description else {}
-        self._progress.update(self._id, advance=amount, **kwargs)
+        # rich leaves what is None unchanged
+        self._progress.update(self._id, advance=amount, description=description or None)
 
-    def update(self, *, completed=None, total=None, description=None) -> None:
-        kwargs = {
-            k: v for k, v in (("completed", completed), ("total", total), ("description", description)) if v is not None
-        }
-        self._progress.update(self._id, **kwargs)
+    def update(
+        self, *, completed: float | None = None, total: float | None = None, description: str | None = None
+    ) -> None:
+        self._progress.update(self._id, completed=completed, total=total, description=description)
 
     def close(self) -> None:
         self._progress.stop()
@@ -127,6 +129,9 @@ class RichReporter(Reporter):
 
 
 def print_error(message: str, detail: str | None = None) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    # the message is text, not markup: "pip install 'aladia-etl[notebook]'" keeps its brackets
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False)
     if detail:
         err.print(detail, markup=False, highlight=False, style="dim")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from aladia_etl.cli.context import compiled, number, settings
+from aladia_etl.cli.context import compiled, settings
+from aladia_etl.cli.options import minutes_option, threshold_option, top_option
 
 
 def register(app: typer.Typer) -> None:
@@ -15,21 +16,14 @@ def register(app: typer.Typer) -> None:
 
 def report(
     sections: list[str] = typer.Argument(
-        None, help="summary, customers, products, realtime, anomalies, insights (default: all)."
+        None, help="summary, customers, products, realtime, anomalies, insights (default: all).", metavar="SECTION..."
     ),
-    fmt: str = typer.Option("table", "--format", help="table, json, csv or html."),
-    out: Path = typer.Option(None, "--out", help="Output file (json, html) or directory (csv)."),
-    top: int = typer.Option(10, "--top", min=1, max=10_000, help="How many customers and products."),
-    minutes: int = typer.Option(
-        60, "--minutes", min=1, max=10_080, help="Window of the realtime and anomaly sections (at most a week)."
-    ),
-    since: str = typer.Option(None, "--since", help="Only orders from this day on (YYYY-MM-DD)."),
-    threshold: float = typer.Option(
-        3.5,
-        "--threshold",
-        callback=number(0, 1e6, above=True),
-        help="Modified z-score above which a point is anomalous.",
-    ),
+    fmt: str = typer.Option("table", "--format", help="table, json, csv or html.", metavar="table|json|csv|html"),
+    out: Path = typer.Option(None, "--out", help="Output file (json, html) or directory (csv).", metavar="PATH"),
+    top: int = top_option(),
+    minutes: int = minutes_option("the realtime and anomaly sections"),
+    since: str = typer.Option(None, "--since", help="Only orders from this day on (YYYY-MM-DD).", metavar="YYYY-MM-DD"),
+    threshold: float = threshold_option(),
 ) -> None:
     """Business report over the warehouse: summary, top customers, products, realtime, anomalies, insights."""
     from aladia_etl.analytics import service
@@ -61,11 +55,11 @@ def report(
         else:
             err.print(f"[green]✓[/green] wrote {result}")
     elif fmt == "csv":
-        result = service.write_csv(data, out)
-        if isinstance(result, str):
-            print(result, end="")
+        files = service.write_csv(data, out)
+        if isinstance(files, str):
+            print(files, end="")
         else:
-            err.print(f"[green]✓[/green] wrote {len(result)} CSV files to {out}")
+            err.print(f"[green]✓[/green] wrote {len(files)} CSV files to {out}")
     else:
         path = service.write_html(data, out)
         err.print(f"[green]✓[/green] wrote {path}")

@@ -14,13 +14,13 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on.", metavar="ADDRESS"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on.", metavar="PORT"),
     insecure: bool = typer.Option(
         False, "--insecure", help="Serve a non-loopback address without a token (ALADIA_SERVE__TOKEN) anyway."
     ),
-    certfile: Path | None = typer.Option(None, "--certfile", help="PEM certificate: serve over HTTPS."),
-    keyfile: Path | None = typer.Option(None, "--keyfile", help="PEM private key of --certfile."),
+    certfile: Path | None = typer.Option(None, "--certfile", help="PEM certificate: serve over HTTPS.", metavar="PATH"),
+    keyfile: Path | None = typer.Option(None, "--keyfile", help="PEM private key of --certfile.", metavar="PATH"),
 ) -> None:
     """Health API, Prometheus metrics and a live dashboard: GET /health, /health/{component}, /metrics,
     /api/overview and / (the dashboard). With ALADIA_SERVE__TOKEN every endpoint but /health requires

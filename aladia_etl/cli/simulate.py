@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import number, reporter, settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -17,14 +18,25 @@ def simulate(
         "--rate",
         callback=number(0, 1e7, above=True),
         help="Target change events per second (default: as fast as possible).",
+        metavar="CHANGES/S",
     ),
     duration: float = typer.Option(
-        None, "--duration", callback=number(0, 1e7, above=True), help="Run for this many seconds."
+        None, "--duration", callback=number(0, 1e7, above=True), help="Run for this many seconds.", metavar="SECONDS"
     ),
-    events: int = typer.Option(None, "--events", min=1, max=10**9, help="Make exactly this many row changes."),
-    mix: str = typer.Option("insert=5,update=4,delete=1", "--mix", help="Weights of inserts, updates, deletes."),
+    events: int = typer.Option(
+        None, "--events", min=1, max=10**9, help="Make exactly this many row changes.", metavar="COUNT"
+    ),
+    mix: str = typer.Option(
+        "insert=5,update=4,delete=1",
+        "--mix",
+        help="Weights of inserts, updates, deletes.",
+        metavar="insert=W,update=W,delete=W",
+    ),
     seed: int = typer.Option(
-        None, "--seed", help="RNG seed for a reproducible sequence of operations (worker i uses seed + i)."
+        None,
+        "--seed",
+        help="RNG seed for a reproducible sequence of operations (worker i uses seed + i).",
+        metavar="INTEGER",
     ),
     workers: int = typer.Option(
         1,
@@ -32,6 +44,7 @@ def simulate(
         min=1,
         max=64,
         help="Concurrent connections, each writing its own share of the customers and their orders.",
+        metavar="COUNT",
     ),
     txn_size: int = typer.Option(
         1,
@@ -39,8 +52,9 @@ def simulate(
         min=1,
         max=1000,
         help="Changes per transaction: operations are grouped until a transaction has about this many.",
+        metavar="CHANGES",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+    as_json: bool = json_flag("the counts"),
 ) -> None:
     """Run a realistic order workload on the source: orders with items, status changes, corrections, deletes.
 

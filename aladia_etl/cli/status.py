@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import pipeline_if_possible, reporter, settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(as_json: bool = json_flag()) -> None:
     """Health of every component; exits non-zero when something is unhealthy."""
     from aladia_etl.cli.render import emit_json
     from aladia_etl.core.errors import ExitCode

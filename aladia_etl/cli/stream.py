@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import typer
 
 from aladia_etl.cli.context import compiled, number, settings
 from aladia_etl.cli.context import duration as duration_option
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -25,10 +28,14 @@ def _parse_conf(items: list[str]) -> dict[str, str]:
 
 
 def stream(
-    engine: str = typer.Option("spark", "--engine", help="spark or beam."),
+    engine: str = typer.Option("spark", "--engine", help="spark or beam.", metavar="spark|beam"),
     until_idle: bool = typer.Option(False, "--until-idle", help="Stop once every CDC topic's lag stays 0."),
-    duration: float = typer.Option(None, "--duration", callback=number(0, 1e9), help="Stop after this many seconds."),
-    max_batches: int = typer.Option(None, "--max-batches", min=1, help="Stop after this many micro-batches."),
+    duration: float = typer.Option(
+        None, "--duration", callback=number(0, 1e9), help="Stop after this many seconds.", metavar="SECONDS"
+    ),
+    max_batches: int = typer.Option(
+        None, "--max-batches", min=1, help="Stop after this many micro-batches.", metavar="COUNT"
+    ),
     trigger_interval: str = typer.Option(
         None,
         "--trigger-interval",
@@ -42,27 +49,36 @@ def stream(
         help="Forget this engine's position and replay every CDC record (idempotent: the warehouse does not change).",
     ),
     settle: float = typer.Option(
-        2.0, "--settle", callback=number(0, 3600), help="With --until-idle: seconds of zero lag."
+        2.0, "--settle", callback=number(0, 3600), help="With --until-idle: seconds of zero lag.", metavar="SECONDS"
     ),
-    master: str = typer.Option("local[*]", "--master", help="Spark master: local[*] or spark://host:port."),
-    conf: list[str] = typer.Option([], "--conf", help="Spark setting key=value (repeatable)."),
+    master: str = typer.Option(
+        "local[*]", "--master", help="Spark master: local[*] or spark://host:port.", metavar="URL"
+    ),
+    conf: list[str] = typer.Option([], "--conf", help="Spark setting key=value (repeatable).", metavar="KEY=VALUE"),
     runner: str = typer.Option(
-        None, "--runner", help="Beam runner (default: Prism, streaming; fnapi: offline micro-batches)."
+        None,
+        "--runner",
+        help="Beam runner (default: Prism, streaming; fnapi: offline micro-batches).",
+        metavar="RUNNER",
     ),
-    pipeline_option: list[str] = typer.Option([], "--pipeline-option", help="Beam pipeline option (repeatable)."),
+    pipeline_option: list[str] = typer.Option(
+        [], "--pipeline-option", help="Beam pipeline option (repeatable).", metavar="--KEY=VALUE"
+    ),
     max_records: int = typer.Option(
         500_000,
         "--max-records-per-batch",
         min=1,
         max=100_000_000,
         help="Upper bound of Kafka records in one micro-batch.",
+        metavar="RECORDS",
     ),
-    name: str = typer.Option("default", "--name", help="Stream name (its checkpoint and batch ids)."),
+    name: str = typer.Option("default", "--name", help="Stream name (its checkpoint and batch ids).", metavar="NAME"),
     max_outage: float = typer.Option(
         300,
         "--max-outage",
         callback=number(0, 86_400, above=True),
         help="Seconds a service (Kafka, the warehouse) may stay unreachable before the stream stops (exit 4).",
+        metavar="SECONDS",
     ),
     accept_data_loss: bool = typer.Option(
         False,
@@ -75,6 +91,7 @@ def stream(
         min=1,
         max=65535,
         help="Serve this stream's Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs.",
+        metavar="PORT",
     ),
     allow_destructive: bool = typer.Option(
         False,
@@ -82,7 +99,7 @@ def stream(
         help="Apply a destructive warehouse change the pipeline implies (drop or narrow a column, drop a table); "
         "see 'aladia pipeline plan'.",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the final figures as JSON."),
+    as_json: bool = json_flag("the final figures"),
 ) -> None:
     """Stream CDC events from Kafka into the warehouse with Spark Structured Streaming or Apache Beam."""
     from aladia_etl.cli.render import emit_json, err
@@ -96,7 +113,7 @@ def stream(
         until_idle=until_idle,
         duration=duration,
         max_batches=max_batches,
-        trigger_interval=trigger_interval,
+        trigger_interval=cast("float | None", trigger_interval),  # seconds: what the duration callback returns
         from_beginning=from_beginning,
         settle_s=settle,
         stream_name=check("stream", name, "--name"),

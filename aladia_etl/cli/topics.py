@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -14,7 +15,7 @@ def register(app: typer.Typer) -> None:
 def topics(
     groups: bool = typer.Option(False, "--groups", help="Also show consumer-group lag per topic."),
     include_internal: bool = typer.Option(False, "--all", help="Include internal topics."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_flag(),
 ) -> None:
     """Topics with partitions and end offsets (and consumer-group lag with --groups)."""
     from aladia_etl.bus.offsets import describe_topics, group_lags

@@ -14,7 +14,10 @@ def register(app: typer.Typer) -> None:
 def up(
     docker: bool = typer.Option(False, "--docker", help="Use compose/docker-compose.yml instead of local processes."),
     timeout: float = typer.Option(
-        180, callback=number(0, 3600, above=True), help="Seconds to wait for each component to serve."
+        180,
+        callback=number(0, 3600, above=True),
+        help="Seconds to wait for each component to serve.",
+        metavar="SECONDS",
     ),
     secure: bool = typer.Option(
         False,
@@ -54,10 +57,10 @@ def up(
         err.print("[green]✓[/green] the local stack is already running and healthy")
     else:
         err.print(f"[green]✓[/green] started {', '.join(result.started)}; the local stack is healthy")
-    for name, state in result.connectors.items():
-        mark = "[green]✓[/green]" if state == "RUNNING" else "[yellow]![/yellow]"
-        hint = "" if state in ("RUNNING", "PAUSED", "STOPPED") else f" — see 'aladia cdc status {name}'"
-        err.print(f"{mark} connector {name}: {state}{hint}", highlight=False)
+    for name, connector_state in result.connectors.items():
+        mark = "[green]✓[/green]" if connector_state == "RUNNING" else "[yellow]![/yellow]"
+        hint = "" if connector_state in ("RUNNING", "PAUSED", "STOPPED") else f" — see 'aladia cdc status {name}'"
+        err.print(f"{mark} connector {name}: {connector_state}{hint}", highlight=False)
     from aladia_etl.cli.views.health import print_health
 
     print_health(result.health)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aladia_etl.cli.context import compiled, settings
+from aladia_etl.cli.options import json_flag
 
 
 def register(app: typer.Typer) -> None:
@@ -15,7 +16,7 @@ def verify(
     table: list[str] = typer.Option(
         [], "--table", metavar="TABLE", help="Only this table (its name, source schema.table or warehouse table)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_flag(),
 ) -> None:
     """Reconcile the warehouse with the source: rows, keys, every value, daily summaries. Exit 8 on a difference."""
     from aladia_etl.cli.render import emit_json

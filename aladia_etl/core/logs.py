@@ -72,7 +72,7 @@ def configure(log_format: str = "text", debug: bool = False, stream=None) -> Non
             root.addHandler(logging.NullHandler())
         return
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.aladia = True  # type: ignore[attr-defined]
+    handler.aladia = True  # type: ignore[attr-defined]  # marks the handlers configure() added
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -311,7 +311,7 @@ def path_of(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part == "str" or (isinstance(part, str) and part.startswith("function-") or part == "Model"):
+        elif part in ("str", "Model") or (isinstance(part, str) and part.startswith("function-")):
             continue  # the branch of a union (or a validator's wrapper), not a key of the file
         else:
             text = "from" if part == "from_" else str(part)

@@ -9,15 +9,15 @@ from __future__ import annotations
 class Task:
     """A unit of work with optional progress; `advance` and `update` may be called from one thread."""
 
-    def advance(self, amount: float = 1, description: str | None = None) -> None:  # noqa: B027
+    def advance(self, amount: float = 1, description: str | None = None) -> None:
         pass
 
     def update(
         self, *, completed: float | None = None, total: float | None = None, description: str | None = None
-    ) -> None:  # noqa: B027
+    ) -> None:
         pass
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         pass
 
     def __enter__(self) -> Task:
@@ -30,13 +30,13 @@ class Task:
 class Reporter:
     """Silent reporter; subclasses render."""
 
-    def info(self, message: str) -> None:  # noqa: B027
+    def info(self, message: str) -> None:
         pass
 
-    def success(self, message: str) -> None:  # noqa: B027
+    def success(self, message: str) -> None:
         pass
 
-    def warning(self, message: str) -> None:  # noqa: B027
+    def warning(self, message: str) -> None:
         pass
 
     def task(self, description: str, total: float | None = None) -> Task:

@@ -143,7 +143,8 @@ def _mask_pairs(text: str) -> str:
             continue
         before = _NAME_TAIL.search(text, max(0, word.start() - 64), word.start())
         key_from = before.start() if before else word.start()
-        key_to = _NAME_RUN.match(text, word.end()).end()
+        name_run = _NAME_RUN.match(text, word.end())
+        key_to = name_run.end() if name_run else word.end()  # {0,64}: it always matches
         examined = key_to
         if text[key_from:key_to].lower() in _NOT_SECRET_KEYS:
             continue

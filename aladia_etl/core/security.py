@@ -128,7 +128,7 @@ class KafkaSecurity(BaseModel):
 
     def java_properties(self) -> dict[str, str]:
         """The Java Kafka client's configuration (Spark's Kafka source with a `kafka.` prefix, Kafka Connect)."""
-        out = {"security.protocol": self.protocol}
+        out: dict[str, str] = {"security.protocol": self.protocol}
         if self.protocol.startswith("SASL"):
             module = (
                 "org.apache.kafka.common.security.plain.PlainLoginModule"
@@ -143,10 +143,10 @@ class KafkaSecurity(BaseModel):
             if self.ca_file:
                 out["ssl.truststore.type"] = "PEM"
                 out["ssl.truststore.location"] = str(self.ca_file)
-            if self.cert_file:
+            if self.cert_file is not None and self.key_file is not None:  # together or neither (_consistent)
                 out["ssl.keystore.type"] = "PEM"
-                out["ssl.keystore.certificate.chain"] = Path(self.cert_file).read_text()
-                out["ssl.keystore.key"] = Path(self.key_file).read_text()  # type: ignore[arg-type]
+                out["ssl.keystore.certificate.chain"] = self.cert_file.read_text()
+                out["ssl.keystore.key"] = self.key_file.read_text()
                 if self.key_password:
                     out["ssl.key.password"] = self.key_password.get_secret_value()
             if not self.check_hostname:
@@ -194,7 +194,7 @@ class PostgresTls(BaseModel):
     def debezium(self) -> dict[str, str]:
         """The connector's `database.ssl*` settings: the same files (pgjdbc reads a PEM root certificate, and picks a
         client key's format by its name: `.key`/`.pem` PEM, `.p12`/`.pfx` PKCS#12, anything else PKCS#8 DER)."""
-        out = {"database.sslmode": self.sslmode}
+        out: dict[str, str] = {"database.sslmode": self.sslmode}
         for key in ("sslrootcert", "sslcert", "sslkey"):
             value = getattr(self, key)
             if value is not None:

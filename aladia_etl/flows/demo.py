@@ -84,7 +84,7 @@ def run_demo(
             result.simulated = stats.as_dict()
             # Idle only counts once Debezium has published every change the simulation made.
             wait_for_records(settings, topics, before + stats.cdc_records)
-        except BaseException as exc:  # reported after the stream stops
+        except BaseException as exc:  # noqa: BLE001 - reported after the stream stops
             failure.append(exc)
         finally:
             simulation_done.set()

@@ -34,7 +34,7 @@ def _passed(name: str, detail: str) -> Check:
 
 
 def _failed(name: str, error: AladiaError) -> Check:
-    return Check(name, False, error.reason, error.fix, int(error.exit_code))
+    return Check(name, False, error.reason, error.fix or "", int(error.exit_code))
 
 
 def python() -> Check:
@@ -123,8 +123,8 @@ def maven_repository(settings_xml: Path | None = None) -> str:
     for element in root.iter():
         if element.tag.rsplit("}", 1)[-1] == "mirror":
             for child in element:
-                if child.tag.rsplit("}", 1)[-1] == "url" and (child.text or "").strip():
-                    return child.text.strip()
+                if child.tag.rsplit("}", 1)[-1] == "url" and (url := (child.text or "").strip()):
+                    return url
     return MAVEN_CENTRAL
 
 

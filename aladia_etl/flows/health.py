@@ -212,7 +212,7 @@ class Prober:
             started = time.monotonic()
             try:
                 result = self.probes[name](self.settings, self.timeout)
-            except Exception as exc:  # a probe never takes the API down: its error is the component's detail
+            except Exception as exc:  # noqa: BLE001 - a probe never takes the API down: its error is the component's detail
                 result = ComponentState(name, "down" if name in INFRASTRUCTURE else "unknown", str(exc) or repr(exc))
             result.latency_ms = round((time.monotonic() - started) * 1000, 1)
             result.checked_at = datetime.now(UTC).isoformat(timespec="milliseconds")

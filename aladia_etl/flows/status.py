@@ -11,6 +11,7 @@ from typing import Any
 
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.sql import scalar
 
 log = logging.getLogger("aladia.status")
 
@@ -137,7 +138,7 @@ def _gaps(settings: Settings) -> list[dict[str, Any]]:
 
     try:
         with loader.connect(settings) as conn:
-            if conn.execute("SELECT to_regclass('pipeline_gaps')").fetchone()[0] is None:
+            if scalar(conn, "SELECT to_regclass('pipeline_gaps')") is None:
                 return []
             rows = conn.execute(
                 "SELECT engine, topic, partition, from_offset, to_offset, reason, accepted_at FROM pipeline_gaps "

@@ -11,12 +11,16 @@ a segment deleted between two reads cannot be skipped unnoticed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aladia_etl.bus.offsets import Gap, PartitionOffsets, gaps, partition_offsets
 from aladia_etl.bus.topics import cdc_topics
 from aladia_etl.core.errors import DataLoss
 from aladia_etl.core.settings import Settings
 from aladia_etl.warehouse import loader
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 
 def data_loss(found: list[Gap]) -> DataLoss:
@@ -41,7 +45,7 @@ class Resume:
 
 
 def resume_positions(
-    settings: Settings, conn, consumer, engine: str, accept: bool, accept_recreated: bool = True
+    settings: Settings, conn: Connection, consumer, engine: str, accept: bool, accept_recreated: bool = True
 ) -> Resume:
     """Read Kafka's offsets once; raise DataLoss for a gap against the warehouse's positions (or record it and move
     past it when `accept`; a recreated topic only when `accept_recreated` too); return, from the same read, where
@@ -66,6 +70,6 @@ def resume_positions(
     return Resume(starts, ids, found, offsets)
 
 
-def check_continuity(settings: Settings, conn, consumer, engine: str, accept: bool) -> list[Gap]:
+def check_continuity(settings: Settings, conn: Connection, consumer, engine: str, accept: bool) -> list[Gap]:
     """Raise DataLoss for a gap, or record it (and move past it) when `accept`; returns the gaps recorded."""
     return resume_positions(settings, conn, consumer, engine, accept).recorded

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aladia_etl.bus.offsets import commit_group_offsets, lag, partition_offsets
 from aladia_etl.bus.topics import cdc_topics
@@ -22,6 +23,9 @@ from aladia_etl.warehouse import loader
 from aladia_etl.warehouse.schema import ensure_schema
 from aladia_etl.warehouse.writers import WriterLock, clear_dead_staging
 
+if TYPE_CHECKING:
+    from psycopg import Connection
+
 log = logging.getLogger("aladia.stream")
 
 
@@ -35,7 +39,7 @@ class LagMeter:
         self._consumer = None  # created on first use, again after an outage
         self._committed: dict = {}
 
-    def measure(self, conn) -> int:
+    def measure(self, conn: Connection) -> int:
         if self._consumer is None:
             from aladia_etl.stack.connections import consumer
 
@@ -97,7 +101,7 @@ class _Watch:
         self.settings = settings
         self.progress = progress
         self.meter = LagMeter(settings, options.engine)
-        self.conn = None
+        self.conn: Connection | None = None
         self.lock: WriterLock | None = None
         self.outage = Outage(
             "Kafka or the warehouse (measuring lag)", options.max_outage_s, lambda s: progress.note_retry(s, "lag")
@@ -112,7 +116,7 @@ class _Watch:
             if self.conn is None or self.conn.closed or self.conn.broken:
                 self.conn = loader.connect(self.settings)
             self.progress.lag = self.meter.measure(self.conn)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - classified by failed()
             self._disconnect()
             self.progress.lag = None
             self.outage.failed(exc)  # raises unless it is a service's fault within the limit

@@ -3,7 +3,7 @@ StreamProgress) at http://127.0.0.1:N/metrics; `aladia serve` exposes the same s
 and labels, from the warehouse's batch records (they outlive the stream's process). Values are read when
 Prometheus scrapes (a collector, no global counters to keep in step).
 
-Every metric name is listed in README.md (Metrics)."""
+Every metric name is listed in docs/OPERATIONS.md (Metrics)."""
 
 from __future__ import annotations
 

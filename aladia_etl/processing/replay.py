@@ -11,12 +11,16 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aladia_etl.core.settings import Settings
 from aladia_etl.processing.bundle import stage
 from aladia_etl.warehouse import dead_letters, loader
 from aladia_etl.warehouse.schema import ensure_schema
 from aladia_etl.warehouse.writers import WriterLock
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 CHUNK = 5_000
 
@@ -64,9 +68,10 @@ def replay(settings: Settings, ids: list[int] | None = None, sinks=None) -> Repl
     return result
 
 
-def _replay_chunk(conn, conninfo: dict, todo: list, result: ReplayResult, sinks=None) -> None:
+def _replay_chunk(conn: Connection, conninfo: dict, todo: list, result: ReplayResult, sinks=None) -> None:
     token = f"replay:dlq:{uuid.uuid4().hex}"
-    params = {"token": token, "ids": [r.id for r in todo]}
+    ids = [r.id for r in todo]
+    params = {"token": token, "ids": ids}
     try:
         spec = None if sinks is None else [s.as_dict() for s in sinks]
         stage(conninfo, token, [(r.topic, r.partition, r.offset, r.key, r.value) for r in todo], sinks=spec)
@@ -81,7 +86,7 @@ def _replay_chunk(conn, conninfo: dict, todo: list, result: ReplayResult, sinks=
             loader.clear_stage(conn, token)
         raise
     result.rows += merged
-    for r in dead_letters.get(conn, params["ids"]):
+    for r in dead_letters.get(conn, ids):
         if r.status == "replayed":
             result.replayed.append(r.id)
         else:

@@ -83,7 +83,7 @@ class Outage:
         while True:
             try:
                 result = step()
-            except BaseException as exc:  # classified in failed(): only a service's fault is retried
+            except BaseException as exc:  # noqa: BLE001 - classified in failed(): only a service's fault is retried
                 if stop.wait(self.failed(exc)):
                     raise Stopped(f"stopped while {self.what} was unreachable") from None
                 continue

@@ -66,7 +66,7 @@ class StatePublisher:
         }
         try:
             atomic_write(self.path, json.dumps(mask_data(data)) + "\n")  # the health API serves this file
-        except Exception:  # a full disk must not stop the stream; status then shows the last state written
+        except OSError:  # a full disk must not stop the stream; status then shows the last state written
             return
         self._last = (p.state, p.retrying, p.stopped_reason)
         self._written_at = time.monotonic()
@@ -77,7 +77,7 @@ def read_streams(settings: Settings) -> list[dict[str, Any]]:
     (a stream killed with -9 leaves "running" behind: it is shown as "gone")."""
     from aladia_etl.stack.process import boot_id, process_start_ticks
 
-    out = []
+    out: list[dict[str, Any]] = []
     directory = streams_dir(settings)
     if not directory.is_dir():
         return out

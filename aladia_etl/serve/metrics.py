@@ -3,7 +3,7 @@
 labels a stream's own `--metrics-port` endpoint uses (`processing.metrics`); they come from the warehouse's batch
 records here, so they survive the streams' processes.
 
-Every metric name is listed in README.md (Metrics)."""
+Every metric name is listed in docs/OPERATIONS.md (Metrics)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class PipelineCollector:
     def _cdc(self, snap: Snapshot) -> Iterator:
         connector = snap.components.get("connector")
         info = connector.extra if connector is not None else {}
-        if info.get("name"):
+        if connector is not None and info.get("name"):
             labels = [info["name"]]
             running = _gauge("aladia_connector_running", "1 when the connector is RUNNING.", ["connector"])
             running.add_metric(labels, 1 if info.get("connector_state") == "RUNNING" else 0)
@@ -142,12 +142,12 @@ class PipelineCollector:
         )
         name = "aladia_stream_freshness_seconds"
         for (engine, stream), data in sorted(wh.freshness.items()):
-            labels = {"engine": engine, "stream": stream}
+            label_values = {"engine": engine, "stream": stream}
             for q, seconds in data["quantiles"].items():
                 if seconds is not None:
-                    fresh.add_sample(name, {**labels, "quantile": f"{q:g}"}, seconds)
-            fresh.add_sample(name + "_count", labels, data["batches"])
-            fresh.add_sample(name + "_sum", labels, data.get("sum_s", 0.0))
+                    fresh.add_sample(name, {**label_values, "quantile": f"{q:g}"}, seconds)
+            fresh.add_sample(name + "_count", label_values, data["batches"])
+            fresh.add_sample(name + "_sum", label_values, data.get("sum_s", 0.0))
         yield fresh
         dead = _gauge("aladia_warehouse_dead_letters", "Dead letters kept in the warehouse, by status.", ["status"])
         for status, count in sorted(wh.dead_letters.items()):

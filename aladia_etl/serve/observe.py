@@ -202,12 +202,12 @@ class Observer:
         if components["warehouse_db"].state == "ok":
             try:
                 warehouse = self.read_warehouse(self.settings, self.window_s)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the API reports any failure as the figures' error
                 errors["warehouse"] = _first_line(exc)
         if components["kafka"].state == "ok":
             try:
                 offsets = self.read_offsets()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the API reports any failure as the figures' error
                 errors["kafka"] = _first_line(exc)
         lags = topic_lags(offsets, warehouse.applied) if offsets is not None and warehouse is not None else []
         slot = components["replication_slot"].extra

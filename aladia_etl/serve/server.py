@@ -89,8 +89,16 @@ def make_server(
                 self.should_exit = True
             return await super().on_tick(counter)
 
-    tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if certfile and keyfile else {}
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5, **tls)
+    tls = certfile is not None and keyfile is not None
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+        ssl_certfile=str(certfile) if tls else None,
+        ssl_keyfile=str(keyfile) if tls else None,
+    )
     server = Server(config)
     return server
 

@@ -15,8 +15,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
+from aladia_etl.core.sql import one_row
 from aladia_etl.source.schema import CAPTURED_TABLES
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 # The inserted columns and their types: a table's rows go in as one array per column (`unnest`), whatever their
 # number, through one prepared statement.
@@ -76,7 +81,7 @@ def literal(value, quote: Callable[[str], str]) -> str:
     raise TypeError(f"no SQL literal for {kind.__name__}")
 
 
-def libpq_quote(conn) -> Callable[[str], str]:
+def libpq_quote(conn: Connection) -> Callable[[str], str]:
     """Quoting by the connection's own rules (PQescapeLiteral: encoding, standard_conforming_strings)."""
     from psycopg import pq
 
@@ -119,7 +124,7 @@ class Batch:
         return ";\n".join(parts)
 
 
-def prepare(conn) -> None:
+def prepare(conn: Connection) -> None:
     """Prepare `STATEMENTS` in this session (those it has not prepared yet)."""
     have = {row[0] for row in conn.execute("SELECT name FROM pg_prepared_statements")}
     missing = [
@@ -131,7 +136,7 @@ def prepare(conn) -> None:
         conn.execute(";\n".join(missing))
 
 
-def send(conn, text: str, pause: Callable[[float], object] = time.sleep) -> int:
+def send(conn: Connection, text: str, pause: Callable[[float], object] = time.sleep) -> int:
     """Run one transaction's text on an autocommit connection; returns how many times it was sent again after a
     serialization failure or a deadlock (the server rolled it back each time). Anything else is raised."""
     import psycopg
@@ -147,7 +152,7 @@ def send(conn, text: str, pause: Callable[[float], object] = time.sleep) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def run_query(conn, text: str) -> None:
+def run_query(conn: Connection, text: str) -> None:
     """One simple-protocol query through the connection's libpq handle (`conn.pgconn`), waiting in poll() with the
     GIL released; its results are read and dropped, the first error is raised as psycopg raises it. A cursor's
     machinery costs more client CPU than a whole small transaction's planning: this is the generator's hot path."""
@@ -198,7 +203,7 @@ class IdBlocks:
     def wanted(self) -> dict[str, int]:
         return {t: (self.low + self.block - len(q) if len(q) < self.low else 0) for t, q in self.free.items()}
 
-    def refill(self, conn) -> None:
+    def refill(self, conn: Connection) -> None:
         """One round trip, only when a table has fewer than `low` ids left."""
         wanted = self.wanted()
         if not any(wanted.values()):
@@ -207,6 +212,6 @@ class IdBlocks:
             f"ARRAY(SELECT nextval(pg_get_serial_sequence('public.{t}', 'id')) FROM generate_series(1, %s))"
             for t in wanted
         )
-        row = conn.execute(f"SELECT {arrays}", list(wanted.values())).fetchone()
+        row = one_row(conn, f"SELECT {arrays}", list(wanted.values()))
         for table, ids in zip(wanted, row, strict=True):
             self.free[table].extend(ids)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from psycopg import sql
 
 from aladia_etl.core.errors import ConfigError
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.sql import scalar
 from aladia_etl.source import schema
 from aladia_etl.source.seed import COLUMNS, SeedSpec, generate
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 
 @dataclass
@@ -36,7 +41,7 @@ class InitResult:
         }
 
 
-def connect(settings: Settings, dbname: str | None = None, autocommit: bool = False):
+def connect(settings: Settings, dbname: str | None = None, autocommit: bool = False) -> Connection:
     """A connection to the source database (or to `dbname` on the same server)."""
     from aladia_etl.stack.connections import connect as pg_connect
 
@@ -45,7 +50,7 @@ def connect(settings: Settings, dbname: str | None = None, autocommit: bool = Fa
 
 def wal_level(settings: Settings) -> str:
     with connect(settings, "postgres") as conn:
-        return conn.execute("SHOW wal_level").fetchone()[0]
+        return scalar(conn, "SHOW wal_level")
 
 
 def ensure_logical_wal(settings: Settings, fix: bool, reporter: Reporter = SILENT) -> bool:
@@ -75,17 +80,17 @@ def ensure_logical_wal(settings: Settings, fix: bool, reporter: Reporter = SILEN
     return True
 
 
-def _exists(conn, regclass: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (regclass,)).fetchone()[0]
+def _exists(conn: Connection, regclass: str) -> bool:
+    return scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (regclass,))
 
 
-def _reset(conn, publication: str) -> None:
+def _reset(conn: Connection, publication: str) -> None:
     conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(publication)))
     for table in (*reversed(schema.CAPTURED_TABLES), schema.HEARTBEAT_TABLE):
         conn.execute(f"DROP TABLE IF EXISTS public.{table} CASCADE")
 
 
-def create_schema(conn, publication: str, extra: tuple[str, ...] = ()) -> list[str]:
+def create_schema(conn: Connection, publication: str, extra: tuple[str, ...] = ()) -> list[str]:
     """The demo tables, their triggers and replica identity, and the publication (of them and of `extra` tables,
     `schema.table`, that a pipeline file mirrors too)."""
     created: list[str] = []
@@ -102,9 +107,7 @@ def create_schema(conn, publication: str, extra: tuple[str, ...] = ()) -> list[s
             conn.execute(schema.updated_at_trigger(table))
             created.append(f"trigger {trigger}")
     for table in (*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE):
-        identity = conn.execute(
-            "SELECT relreplident FROM pg_class WHERE oid = %s::regclass", (f"public.{table}",)
-        ).fetchone()[0]
+        identity = scalar(conn, "SELECT relreplident FROM pg_class WHERE oid = %s::regclass", (f"public.{table}",))
         if identity != "f":
             conn.execute(f"ALTER TABLE public.{table} REPLICA IDENTITY FULL")
             created.append(f"replica identity full on {table}")
@@ -112,7 +115,7 @@ def create_schema(conn, publication: str, extra: tuple[str, ...] = ()) -> list[s
     return created
 
 
-def publish(conn, publication: str, tables: tuple[str, ...]) -> list[str]:
+def publish(conn: Connection, publication: str, tables: tuple[str, ...]) -> list[str]:
     """Create the publication, or update it, to hold exactly `tables` (`schema.table`) and the heartbeat table."""
     wanted = [*dict.fromkeys(tables), f"public.{schema.HEARTBEAT_TABLE}"]
     identifiers = sql.SQL(", ").join(sql.Identifier(*t.split(".", 1)) for t in wanted)
@@ -178,8 +181,8 @@ def capture(
 IDENTITIES = {"d": "DEFAULT", "n": "NOTHING", "i": "USING INDEX", "f": "FULL"}
 
 
-def seed(conn, spec: SeedSpec) -> dict[str, int]:
-    counts = {t: conn.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0] for t in schema.CAPTURED_TABLES}
+def seed(conn: Connection, spec: SeedSpec) -> dict[str, int]:
+    counts = {t: scalar(conn, f"SELECT count(*) FROM public.{t}") for t in schema.CAPTURED_TABLES}
     if any(counts.values()):
         return {}
     rows = generate(spec)

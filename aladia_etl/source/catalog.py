@@ -5,6 +5,12 @@ domain, enum and array element types), primary key and replica identity. The pip
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aladia_etl.core.sql import scalar
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 # Type names (pg_type.typname of the type under any domain) aladia mirrors, by the converter kind it uses.
 KINDS = {
@@ -90,7 +96,7 @@ class Table:
         return next((c for c in self.columns if c.name == name), None)
 
 
-def read_catalog(conn) -> dict[str, Table]:
+def read_catalog(conn: Connection) -> dict[str, Table]:
     """Every ordinary or partitioned table of the database outside the system schemas, by `schema.table`."""
     keys = {(r[0], r[1]): tuple(r[2]) for r in conn.execute(PRIMARY_KEYS).fetchall()}
     found: dict[tuple[str, str], list[Column]] = {}
@@ -119,11 +125,11 @@ def _warehouse_type(formatted: str, typname: str, typtype: str, elem_name, elem_
     return formatted, KINDS.get(typname)
 
 
-def wal_level(conn) -> str:
-    return conn.execute("SHOW wal_level").fetchone()[0]
+def wal_level(conn: Connection) -> str:
+    return scalar(conn, "SHOW wal_level")
 
 
-def duplicate_key(conn, table: Table, key: tuple[str, ...]) -> tuple | None:
+def duplicate_key(conn: Connection, table: Table, key: tuple[str, ...]) -> tuple | None:
     """A value of `key` that more than one row of `table` holds, or None when the key identifies every row."""
     from psycopg import sql
 

@@ -19,13 +19,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from aladia_etl.core.errors import UsageError
 from aladia_etl.core.signals import stop_on_signals
+from aladia_etl.core.sql import scalar
 from aladia_etl.source.batch import Batch, IdBlocks, libpq_quote, prepare, send
 from aladia_etl.source.schema import LIFECYCLE
 from aladia_etl.source.seed import customer_row, money, product_row
 from aladia_etl.source.workers import SimStats, check_run, owner
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 OPS = ("insert", "update", "delete")
 
@@ -114,7 +119,7 @@ class Simulator:
     """
 
     def __init__(
-        self, conn, mix: Mix = Mix(), rng_seed: int | None = None, *, worker: int = 0, workers: int = 1
+        self, conn: Connection, mix: Mix = Mix(), rng_seed: int | None = None, *, worker: int = 0, workers: int = 1
     ) -> None:
         if not 0 <= worker < workers:
             raise ValueError(f"worker {worker} of {workers}")
@@ -154,7 +159,7 @@ class Simulator:
                 "JOIN public.orders o ON o.id = i.order_id WHERE mod(o.customer_id, %s) = %s",
                 (n, w),
             ).fetchall()
-            any_customer = customers or cur.execute("SELECT EXISTS (SELECT 1 FROM public.customers)").fetchone()[0]
+            any_customer = customers or scalar(cur, "SELECT EXISTS (SELECT 1 FROM public.customers)")
         if not any_customer or not products:
             raise UsageError(
                 "the source database has no customers or products to simulate orders for", "run 'aladia init' first"
@@ -202,6 +207,8 @@ class Simulator:
         lines = []
         for _ in range(rng.randint(1, max_items)):
             pid = self.product_pool.choice(rng)
+            if pid is None:  # no product yet (load() refuses such a database; adopt() may be given one)
+                return self.new_product()
             lines.append((pid, _weighted(rng, _QUANTITIES, _QUANTITY_WEIGHTS), self.products[pid]))
         total = sum((q * p for _, q, p in lines), Decimal("0.00"))
         oid = self.ids.take("orders")

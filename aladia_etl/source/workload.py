@@ -148,7 +148,7 @@ class _Attempt:
                 sim.run(rate=self.rate, duration=self.duration, events=events, stop=self.halt, txn_size=self.txn_size)
         except threading.BrokenBarrierError:
             pass  # another worker failed before the run began: its failure is the one reported
-        except BaseException as exc:  # handed to the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             self.failures.append(exc)
             barrier.abort()
             self.halt.set()

@@ -18,7 +18,6 @@ class LocalComponent:
     name = "component"
     label = "component"  # for messages: "Kafka broker", "Kafka Connect", "PostgreSQL"
     readiness = "serve"  # what wait_ready waits for, in messages
-    home: Path
 
     def __init__(self, settings: Settings, reporter: Reporter = SILENT) -> None:
         self.settings = settings
@@ -26,6 +25,11 @@ class LocalComponent:
         self.process = ManagedProcess(
             self.name, settings.state_dir / f"{self.name}.pid", settings.logs_dir / f"{self.name}.log", reporter
         )
+
+    @property
+    def home(self) -> Path:
+        """The component's directory: under the data directory, named after the component."""
+        return self.settings.data_dir / self.name
 
     def health(self) -> ComponentHealth:
         raise NotImplementedError

@@ -5,8 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from aladia_etl.core.progress import SILENT, Reporter
-from aladia_etl.core.settings import Settings
 from aladia_etl.stack import jvm
 from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
@@ -21,10 +19,6 @@ class LocalConnect(LocalComponent):
     name = "connect"
     label = "Kafka Connect"
     readiness = "list the Debezium PostgreSQL plugin"
-
-    def __init__(self, settings: Settings, reporter: Reporter = SILENT) -> None:
-        super().__init__(settings, reporter)
-        self.home = settings.data_dir / "connect"
 
     @property
     def plugin_dir(self) -> Path:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aladia_etl.core.errors import ConfigError, ServiceUnavailable
 from aladia_etl.core.settings import Settings
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------------
@@ -60,7 +63,7 @@ def postgres_unavailable(settings: Settings, dbname: str, exc: BaseException) ->
     )
 
 
-def connect(settings: Settings, dbname: str, autocommit: bool = False, **extra: Any):
+def connect(settings: Settings, dbname: str, autocommit: bool = False, **extra: Any) -> Connection:
     """A psycopg connection to `dbname` on the configured server (the password never enters a string)."""
     import psycopg
 
@@ -70,7 +73,7 @@ def connect(settings: Settings, dbname: str, autocommit: bool = False, **extra: 
         raise postgres_unavailable(settings, dbname, exc) from None
 
 
-def connect_conninfo(conninfo: dict[str, Any], autocommit: bool = False):
+def connect_conninfo(conninfo: dict[str, Any], autocommit: bool = False) -> Connection:
     """A connection from plain keyword arguments (`PostgresSettings.conninfo`): what executors and DoFns get,
     since settings objects are not shipped to workers."""
     import psycopg

@@ -12,9 +12,7 @@ from pathlib import Path
 
 from aladia_etl.core import secrets
 from aladia_etl.core.errors import ComponentFailed
-from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.security import KafkaSecurity
-from aladia_etl.core.settings import Settings
 from aladia_etl.stack import jvm
 from aladia_etl.stack.artifacts import classpath
 from aladia_etl.stack.component import LocalComponent
@@ -35,10 +33,6 @@ class LocalKafka(LocalComponent):
     name = "kafka"
     label = "Kafka broker"
     readiness = "serve metadata"
-
-    def __init__(self, settings: Settings, reporter: Reporter = SILENT) -> None:
-        super().__init__(settings, reporter)
-        self.home = settings.data_dir / "kafka"
 
     @property
     def log_dirs(self) -> Path:

@@ -93,10 +93,12 @@ class LocalStack:
                     self.reporter.info(f"starting {component.name}")
                     if component is self.postgres:
                         self.postgres.start()
-                    elif component is self.kafka:
-                        self.kafka.start(java, kafka_jars)
                     else:
-                        self.connect.start(java, kafka_jars, plugins)
+                        assert java is not None  # found above, since a JVM component is to start
+                        if component is self.kafka:
+                            self.kafka.start(java, kafka_jars)
+                        else:
+                            self.connect.start(java, kafka_jars, plugins)
                     started.append(component)
                     with self.reporter.task(f"waiting for {component.name} to serve"):
                         component.wait_ready(timeout)

@@ -111,11 +111,18 @@ class LocalPostgres(LocalComponent):
         return (self.cluster_dir / "PG_VERSION").is_file()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
-    def _run_as_user(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-        extra = {}
-        if self._user is not None:
-            extra = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
-        return subprocess.run(argv, capture_output=True, text=True, **extra, **kwargs)
+    def _run_as_user(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        user = self._user
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            # None: subprocess's defaults (the current user)
+            user=user.pw_uid if user is not None else None,
+            group=user.pw_gid if user is not None else None,
+            extra_groups=[] if user is not None else None,
+        )
 
     def _chown(self, path: Path) -> None:
         if self._user is not None:

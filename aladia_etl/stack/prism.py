@@ -9,6 +9,7 @@ line says how to install Go or where to point the setting.
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 from aladia_etl.core import versions
@@ -65,12 +67,13 @@ def _install(binary: bytes | Path, target: Path) -> Path:
 def _download(version: str, timeout: float = 20) -> bytes | None:
     """Beam's released binary, or None when the release cannot be fetched (offline, a proxy, a registry mirror)."""
     try:
-        with urllib.request.urlopen(RELEASE_URL.format(v=version), timeout=timeout) as answer:  # noqa: S310
+        with urllib.request.urlopen(RELEASE_URL.format(v=version), timeout=timeout) as answer:
             data = answer.read()
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            member = next(n for n in archive.namelist() if not n.endswith("/"))
-            return archive.read(member)
-    except Exception:  # any failure means: build it instead
+            member = next((n for n in archive.namelist() if not n.endswith("/")), None)
+            return None if member is None else archive.read(member)
+    # offline, a proxy, a cut or broken download: build it instead
+    except (OSError, http.client.HTTPException, zipfile.BadZipFile, zlib.error):
         return None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from aladia_etl.core import versions
 from aladia_etl.core.errors import ServiceUnavailable
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.sql import scalar
 
 
 @dataclass
@@ -34,8 +35,8 @@ def check_postgres(settings: Settings) -> ComponentHealth:
     address = f"{pg.host}:{pg.port}"
     try:
         with connect(settings, "postgres", connect_timeout=3) as conn:
-            version = conn.execute("SHOW server_version").fetchone()[0]
-            wal_level = conn.execute("SHOW wal_level").fetchone()[0]
+            version = scalar(conn, "SHOW server_version")
+            wal_level = scalar(conn, "SHOW wal_level")
             dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
     except (psycopg.Error, ServiceUnavailable) as exc:
         return ComponentHealth("postgres", False, address, _first_line(exc))
@@ -79,7 +80,7 @@ def check_kafka(settings: Settings, timeout: float = 3) -> ComponentHealth:
             topics = admin.list_topics()
         finally:
             admin.close()
-    except Exception as exc:  # kafka-python raises a variety of errors for an absent broker
+    except Exception as exc:  # noqa: BLE001 - kafka-python raises a variety of errors for an absent broker
         return ComponentHealth("kafka", False, address, _first_line(exc) or type(exc).__name__)
     brokers = len(cluster.get("brokers", []))
     detail = f"cluster {cluster.get('cluster_id')}, {brokers} broker(s), {len(topics)} topic(s)"

@@ -253,6 +253,7 @@ class ManagedProcess:
         record_text, pid_text = seen[self.record_file], seen[self.pid_file]
         if record_text is None and pid_text is None:
             return None
+        problem: str | None
         if record_text is None:
             problem = _unverified(self.name, pid_text, "an older aladia wrote it without a record of the process")
         else:
@@ -290,9 +291,6 @@ class ManagedProcess:
         """Start detached (own session), output appended to the log file; `user` drops privileges."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        identity = {}
-        if user is not None:
-            identity = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
                 list(argv),
@@ -302,7 +300,10 @@ class ManagedProcess:
                 env=env,
                 cwd=cwd,
                 start_new_session=True,
-                **identity,
+                # None: Popen's defaults (the current user)
+                user=user.pw_uid if user is not None else None,
+                group=user.pw_gid if user is not None else None,
+                extra_groups=[] if user is not None else None,
             )
         # Popen returns once the program is exec'd: its start time is final. Record first, so that a pid file is
         # never there without the record that vouches for it.

@@ -25,20 +25,24 @@ class Issued:
 
     def pkcs12(self, password: str, ca: Issued) -> bytes:
         """The key, its certificate and the CA as a PKCS#12 keystore (what a Java server reads)."""
-        key = serialization.load_pem_private_key(self.key_pem, None)
+        key = _load_key(self.key_pem)
         cert = x509.load_pem_x509_certificate(self.cert_pem)
         chain = [x509.load_pem_x509_certificate(ca.cert_pem)]
         return pkcs12.serialize_key_and_certificates(
-            b"server",
-            key,
-            cert,
-            chain,
-            serialization.BestAvailableEncryption(password.encode()),  # type: ignore[arg-type]
+            b"server", key, cert, chain, serialization.BestAvailableEncryption(password.encode())
         )
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
+
+
+def _load_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    """A private key aladia wrote (_pem): always an elliptic-curve key."""
+    key = serialization.load_pem_private_key(pem, None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"expected an elliptic-curve private key, got {type(key).__name__}")
+    return key
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -88,7 +92,7 @@ def issue(
 ) -> Issued:
     """A certificate signed by `ca` for `host` (server) or for a client named `common_name`; `also_client`: a server
     certificate its server may also present as a client (a Kafka broker to its own controller listener)."""
-    ca_key = serialization.load_pem_private_key(ca.key_pem, None)
+    ca_key = _load_key(ca.key_pem)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     key = _key()
@@ -110,11 +114,11 @@ def issue(
             critical=False,
         )
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),  # the CA certificate's key
             critical=False,
         )
     )
     if not client:
         builder = builder.add_extension(x509.SubjectAlternativeName([_subject_alt_name(host)]), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(ca_key, hashes.SHA256())
     return Issued(cert.public_bytes(serialization.Encoding.PEM), _pem(key))

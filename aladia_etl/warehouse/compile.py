@@ -29,9 +29,9 @@ def compile_models(pipeline: Pipeline) -> list[Sink]:
 
 def _unique(pipeline: Pipeline, sinks: list[Sink]) -> None:
     staging = [(s.staging_schema, s.staging_table) for s in sinks]
-    twice = sorted({t for t in staging if staging.count(t) > 1})
-    if twice:
-        clash = [s.name for s in sinks if (s.staging_schema, s.staging_table) == twice[0]]
+    shared = sorted({t for t in staging if staging.count(t) > 1})
+    if shared:
+        clash = [s.name for s in sinks if (s.staging_schema, s.staging_table) == shared[0]]
         raise pipeline.error("models", f"{clash[0]} and {clash[1]} would share a staging table", "rename one of them")
     names = [s.name for s in sinks]
     twice = sorted({n for n in names if names.count(n) > 1})

@@ -422,7 +422,7 @@ def row_mapper(sink: Sink) -> Callable[[dict[str, Any]], tuple]:
         ]
     values = "".join(f"c{i}, " for i in range(len(sink.columns)))
     lines.append(f"    return ({values})")
-    exec(compile("\n".join(lines), f"<aladia mapper of {sink.name}>", "exec"), namespace)  # noqa: S102
+    exec(compile("\n".join(lines), f"<aladia mapper of {sink.name}>", "exec"), namespace)
     return namespace["mapper"]
 
 

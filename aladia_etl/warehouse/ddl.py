@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aladia_etl.core.errors import AladiaError, ExitCode
 from aladia_etl.warehouse.merge import staging as staging_name
@@ -20,6 +21,9 @@ from aladia_etl.warehouse.merge import tombstones as tombstones_name
 from aladia_etl.warehouse.schema import LINEAGE
 from aladia_etl.warehouse.sinks import STAGING_SCHEMA, TOMBSTONES_SCHEMA, Sink, identifier
 from aladia_etl.warehouse.staging import quoted
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 MARK = "aladia: from "  # COMMENT ON TABLE: a table aladia created, and from which source table
 POSITION_DDL = (
@@ -147,7 +151,7 @@ def widens(old: str, new: str) -> bool:
     return False
 
 
-def plan(conn, all_sinks: tuple[Sink, ...]) -> list[Change]:
+def plan(conn: Connection, all_sinks: tuple[Sink, ...]) -> list[Change]:
     """What the warehouse needs for the pipeline's sinks, from what it holds now."""
     changes: list[Change] = []
     sinks = [s for s in all_sinks if _owned(s)]
@@ -178,10 +182,10 @@ def plan(conn, all_sinks: tuple[Sink, ...]) -> list[Change]:
     return changes
 
 
-def _plan_sink(conn, sink: Sink) -> list[Change]:
+def _plan_sink(conn: Connection, sink: Sink) -> list[Change]:
     table = sink.target
     target = target_name(sink)
-    have = dict(conn.execute(COLUMNS_OF, (target,)).fetchall())
+    have: dict[str, str] = dict(conn.execute(COLUMNS_OF, (target,)).fetchall())
     changes: list[Change] = []
     comment = f"COMMENT ON TABLE {target} IS {_literal(MARK + sink.source)}"
     if not have:
@@ -208,12 +212,12 @@ def _plan_sink(conn, sink: Sink) -> list[Change]:
                     detail=f"({', '.join(key)}) → ({', '.join(sink.key)})",
                 )
             )
-    staged = dict(conn.execute(COLUMNS_OF, (staging_name(sink),)).fetchall())
+    staged: dict[str, str] = dict(conn.execute(COLUMNS_OF, (staging_name(sink),)).fetchall())
     wanted_staging = {c.name: c.sql_type for c in sink.columns}
     if {k: v for k, v in staged.items() if k not in _STAGING_OWN} != wanted_staging:
         changes.append(Change("create staging", sink.staging_table, tuple(create_staging(sink))))
     if sink.deletes == "hard" and not any(c.action == "change key" for c in changes):
-        tomb = dict(conn.execute(COLUMNS_OF, (tombstones_name(sink),)).fetchall())
+        tomb: dict[str, str] = dict(conn.execute(COLUMNS_OF, (tombstones_name(sink),)).fetchall())
         wanted_tomb = {c.name: c.sql_type for c in sink.columns if c.name in sink.key}
         if not tomb:
             changes.append(Change("create tombstones", table, (create_tombstones(sink),)))
@@ -299,7 +303,7 @@ def _fits_ints(old: str, new: str) -> bool:
     return found is not None and int(found[1]) - int(found[2]) >= digits
 
 
-def apply_plan(conn, sinks: tuple[Sink, ...], allow_destructive: bool = False) -> list[Change]:
+def apply_plan(conn: Connection, sinks: tuple[Sink, ...], allow_destructive: bool = False) -> list[Change]:
     """Plan and apply in one transaction under the schema lock: two streams starting together plan one after the
     other (the second finds the tables the first created)."""
     with conn.transaction():
@@ -324,7 +328,9 @@ def _refuse_destructive(changes: list[Change], allow_destructive: bool, label: s
         )
 
 
-def apply(conn, changes: list[Change], allow_destructive: bool = False, label: str = "the pipeline") -> list[Change]:
+def apply(
+    conn: Connection, changes: list[Change], allow_destructive: bool = False, label: str = "the pipeline"
+) -> list[Change]:
     """Apply the plan in one transaction (an autocommit connection is expected); a destructive change without
     `allow_destructive` refuses the whole plan in one line, changing nothing."""
     _refuse_destructive(changes, allow_destructive, label)

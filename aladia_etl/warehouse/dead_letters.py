@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 STATUSES = ("dead", "replayed")
 
@@ -61,7 +64,7 @@ def _row(record: tuple, with_bytes: bool = False) -> DeadLetterRow:
 
 
 def list_dead_letters(
-    conn,
+    conn: Connection,
     since: date | None = None,
     reason: str | None = None,
     status: str | None = "dead",
@@ -81,19 +84,19 @@ def list_dead_letters(
     return [_row(r) for r in rows]
 
 
-def get(conn, ids: list[int]) -> list[DeadLetterRow]:
+def get(conn: Connection, ids: list[int]) -> list[DeadLetterRow]:
     rows = conn.execute(
         f"SELECT {_COLUMNS}, raw_key, raw_value FROM dead_letters WHERE id = ANY(%s) ORDER BY id", (ids,)
     ).fetchall()
     return [_row(r, with_bytes=True) for r in rows]
 
 
-def waiting(conn) -> list[int]:
+def waiting(conn: Connection) -> list[int]:
     """Ids of every dead letter not replayed yet."""
     return [r[0] for r in conn.execute("SELECT id FROM dead_letters WHERE status = 'dead' ORDER BY id")]
 
 
-def purge(conn, before: date, status: str | None = None) -> int:
+def purge(conn: Connection, before: date, status: str | None = None) -> int:
     return conn.execute(
         "DELETE FROM dead_letters WHERE failed_at < %(before)s::date "
         "AND (%(status)s::text IS NULL OR status = %(status)s)",

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from aladia_etl.core.sql import scalar
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 # Upper bounds (seconds) of the batch-duration histogram.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -45,12 +50,12 @@ class BatchTotals:
         return data
 
 
-def has_figures(conn) -> bool:
+def has_figures(conn: Connection) -> bool:
     """Whether the warehouse has the batch figures (migration 2 created `pipeline_gaps` with them)."""
-    return conn.execute("SELECT to_regclass('pipeline_gaps') IS NOT NULL").fetchone()[0]
+    return scalar(conn, "SELECT to_regclass('pipeline_gaps') IS NOT NULL")
 
 
-def batch_totals(conn) -> list[BatchTotals]:
+def batch_totals(conn: Connection) -> list[BatchTotals]:
     if not has_figures(conn):
         return []
     buckets = ", ".join(f"count(*) FILTER (WHERE duration_ms <= {round(b * 1000)})" for b in DURATION_BUCKETS)
@@ -82,7 +87,7 @@ def batch_totals(conn) -> list[BatchTotals]:
     return out
 
 
-def table_rows(conn) -> dict[tuple[str, str, str], int]:
+def table_rows(conn: Connection) -> dict[tuple[str, str, str], int]:
     """Rows applied per (engine, stream, warehouse table) — the pipeline's table names (`warehouse.sinks`)."""
     if (
         not has_figures(conn)
@@ -98,7 +103,9 @@ def table_rows(conn) -> dict[tuple[str, str, str], int]:
     return {(e, s, t): int(n) for e, s, t, n in rows}
 
 
-def freshness(conn, window_s: int, quantiles: tuple[float, ...] = (0.5, 0.99)) -> dict[tuple[str, str], dict]:
+def freshness(
+    conn: Connection, window_s: int, quantiles: tuple[float, ...] = (0.5, 0.99)
+) -> dict[tuple[str, str], dict]:
     """Per (engine, stream): freshness quantiles (seconds) over the batches applied in the last `window_s`
     seconds, how many batches they cover and the sum of their freshness."""
     if not has_figures(conn):
@@ -116,7 +123,7 @@ def freshness(conn, window_s: int, quantiles: tuple[float, ...] = (0.5, 0.99)) -
     }
 
 
-def series(conn, window_s: int, step_s: int = 10) -> list[dict[str, Any]]:
+def series(conn: Connection, window_s: int, step_s: int = 10) -> list[dict[str, Any]]:
     """The last `window_s` seconds in steps of `step_s` per (engine, stream): records per second, batches,
     the longest batch duration, freshness p50/p99 and dead letters — what the dashboard draws."""
     if not has_figures(conn):
@@ -146,7 +153,7 @@ def series(conn, window_s: int, step_s: int = 10) -> list[dict[str, Any]]:
     ]
 
 
-def dead_letter_counts(conn) -> dict[str, int]:
+def dead_letter_counts(conn: Connection) -> dict[str, int]:
     """Dead letters kept in the warehouse, by status (dead, replayed)."""
     if not has_figures(conn):
         return {}
@@ -155,7 +162,7 @@ def dead_letter_counts(conn) -> dict[str, int]:
     return counts
 
 
-def gap_totals(conn) -> dict[str, dict[str, int]]:
+def gap_totals(conn: Connection) -> dict[str, dict[str, int]]:
     """Per engine: data loss accepted with --accept-data-loss (gaps, and the records they skipped)."""
     if not has_figures(conn):
         return {}
@@ -165,9 +172,9 @@ def gap_totals(conn) -> dict[str, dict[str, int]]:
     return {e: {"gaps": n, "records": int(records)} for e, n, records in rows}
 
 
-def applied_offsets(conn) -> dict[str, dict[tuple[str, int], int]]:
+def applied_offsets(conn: Connection) -> dict[str, dict[tuple[str, int], int]]:
     """Per engine: the next offset to apply of every partition it has applied records of."""
-    if conn.execute("SELECT to_regclass('pipeline_offsets') IS NULL").fetchone()[0]:
+    if scalar(conn, "SELECT to_regclass('pipeline_offsets') IS NULL"):
         return {}
     out: dict[str, dict[tuple[str, int], int]] = {}
     for engine, topic, partition, offset in conn.execute(

@@ -14,14 +14,21 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aladia_etl.core.errors import AladiaError, ExitCode, ServiceUnavailable
+from aladia_etl.core.sql import scalar
 from aladia_etl.warehouse import merge
 from aladia_etl.warehouse.schema import STATUS_COLUMNS
 from aladia_etl.warehouse.sinks import Sink
 from aladia_etl.warehouse.staging import StageStats, staging_tables
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+    from aladia_etl.core.settings import Settings
 
 CLOSED = "('cancelled', 'refunded')"
 
@@ -100,7 +107,7 @@ def batch_token(engine: str, stream_id: str, batch_id: int) -> str:
     return f"{engine}:{stream_id}:{batch_id}"
 
 
-def is_applied(conn, engine: str, stream_id: str, batch_id: int) -> bool:
+def is_applied(conn: Connection, engine: str, stream_id: str, batch_id: int) -> bool:
     row = conn.execute(
         "SELECT 1 FROM pipeline_batches WHERE engine = %s AND stream_id = %s AND batch_id = %s",
         (engine, stream_id, batch_id),
@@ -108,29 +115,29 @@ def is_applied(conn, engine: str, stream_id: str, batch_id: int) -> bool:
     return row is not None
 
 
-def clear_stage_prefix(conn, prefix: str) -> None:
+def clear_stage_prefix(conn: Connection, prefix: str) -> None:
     """Remove everything staged under tokens starting with `prefix` (what a killed stream left behind)."""
     with conn.transaction():
         for table in staging_tables(conn):
             conn.execute(f"DELETE FROM {table} WHERE starts_with(batch_token, %s)", (prefix,))
 
 
-def next_batch_id(conn, engine: str, stream_id: str) -> int:
-    row = conn.execute(
+def next_batch_id(conn: Connection, engine: str, stream_id: str) -> int:
+    return scalar(
+        conn,
         "SELECT coalesce(max(batch_id) + 1, 0) FROM pipeline_batches WHERE engine = %s AND stream_id = %s",
         (engine, stream_id),
-    ).fetchone()
-    return row[0]
+    )
 
 
-def clear_stage(conn, token: str) -> None:
+def clear_stage(conn: Connection, token: str) -> None:
     """Remove what a crashed earlier attempt of this batch may have staged."""
     with conn.transaction():
         for table in staging_tables(conn):
             conn.execute(f"DELETE FROM {table} WHERE batch_token = %s", (token,))
 
 
-def staged_stats(conn, token: str) -> StageStats:
+def staged_stats(conn: Connection, token: str) -> StageStats:
     """What the staging calls of this batch recorded, summed (inside the caller's transaction)."""
     total = StageStats()
     for (data,) in conn.execute("SELECT stats FROM stg_stats WHERE batch_token = %s", (token,)):
@@ -163,7 +170,7 @@ class PositionMoved(AladiaError):
 OFFSETS_LOCK = 7263
 
 
-def check_positions(conn, engine: str, expect: dict[tuple[str, int], int]) -> None:
+def check_positions(conn: Connection, engine: str, expect: dict[tuple[str, int], int]) -> None:
     """Inside the apply transaction: every partition the batch covers must start exactly where the warehouse's
     offsets stand (an absent offset is 0), or PositionMoved is raised and the transaction rolls back."""
     conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OFFSETS_LOCK, engine))
@@ -180,7 +187,7 @@ def check_positions(conn, engine: str, expect: dict[tuple[str, int], int]) -> No
 
 
 def apply_batch(
-    conn,
+    conn: Connection,
     engine: str,
     stream_id: str,
     batch_id: int,
@@ -236,7 +243,7 @@ def apply_batch(
 
 
 def merge_staged(
-    conn, params: dict[str, Any], stats: StageStats, sinks: tuple[Sink, ...] | None = None
+    conn: Connection, params: dict[str, Any], stats: StageStats, sinks: tuple[Sink, ...] | None = None
 ) -> tuple[int, int]:
     """Merge the staged rows of `params["token"]` of every sink that has some and, when the orders model's sinks
     have, recompute the daily summary of every day they touch (inside the caller's transaction). Returns (rows
@@ -261,20 +268,20 @@ def merge_staged(
     return merged, days
 
 
-def clear_staged(conn, params: dict[str, Any]) -> None:
+def clear_staged(conn: Connection, params: dict[str, Any]) -> None:
     """Delete what is staged under params["token"] (inside the caller's transaction)."""
     for table in staging_tables(conn):
         conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
 
 
-def applied_offsets(conn, engine: str) -> dict[tuple[str, int], int]:
+def applied_offsets(conn: Connection, engine: str) -> dict[tuple[str, int], int]:
     rows = conn.execute(
         "SELECT topic, partition, next_offset FROM pipeline_offsets WHERE engine = %s", (engine,)
     ).fetchall()
     return {(t, p): o for t, p, o in rows}
 
 
-def record_gaps(conn, engine: str, found) -> None:
+def record_gaps(conn: Connection, engine: str, found) -> None:
     """Keep each gap (`bus.offsets.Gap`) in `pipeline_gaps` and move the engine's position past it, atomically."""
     with conn.transaction():
         for gap in found:
@@ -291,7 +298,7 @@ def record_gaps(conn, engine: str, found) -> None:
             )
 
 
-def rewind_offsets(conn, engine: str) -> None:
+def rewind_offsets(conn: Connection, engine: str) -> None:
     """`--from-beginning`: the engine reads every partition again from offset 0 (in effect, from Kafka's log start),
     and each position it had reached is kept as `held_offset`: the gap check then knows that records Kafka has
     deleted since were applied, and raises no false alarm."""
@@ -302,7 +309,7 @@ def rewind_offsets(conn, engine: str) -> None:
     )
 
 
-def held_offsets(conn, engine: str) -> dict[tuple[str, int], int]:
+def held_offsets(conn: Connection, engine: str) -> dict[tuple[str, int], int]:
     rows = conn.execute(
         "SELECT topic, partition, held_offset FROM pipeline_offsets WHERE engine = %s AND held_offset IS NOT NULL",
         (engine,),
@@ -310,7 +317,7 @@ def held_offsets(conn, engine: str) -> dict[tuple[str, int], int]:
     return {(t, p): o for t, p, o in rows}
 
 
-def skip_applied(conn, engine: str, starts: dict[tuple[str, int], int]) -> None:
+def skip_applied(conn: Connection, engine: str, starts: dict[tuple[str, int], int]) -> None:
     """Move positions up to where reading starts (records before it were applied before a rewind, and Kafka has
     deleted them since): the position then continues where the engine reads."""
     if not starts:
@@ -323,13 +330,13 @@ def skip_applied(conn, engine: str, starts: dict[tuple[str, int], int]) -> None:
         )
 
 
-def topic_ids(conn, engine: str) -> dict[str, str]:
+def topic_ids(conn: Connection, engine: str) -> dict[str, str]:
     """The Kafka topic id each topic had when the engine's offsets of it were checked last."""
     rows = conn.execute("SELECT topic, topic_id FROM pipeline_topics WHERE engine = %s", (engine,)).fetchall()
     return dict(rows)
 
 
-def remember_topic_ids(conn, engine: str, ids: dict[str, str]) -> None:
+def remember_topic_ids(conn: Connection, engine: str, ids: dict[str, str]) -> None:
     if not ids:
         return
     with conn.transaction(), conn.cursor() as cur:
@@ -342,7 +349,7 @@ def remember_topic_ids(conn, engine: str, ids: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def read_snapshot(conn):
+def read_snapshot(conn: Connection) -> Iterator[Connection]:
     """A read-only REPEATABLE READ transaction on an autocommit connection: every query inside sees the same
     warehouse state, even while a stream applies batches (reports and `verify` read several tables)."""
     with conn.transaction():
@@ -350,7 +357,7 @@ def read_snapshot(conn):
         yield conn
 
 
-def connect(settings):
+def connect(settings: Settings) -> Connection:
     """An autocommit connection to the warehouse database."""
     from aladia_etl.stack.connections import connect as pg_connect
 

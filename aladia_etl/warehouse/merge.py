@@ -10,8 +10,13 @@ replayed later cannot bring the row back.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aladia_etl.warehouse.sinks import Sink
 from aladia_etl.warehouse.staging import qualified, quoted
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 POSITION = ("is_deleted", "source_commit_lsn", "source_lsn", "source_ts")
 _NEWER = "(EXCLUDED.source_commit_lsn, EXCLUDED.source_lsn) > (t.source_commit_lsn, t.source_lsn)"
@@ -88,7 +93,7 @@ def hard_delete_sql(sink: Sink) -> list[str]:
     ]
 
 
-def merge(conn, sink: Sink, params: dict) -> int:
+def merge(conn: Connection, sink: Sink, params: dict) -> int:
     """Merge the sink's staged rows of `params["token"]`; returns the warehouse rows changed (deleted or upserted;
     the tombstones kept are not counted)."""
     if sink.deletes == "hard":

@@ -10,6 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
+
+from aladia_etl.core.sql import scalar
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 LOCK = 7261  # pg_advisory_xact_lock key: one migrator at a time
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -41,13 +47,13 @@ def migrations() -> list[Migration]:
 LATEST = len(migrations())
 
 
-def current_version(conn) -> int:
-    if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+def current_version(conn: Connection) -> int:
+    if scalar(conn, "SELECT to_regclass('schema_version')") is None:
         return 0
-    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    return scalar(conn, "SELECT coalesce(max(version), 0) FROM schema_version")
 
 
-def migrate(conn) -> list[Migration]:
+def migrate(conn: Connection) -> list[Migration]:
     """Apply every pending migration, in order, in one transaction (an autocommit connection is expected).
     Returns the migrations applied (none when the warehouse is current)."""
     with conn.transaction():

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from aladia_etl.source.schema import ORDER_STATUSES
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 WAREHOUSE_TABLE = {
     "customers": "dim_customer",
@@ -110,7 +114,7 @@ STAGING_TABLES = (*(f"stg_{t}" for t in COLUMNS), "stg_dead_letters", "stg_stats
 VIEWS = {t: f"v_{WAREHOUSE_TABLE[t].split('_', 1)[1]}" for t in COLUMNS}
 
 
-def ensure_schema(conn) -> None:
+def ensure_schema(conn: Connection) -> None:
     """Bring the warehouse to the current schema version (idempotent; `conn` is an autocommit connection)."""
     from aladia_etl.warehouse.migrations import migrate
 

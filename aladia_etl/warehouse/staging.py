@@ -11,9 +11,12 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aladia_etl.warehouse.schema import LINEAGE
+
+if TYPE_CHECKING:
+    from psycopg import Connection, Cursor
 
 TopicPartitionKey = tuple[str, int]
 REASON_LIMIT = 500  # characters of a dead letter's reason (it often quotes the bad value)
@@ -113,7 +116,7 @@ class StageStats:
         return cls.from_dict(json.loads(text))
 
 
-def copy_rows(cur, token: str, rows: dict[str, list[tuple]], dead: list[DeadLetter], sinks=None) -> None:
+def copy_rows(cur: Cursor, token: str, rows: dict[str, list[tuple]], dead: list[DeadLetter], sinks=None) -> None:
     """COPY a chunk of rows and dead letters into the staging tables, tagged with the batch token. `sinks`: sink
     name → `warehouse.sinks.Sink` (None: the built-in pipeline's)."""
     if sinks is None:
@@ -319,18 +322,18 @@ SELECT format('%I.%I', table_schema, table_name) FROM information_schema.columns
 """
 
 
-def staging_tables(conn) -> list[str]:
+def staging_tables(conn: Connection) -> list[str]:
     """Every staging table of the warehouse (schema-qualified, quoted): the built-in model's `public.stg_*`, and the
     other sinks' tables in `aladia_staging` — whatever pipeline created them."""
     return [r[0] for r in conn.execute(STAGING_TABLES_SQL).fetchall()]
 
 
-def record_stats(cur, token: str, stats: StageStats) -> None:
+def record_stats(cur: Cursor, token: str, stats: StageStats) -> None:
     cur.execute("INSERT INTO stg_stats (batch_token, stats) VALUES (%s, %s)", (token, stats.to_json()))
 
 
 # -- one cached connection per worker process --------------------------------------------------------------
-_CONNECTIONS: dict[tuple, Any] = {}
+_CONNECTIONS: dict[tuple, Connection] = {}
 
 
 def _key(conninfo: dict[str, Any]) -> tuple:
@@ -343,7 +346,7 @@ def forget_connection(conninfo: dict[str, Any]) -> None:
         conn.close()
 
 
-def worker_connection(conninfo: dict[str, Any]):
+def worker_connection(conninfo: dict[str, Any]) -> Connection:
     """One connection per worker process and database, kept across tasks (Spark and Beam reuse their Python
     workers; opening a connection costs a SCRAM handshake each time). A connection the server closed (a restart,
     an idle timeout) is noticed by a ping and replaced before it is used."""

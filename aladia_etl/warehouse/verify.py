@@ -12,15 +12,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from aladia_etl.core.errors import AladiaError, RecordError
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.sql import scalar
 from aladia_etl.warehouse.convert import row_mapper
 from aladia_etl.warehouse.schema import STATUS_COLUMNS
 from aladia_etl.warehouse.sinks import Sink
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 SAMPLE = 10
 CLOSED = {"cancelled", "refunded"}
@@ -118,7 +122,7 @@ def row_hash(values: tuple) -> str:
     return hashlib.md5(repr(tuple(_normalise(v) for v in values)).encode()).hexdigest()
 
 
-def _source_rows(conn, sink: Sink) -> tuple[dict[Any, tuple], list[Any]]:
+def _source_rows(conn: Connection, sink: Sink) -> tuple[dict[Any, tuple], list[Any]]:
     """A model sink's source rows through its mapping (cleansing included), by key; and the keys of rows the mapping
     rejects (their records were dead-lettered)."""
     columns = list(dict.fromkeys(c.source for c in sink.columns))
@@ -147,7 +151,7 @@ def _key(values: tuple, key_at: list[int]) -> Any:
     return values[key_at[0]] if len(key_at) == 1 else tuple(values[i] for i in key_at)
 
 
-def _warehouse_rows(conn, sink: Sink) -> dict[Any, tuple]:
+def _warehouse_rows(conn: Connection, sink: Sink) -> dict[Any, tuple]:
     key_at = [sink.column_names.index(k) for k in sink.key]
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in sink.column_names)
     query = sql.SQL("SELECT {} FROM {} WHERE NOT is_deleted").format(
@@ -180,7 +184,9 @@ def _as_text(column, name: str) -> sql.Composable:
     return sql.SQL("{}::text").format(ident)
 
 
-def _mirror_rows(conn, sink: Sink, schema: str, table: str, live_only: bool, source: bool) -> tuple[dict, int]:
+def _mirror_rows(
+    conn: Connection, sink: Sink, schema: str, table: str, live_only: bool, source: bool
+) -> tuple[dict, int]:
     """The rows as text by key, and how many rows there are (a key that is not unique shows as a difference)."""
     key_at = [sink.column_names.index(k) for k in sink.key]
     query = sql.SQL("SELECT {} FROM {}{}").format(
@@ -271,7 +277,7 @@ def verify(settings: Settings, sinks: tuple[Sink, ...] | None = None) -> VerifyR
     tables = []
     mapped: dict[str, dict[Any, tuple]] = {}
     with source_connect(settings) as src, warehouse_connect(settings) as wh, read_snapshot(wh):
-        if wh.execute("SELECT to_regclass('daily_sales_summary')").fetchone()[0] is None:
+        if scalar(wh, "SELECT to_regclass('daily_sales_summary')") is None:
             raise AladiaError(
                 f"the warehouse database {settings.postgres.warehouse_db} has no aladia schema yet",
                 "run 'aladia stream' first",

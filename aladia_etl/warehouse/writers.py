@@ -16,9 +16,14 @@ import logging
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from aladia_etl.core.errors import AladiaError, ExitCode
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.sql import scalar
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 log = logging.getLogger("aladia.stream")
 
@@ -46,16 +51,16 @@ def lock_key(engine: str, stream: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def running(conn) -> list[tuple]:
+def running(conn: Connection) -> list[tuple]:
     """(engine, stream, pid, host, started_at) of every writer whose lock is held now."""
     return conn.execute(RUNNING).fetchall()
 
 
-def clear_dead_staging(conn) -> int:
+def clear_dead_staging(conn: Connection) -> int:
     """Delete staging rows written before every running writer started (a killed run's leftovers). Returns how many."""
     deleted = 0
     with conn.transaction():
-        oldest = conn.execute(f"SELECT min(started_at) FROM ({RUNNING}) r").fetchone()[0]
+        oldest = scalar(conn, f"SELECT min(started_at) FROM ({RUNNING}) r")
         for table in STAGING_WITH_TIME:
             if oldest is None:
                 deleted += conn.execute(f"DELETE FROM {table}").rowcount
@@ -75,7 +80,7 @@ class WriterLock:
         self.stream = stream
         self.what = what
         self.key = lock_key(engine, stream)
-        self.conn = None
+        self.conn: Connection | None = None
         self.held = False
         self._checked_at = 0.0
 
@@ -84,7 +89,7 @@ class WriterLock:
 
         conn = loader.connect(self.settings)
         try:
-            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]:
+            if not scalar(conn, "SELECT pg_try_advisory_lock(%s)", (self.key,)):
                 raise self._busy(conn)
             conn.execute(
                 "INSERT INTO pipeline_streams (engine, stream, lock_key, pid, host) VALUES (%s, %s, %s, %s, %s) "
@@ -101,7 +106,7 @@ class WriterLock:
         self.conn, self.held = conn, True
         return self
 
-    def _busy(self, conn) -> StreamBusy:
+    def _busy(self, conn: Connection) -> StreamBusy:
         row = conn.execute(
             "SELECT pid, host, started_at FROM pipeline_streams WHERE engine = %s AND stream = %s",
             (self.engine, self.stream),
@@ -122,11 +127,13 @@ class WriterLock:
         if self.conn is not None and not (self.conn.closed or self.conn.broken):
             if now - self._checked_at < every_s:
                 return
+            import psycopg
+
             try:
                 self.conn.execute("SELECT 1")
                 self._checked_at = now
                 return
-            except Exception:  # the session ended: so did the lock
+            except psycopg.Error:  # the session ended: so did the lock
                 self._close()
         self.held = False
         self.acquire()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shutil
@@ -70,6 +71,32 @@ def test_report_bad_input(streamed, args, needle, tmp_path):
     assert needle in result.stderr and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_notebook_executes_every_cell_with_its_plots_on_the_warehouse(streamed, tmp_path):
+    """`aladia notebook --bench` on the streamed warehouse: every code cell ran without an error, the plots are PNGs,
+    the tables show what `aladia report` reports, and no password reaches the file."""
+    out = tmp_path / "analysis.ipynb"
+    bench = Path(__file__).resolve().parents[2] / "docs" / "bench-2026-11-26.json"
+    token = "nb-e2e-token-5f1c0a"  # a secret of this run's settings (the health API's token)
+    env = {**streamed, "ALADIA_SERVE__TOKEN": token}
+    result = run_cli(["notebook", "--out", str(out), "--bench", str(bench), "--top", "3"], env, timeout=600)
+    assert result.code == 0, result.output[-3000:]
+    notebook = json.loads(out.read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code and all(cell["execution_count"] for cell in code), "a code cell did not run"
+    outputs = [o for cell in code for o in cell["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    images = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 6  # revenue, customers, products, anomalies, and the bench's two sections
+    assert all(base64.b64decode(png)[:8] == b"\x89PNG\r\n\x1a\n" for png in images)
+    text = json.dumps(notebook)
+    top = json.loads(run_cli(["report", "customers", "--format", "json", "--top", "3"], streamed).stdout)
+    for customer in top["sections"]["customers"]:
+        assert customer["name"] in text  # the notebook's table holds the report's top customers
+    assert "spark" in text and "beam" in text  # the bench's engines
+    assert token not in text and token not in result.output
+    assert not list(tmp_path.glob("*.failed.ipynb"))
 
 
 def test_html_report_renders_in_headless_chromium(streamed, tmp_path):

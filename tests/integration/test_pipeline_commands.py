@@ -102,11 +102,11 @@ def test_plan_then_a_destructive_change_is_refused_whole(shop, stack_settings):
         compiled = compile_pipeline(load(Path(narrower["ALADIA_PIPELINE"])), catalog)
         with psycopg.connect(**target.conninfo(name), autocommit=True) as wh:
             changes = ddl.plan(wh, compiled.sinks)
-            assert [(c.action, c.destructive) for c in changes if c.table == "mirror.shop__items"][0] == (
+            assert next((c.action, c.destructive) for c in changes if c.table == "mirror.shop__items") == (
                 "drop column",
                 True,
             )
-            with pytest.raises(ddl.DestructiveChange, match="drop column mirror.shop__items: note") as info:
+            with pytest.raises(ddl.DestructiveChange, match=r"drop column mirror\.shop__items: note") as info:
                 ddl.apply(wh, changes)
             assert "--allow-destructive" in str(info.value) and "\n" not in str(info.value)
             columns = {r[0] for r in wh.execute(ddl.COLUMNS_OF, ("mirror.shop__items",)).fetchall()}

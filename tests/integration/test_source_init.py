@@ -40,7 +40,7 @@ def test_schema_is_ready_for_cdc(pipeline):
         identities = dict(
             conn.execute(
                 "SELECT relname, relreplident FROM pg_class WHERE relname = ANY(%s)",
-                (list(schema.CAPTURED_TABLES) + [schema.HEARTBEAT_TABLE],),
+                ([*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE],),
             ).fetchall()
         )
         published = {

@@ -190,7 +190,7 @@ def test_concurrent_writers_keep_every_days_summary_exact(wh):
                     token = loader.batch_token(f"w{n}", "s", batch)
                     stage(mine, token, records)
                     loader.apply_batch(own, f"w{n}", "s", batch)
-        except BaseException as exc:  # reported by the test
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in (1, 2, 3)]

@@ -45,7 +45,7 @@ def test_changes_per_second_from_pgbench_reports():
     assert pgbench_changes_per_s(MULTI, small_scripts()) == 550 * 3 + 300 * 1 + 150 * 2
     single = "number of transactions actually processed: 100\ntps = 51.5 (without initial connection time)\n"
     assert pgbench_changes_per_s(single, [large_script()]) == 51.5 * 20
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pgbench reported 0 of 3 scripts"):
         pgbench_changes_per_s("tps = 1.0 (without initial connection time)\n", small_scripts())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no tps in pgbench's output"):
         pgbench_changes_per_s("nothing", [large_script()])

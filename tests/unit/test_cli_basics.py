@@ -198,8 +198,8 @@ def test_shell_completion_completes_commands_and_options():
 
 
 def test_exit_codes_match_the_documented_table():
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Errors and exit codes", 1)[1].split("\n## ", 1)[0]
+    page = (REPO / "docs" / "TROUBLESHOOTING.md").read_text()
+    section = page.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.M)}
     assert documented == {int(code) for code in ExitCode}
 

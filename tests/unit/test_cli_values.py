@@ -29,13 +29,13 @@ from tests.cli import invoke
 def test_one_duration_parser(text, seconds):
     parse = duration("--trigger-interval")
     if seconds is None:
-        with pytest.raises(UsageError, match="--trigger-interval: '1h' is not a duration"):  # noqa: RUF043
+        with pytest.raises(UsageError, match="--trigger-interval: '1h' is not a duration"):
             parse(text)
     else:
         assert parse(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["0", "0ms", "0.0001ms", "-1s", "nan", "inf", "1e3", "3601", "", "s", "²", "١s"])
+@pytest.mark.parametrize("text", ["0", "0ms", "0.0001ms", "-1s", "nan", "inf", "1e3", "3601", "", "s", "²", "\u0661s"])
 def test_durations_that_are_not_refused_with_the_option_named(text):
     with pytest.raises(UsageError) as caught:
         duration("--trigger-interval")(text)
@@ -63,3 +63,26 @@ def test_a_usage_error_names_the_one_option_at_fault(args, option):
     assert f"'{option}'" in line and all(
         other not in line for other in {"--top", "--minutes", "--threshold"} - {option}
     )
+
+
+def test_every_option_taking_a_value_says_what_the_value_is():
+    """A placeholder names the value (SECONDS, TOPIC, spark|beam), never its Python type (<str>, <int range>)."""
+    import typer
+
+    from aladia_etl.cli import app
+
+    def commands(command, path):
+        subs = getattr(command, "commands", None)
+        if not subs:
+            yield path, command
+            return
+        for name, sub in subs.items():
+            yield from commands(sub, [*path, name])
+
+    unnamed = [
+        f"{' '.join(path)} {param.opts[0]}"
+        for path, command in commands(typer.main.get_command(app), ["aladia"])
+        for param in command.params
+        if not getattr(param, "is_flag", False) and not param.hidden and param.metavar is None
+    ]
+    assert not unnamed, f"options without a metavar: {unnamed}"

@@ -1,5 +1,5 @@
-"""README's configuration table and the settings model cannot drift apart: every setting the model reads from the
-environment is in the table, and the table names no variable the model does not read."""
+"""The configuration table (docs/CONFIGURATION.md) and the settings model cannot drift apart: every setting the model
+reads from the environment is in the table, and the table names no variable the model does not read."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from pydantic import BaseModel
 
 from aladia_etl.core.settings import ENV_PREFIX, NESTED_DELIMITER, Settings
 from tests.helpers import REPO
+
+PAGE = REPO / "docs" / "CONFIGURATION.md"
+SECTION = "## Every setting"
 
 
 def model_variables(model: type[BaseModel], prefix: str = ENV_PREFIX) -> set[str]:
@@ -22,11 +25,12 @@ def model_variables(model: type[BaseModel], prefix: str = ENV_PREFIX) -> set[str
     return out
 
 
-def table_variables(readme: str) -> set[str]:
-    """The variables of the table under '## Configuration': a row's first cell names them in full
+def table_variables(page: str) -> set[str]:
+    """The variables of the table under SECTION: a row's first cell names them in full
     (`ALADIA_POSTGRES__HOST`), by their last part after the previous one's group (`__PORT`), or as the previous
     one's `_FILE` twin (`(\\`_FILE\\`)`)."""
-    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    assert SECTION in page, f"{PAGE.name} has no '{SECTION}' section"
+    section = page.split(SECTION, 1)[1].split("\n## ", 1)[0]
     found: set[str] = set()
     for line in section.splitlines():
         if not line.startswith("| `"):
@@ -55,9 +59,14 @@ def cli_variables() -> set[str]:
     return found
 
 
-def test_the_readme_configuration_table_lists_every_setting_and_no_other():
-    readme = (REPO / "README.md").read_text()
-    documented, real = table_variables(readme), model_variables(Settings) | cli_variables()
+def test_the_configuration_table_lists_every_setting_and_no_other():
+    documented, real = table_variables(PAGE.read_text()), model_variables(Settings) | cli_variables()
     assert "ALADIA_LOG_FORMAT" in real
-    assert not real - documented, f"settings missing from README's configuration table: {sorted(real - documented)}"
-    assert not documented - real, f"README's table names settings the model does not read: {sorted(documented - real)}"
+    assert not real - documented, f"settings missing from {PAGE.name}'s table: {sorted(real - documented)}"
+    assert not documented - real, (
+        f"{PAGE.name}'s table names settings the model does not read: {sorted(documented - real)}"
+    )
+
+
+def test_the_readme_points_at_the_configuration_page():
+    assert "docs/CONFIGURATION.md" in (REPO / "README.md").read_text()

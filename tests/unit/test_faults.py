@@ -17,7 +17,7 @@ def chained(outer: BaseException, inner: BaseException) -> BaseException:
             raise inner
         except BaseException as exc:
             raise outer from exc
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - the exception it raised itself
         return exc
 
 

@@ -34,20 +34,46 @@ def test_every_data_file_of_the_package_is_declared_package_data() -> None:
     assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
 
 
+def _imports(path) -> tuple[set[str], set[str]]:
+    """The top-level modules a file imports: at module level, and only inside functions."""
+    tree = ast.parse(path.read_text())
+    found: dict[bool, set[str]] = {True: set(), False: set()}
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if isinstance(node, ast.Import):
+            found[in_function].update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found[in_function].add(node.module.split(".")[0])
+        nested = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for child in ast.iter_child_nodes(node):
+            visit(child, nested)
+
+    visit(tree, False)
+    return found[False], found[True] - found[False]
+
+
 def test_every_third_party_import_is_a_runtime_dependency() -> None:
+    """A module of an optional extra (`pip install 'aladia-etl[notebook]'`, not `dev`) may be imported, inside a
+    function only: the package and `aladia --help` work without it, and the command that needs it says so."""
     runtime = {requirement_name(spec) for spec in PROJECT["project"]["dependencies"]}
+    optional = {
+        requirement_name(spec)
+        for extra, specs in PROJECT["project"].get("optional-dependencies", {}).items()
+        if extra != "dev"
+        for spec in specs
+    }
     distributions = packages_distributions()
-    imported: set[str] = set()
+    at_module_level: set[str] = set()
+    in_functions: set[str] = set()
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                imported.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                imported.add(node.module.split(".")[0])
-    third_party = imported - set(sys.stdlib_module_names) - {"aladia_etl", "__future__"}
+        top, nested = _imports(path)
+        at_module_level |= top
+        in_functions |= nested
+    ignore = set(sys.stdlib_module_names) | {"aladia_etl", "__future__"}
     undeclared = {}
-    for module in sorted(third_party):
+    for module in sorted((at_module_level | in_functions) - ignore):
         owners = {name.lower().replace("_", "-") for name in distributions.get(module, [module])}
-        if not owners & runtime:
+        allowed = runtime | (optional if module not in at_module_level else set())
+        if not owners & allowed:
             undeclared[module] = sorted(owners)
     assert not undeclared, f"imported by aladia_etl but not in [project].dependencies: {undeclared}"

@@ -145,7 +145,7 @@ def test_every_secret_can_come_from_a_file_and_the_file_wins(monkeypatch, tmp_pa
 
 def test_a_short_serve_token_is_refused(monkeypatch):
     monkeypatch.setenv("ALADIA_SERVE__TOKEN", "short")
-    with pytest.raises(ConfigError, match="ALADIA_SERVE__TOKEN.*16 characters"):
+    with pytest.raises(ConfigError, match=r"ALADIA_SERVE__TOKEN.*16 characters"):
         load_settings()
 
 
@@ -228,7 +228,7 @@ def test_an_unreadable_client_file_is_one_line(tmp_path):
     path = tmp_path / "data" / SECURE_CLIENT_SETTINGS
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    with pytest.raises(ConfigError, match="client settings .* cannot be read"):
+    with pytest.raises(ConfigError, match=r"client settings .* cannot be read"):
         load_settings()
 
 
@@ -287,7 +287,7 @@ def test_a_secret_file_with_a_line_break_inside_is_refused(monkeypatch, tmp_path
     assert "ALADIA_KAFKA__SECURITY__SASL_PASSWORD_FILE" in caught.value.reason and "evil" not in caught.value.reason
     monkeypatch.delenv("ALADIA_KAFKA__SECURITY__SASL_PASSWORD_FILE")
     monkeypatch.setenv("ALADIA_KAFKA__SECURITY__SASL_PASSWORD", 'a"\nb')
-    with pytest.raises(ConfigError, match="SASL_PASSWORD .*control character"):
+    with pytest.raises(ConfigError, match=r"SASL_PASSWORD .*control character"):
         load_settings()
 
 

@@ -32,7 +32,7 @@ def test_pyproject_pins_apache_beam_to_the_prism_version():
 def test_every_debezium_and_kafka_artifact_uses_the_pins():
     for bundle in (kafka_bundle(), debezium_postgres_bundle()):
         for coordinate in bundle.coordinates:
-            group, artifact, version = coordinate.split(":")
+            group, _artifact, version = coordinate.split(":")
             if group == "org.apache.kafka":
                 assert version == versions.KAFKA_VERSION
             if group == "io.debezium":

@@ -24,7 +24,7 @@ from aladia_etl.stack.connections import closing, consumer
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def wait_until_quiet(settings: Settings, quiet_s: float = 3.0) -> None:

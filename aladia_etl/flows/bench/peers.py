@@ -11,6 +11,7 @@ from aladia_etl.cdc.service import client_for, wait_running
 from aladia_etl.core import versions
 from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.sql import scalar
 from aladia_etl.flows.bench.setup import BenchNames, admin, recreate_database
 from aladia_etl.source import schema
 from aladia_etl.stack.connections import connect
@@ -140,12 +141,10 @@ def run_native(settings: Settings, names: BenchNames, end_lsn: str, changes: int
                     raise AladiaError("native logical replication did not catch up", "see the PostgreSQL log")
                 time.sleep(0.05)
         seconds = time.monotonic() - started
-        counts = {t: dst.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0] for t in schema.CAPTURED_TABLES}
+        counts = {t: scalar(dst, f"SELECT count(*) FROM public.{t}") for t in schema.CAPTURED_TABLES}
         dst.execute("DROP SUBSCRIPTION aladia_bench_sub")
     with connect(settings, names.source_db) as src:
-        source_counts = {
-            t: src.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0] for t in schema.CAPTURED_TABLES
-        }
+        source_counts = {t: scalar(src, f"SELECT count(*) FROM public.{t}") for t in schema.CAPTURED_TABLES}
     return {
         "changes": changes,
         "seconds": round(seconds, 3),

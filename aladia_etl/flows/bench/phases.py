@@ -54,7 +54,7 @@ def drain(
         settle_s=1.0,
         trigger_interval=bench.options.trigger_interval,
         stream_name="bench-drain",
-        **({"master": master} if master else {}),
+        master=master or StreamOptions.master,
         sinks=None if compiled is None else compiled.spec(),
     )
     started = time.monotonic()
@@ -114,7 +114,7 @@ class Streaming:
         def run() -> None:
             try:
                 run_stream(target, options, on_progress=lambda p: setattr(self, "progress", p), stop=self.stop)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the bench's thread
                 self.error = exc
 
         self.thread = threading.Thread(target=run, name=f"bench-{engine}", daemon=True)
@@ -148,7 +148,7 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     latencies = sorted(latencies)
 
     def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))], 3)
+        return round(latencies[min(len(latencies) - 1, round(p / 100 * (len(latencies) - 1)))], 3)
 
     return {
         "p50_s": pct(50),
@@ -265,9 +265,10 @@ def capture(bench) -> dict[str, Any]:
         return max(0, state["base"] + stats.cdc_records - published)
 
     def next_step() -> None:
+        bench.wait_quiet()
         state.pop("base", None)
 
-    return _search(bench, lag, between=lambda: (bench.wait_quiet(), next_step()))
+    return _search(bench, lag, between=next_step)
 
 
 def sustained(bench, engine: str) -> dict[str, Any]:

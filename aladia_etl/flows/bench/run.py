@@ -18,6 +18,7 @@ from aladia_etl.core import versions
 from aladia_etl.core.errors import AladiaError, UsageError
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.sql import scalar
 from aladia_etl.flows.bench import peers, phases
 from aladia_etl.flows.bench.setup import (
     VARIANTS,
@@ -171,7 +172,7 @@ class Bench:
         from aladia_etl.source.bootstrap import connect
 
         with connect(self.src) as conn:
-            self.end_lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+            self.end_lsn = scalar(conn, "SELECT pg_current_wal_lsn()::text")
         expected = snapshot + stats.cdc_records
         for variant in self.variants():
             self.records = self.wait_topics(lambda t: t >= expected, f"{expected} records", variant)

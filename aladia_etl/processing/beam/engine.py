@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from aladia_etl.bus.offsets import PartitionOffsets
 from aladia_etl.core.errors import AladiaError
@@ -22,6 +23,9 @@ from aladia_etl.processing.continuity import resume_positions
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage, Stopped
 from aladia_etl.warehouse import loader
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 ENGINE = "beam"
 PARALLEL_THRESHOLD = 50_000
@@ -40,7 +44,7 @@ def pipeline_runner(name: str | None):
     return name
 
 
-def BeamEngine(settings: Settings, options: StreamOptions, progress: StreamProgress):  # noqa: N802 - a class to callers
+def BeamEngine(settings: Settings, options: StreamOptions, progress: StreamProgress):  # a class to its callers
     """The Beam engine for the runner asked for: one long-running unbounded pipeline on Prism (or any portable
     runner), or, with `--runner fnapi`, bounded micro-batches on Beam's in-process FnApiRunner (offline)."""
     if options.runner in FNAPI_NAMES:
@@ -60,7 +64,7 @@ class MicroBatchBeamEngine:
         self._busy = threading.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._conn = None
+        self._conn: Connection | None = None
         self._kafka = None
         self.sinks = options.compiled_sinks()
 
@@ -75,7 +79,7 @@ class MicroBatchBeamEngine:
         return out
 
     # -- one batch -----------------------------------------------------------------------------------------
-    def run_batch(self, ranges, batch_id: int, conn) -> None:
+    def run_batch(self, ranges, batch_id: int, conn: Connection) -> None:
         """Stage the ranges with a Beam pipeline (the stats are recorded in the warehouse by the staging code)."""
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
@@ -111,7 +115,7 @@ class MicroBatchBeamEngine:
             ]
         return flags
 
-    def _next_batch_id(self, conn) -> int:
+    def _next_batch_id(self, conn: Connection) -> int:
         return loader.next_batch_id(conn, ENGINE, self.stream_id)
 
     def _connections(self):
@@ -167,7 +171,7 @@ class MicroBatchBeamEngine:
                     self._stop.wait(remaining)
         except Stopped:
             return
-        except BaseException as exc:  # surfaced by check()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by check()
             self._error = exc
         finally:
             self._forget_connections()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
@@ -68,7 +69,7 @@ class ReadKafkaPartition(beam.DoFn):
         self.call_budget_s = 0.5  # a chunk reaches the next step only when its call ends
 
     def setup(self) -> None:
-        self.consumers: dict[tuple[str, int], object] = {}
+        self.consumers: dict[tuple[str, int], Any] = {}  # kafka-python's KafkaConsumer (untyped)
 
     def _consumer(self, topic: str, partition: int):
         from aladia_etl.bus.reader import range_consumer
@@ -114,7 +115,7 @@ class ReadKafkaPartition(beam.DoFn):
                 shared.fail(self.stream_key, exc)
                 tracker.try_claim(tracker.current_restriction().stop)
                 return
-            except Exception as exc:  # the broker away: retried after a backoff, reported meanwhile
+            except Exception as exc:  # noqa: BLE001 - the broker away: retried after a backoff, reported meanwhile
                 self._forget(topic, partition)
                 tracker.defer_remainder(Duration.of(shared.source_failed(self.stream_key, exc)))
                 return

@@ -23,14 +23,14 @@ class StreamShared:
     stop: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
     highwater: dict[tuple[str, int], int] = field(default_factory=dict)
-    source_outage: Outage | None = None
+    source_outage: Outage = field(init=False)
     # the pane-applying step
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     waiting: dict[tuple[str, int], dict[int, dict]] = field(default_factory=dict)  # chunks ahead of a gap
     next_batch_id: int = 0
     applying: int = 0
-    apply_outage: Outage | None = None
+    apply_outage: Outage = field(init=False)
     abort: threading.Event = field(default_factory=threading.Event)  # stop retrying an apply: the stream gives up
 
     def __post_init__(self) -> None:
@@ -80,7 +80,7 @@ def source_failed(key: str, exc: BaseException) -> float:
     state = get(key)
     try:
         return state.source_outage.failed(exc)
-    except BaseException as fatal:  # recorded: the engine raises it, the source finishes its range
+    except BaseException as fatal:  # noqa: BLE001 - recorded: the engine raises it, the source finishes its range
         fail(key, fatal)
         return 0.0
 

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
@@ -26,6 +27,9 @@ from aladia_etl.processing.beam import shared
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage
 from aladia_etl.warehouse import loader
+
+if TYPE_CHECKING:
+    from apache_beam.runners.runner import PipelineResult
 
 ENGINE = "beam"
 DEFAULT_PANE_S = 0.3
@@ -62,7 +66,7 @@ class BeamStreamingEngine:
         self.progress = progress
         self.stream_id = options.stream_name
         self.key = f"{ENGINE}:{options.stream_name}"
-        self.result = None
+        self.result: PipelineResult | None = None
         self.shared: shared.StreamShared | None = None
         self._restart = Outage("the Beam pipeline", options.max_outage_s, lambda s: progress.note_retry(s, "runner"))
 
@@ -155,6 +159,8 @@ class BeamStreamingEngine:
     def job_state(self) -> str:
         """The job's state as the runner reports it; UNREACHABLE when its job service does not answer (Prism
         ends with its job, so asking after the end can fail with a gRPC error)."""
+        if self.result is None:  # not launched
+            return UNREACHABLE
         try:
             return str(self.result.state)
         except Exception:  # noqa: BLE001 - any failure to ask means nobody runs the job any more
@@ -175,7 +181,7 @@ class BeamStreamingEngine:
         try:
             self._launch()
             self._restart.recovered()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - classified by failed()
             self._restart.failed(exc if self._restart.active else why, now)
 
     def busy(self) -> bool:

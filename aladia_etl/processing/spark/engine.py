@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from functools import partial
+from typing import TYPE_CHECKING
 
 from aladia_etl.bus.topics import cdc_pattern
 from aladia_etl.core.errors import AladiaError
@@ -22,6 +23,11 @@ from aladia_etl.processing import checkpoints
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage, OutageTooLong, Stopped
 from aladia_etl.warehouse import loader
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
 
 ENGINE = "spark"
 log = logging.getLogger("aladia.spark")
@@ -83,8 +89,8 @@ class SparkEngine:
         self.settings = settings
         self.options = options
         self.progress = progress
-        self.spark = None
-        self.query = None
+        self.spark: SparkSession | None = None
+        self.query: StreamingQuery | None = None
         self._busy = threading.Event()
         self._stopping = False
         self._error: BaseException | None = None
@@ -135,7 +141,7 @@ class SparkEngine:
         has = f"up to batch {following - 1}" if following else "none of its batches"
         return f"the checkpoint was ahead of the warehouse (batch {last} done, the warehouse has {has})"
 
-    def _continuity(self, conn, at_start: bool = False):
+    def _continuity(self, conn: Connection, at_start: bool = False):
         """The gap check before each batch. A topic deleted and created again is accepted (--accept-data-loss) only
         when the stream starts, where its checkpoint — offsets of the old topic — is set aside too."""
         from aladia_etl.processing.continuity import resume_positions
@@ -162,18 +168,19 @@ class SparkEngine:
             if ahead:
                 self._set_aside(ahead)
         self.stream_id = self._stream_id()
-        self.spark = build_session(self.settings, self.options.master, self.options.conf)
+        spark = self.spark = build_session(self.settings, self.options.master, self.options.conf)
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
-        workers = self.spark.sparkContext.defaultParallelism
-        self.spark.range(0, workers, numPartitions=workers).mapInArrow(
-            partial(_warm_up, conninfo), "ok boolean"
-        ).collect()
+        workers = spark.sparkContext.defaultParallelism
+        spark.range(0, workers, numPartitions=workers).mapInArrow(partial(_warm_up, conninfo), "ok boolean").collect()
         self._start_query()
 
     def _start_query(self) -> None:
         """The streaming query, from the checkpoint (also after a service outage stopped it)."""
-        parallelism = self.spark.sparkContext.defaultParallelism
-        reader = self.spark.readStream.format("kafka").options(
+        spark = self.spark
+        if spark is None:
+            raise RuntimeError("the Spark session is not started")
+        parallelism = spark.sparkContext.defaultParallelism
+        reader = spark.readStream.format("kafka").options(
             **kafka_source_options(self.settings, self.options, parallelism)
         )
         records = reader.load().select("topic", "partition", "offset", "key", "value")
@@ -263,7 +270,7 @@ class SparkEngine:
                 "the Spark streaming query stopped unexpectedly", f"see {self.settings.logs_dir / 'spark-driver.log'}"
             )
 
-    def _restart_after(self, failure: BaseException) -> bool:
+    def _restart_after(self, failure: object) -> bool:
         """A query stopped by a service's fault (the broker away while Spark planned a batch) is restarted from its
         checkpoint, with backoff; returns False for any other failure."""
         now = time.monotonic()
@@ -272,7 +279,7 @@ class SparkEngine:
                 self._query_outage.failed(_as_exception(failure), now)
             except OutageTooLong:
                 raise
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - anything failed() raises is no service's fault
                 return False
             return True
         if now < self._query_outage.next_attempt_at:
@@ -280,7 +287,7 @@ class SparkEngine:
         self._error = None
         try:
             self._start_query()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - classified by failed()
             self._query_outage.failed(exc, now)
             return True
         self._query_outage.recovered()
@@ -295,7 +302,7 @@ class SparkEngine:
                 self._continuity(conn)
         except DataLoss:
             raise
-        except Exception:  # the original failure is reported instead
+        except Exception:  # noqa: BLE001 - the original failure is reported instead
             return
 
     def busy(self) -> bool:
@@ -319,6 +326,6 @@ class SparkEngine:
             self._kafka.close()
 
 
-def _as_exception(failure) -> BaseException:
+def _as_exception(failure: object) -> BaseException:
     """Spark's StreamingQueryException is not always a Python exception instance; its text is what counts."""
     return failure if isinstance(failure, BaseException) else RuntimeError(str(failure))

@@ -140,7 +140,7 @@ def test_the_largest_storable_lsn_and_ts_ms_parse():
     low, high = EPOCH_MS_RANGE
     assert parse(TOPIC, 0, 1, envelope(lsn=2**63 - 1, ts_ms=high)).lsn == 2**63 - 1
     assert parse(TOPIC, 0, 1, envelope(ts_ms=low)).ts_ms == low
-    with pytest.raises(RecordError, match="source.ts_ms"):
+    with pytest.raises(RecordError, match=r"source\.ts_ms"):
         parse(TOPIC, 0, 1, envelope(ts_ms=low - 1))
 
 

@@ -120,6 +120,6 @@ def test_set_aside_keeps_the_checkpoint_under_a_name_that_says_so(tmp_path):
 def test_set_aside_refuses_what_aladia_did_not_mark(tmp_path):
     unmarked = tmp_path / "unmarked"
     (unmarked / "commits").mkdir(parents=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a checkpoint aladia created"):
         set_aside(unmarked)
     assert unmarked.is_dir()

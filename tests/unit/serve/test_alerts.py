@@ -1,5 +1,6 @@
-"""The metric names are one contract: README.md's table, what `aladia serve` and `aladia stream --metrics-port`
-expose (registries built with fake data), and what compose/alerts.yml and compose/prometheus.yml use."""
+"""The metric names are one contract: docs/OPERATIONS.md's table, what `aladia serve` and
+`aladia stream --metrics-port` expose (registries built with fake data), and what compose/alerts.yml and
+compose/prometheus.yml use."""
 
 from __future__ import annotations
 
@@ -42,16 +43,16 @@ def stream_names():
     return exposed(registry)
 
 
-def readme_table() -> dict[str, str]:
-    """metric -> "exposed by" column of README.md's metrics table."""
+def documented_table() -> dict[str, str]:
+    """metric -> "exposed by" column of the metrics table (docs/OPERATIONS.md)."""
     rows = re.findall(
-        r"^\| `(aladia_[a-z0-9_]+)` \|[^|]*\|[^|]*\| ([a-z, ]+) \|", (REPO / "README.md").read_text(), re.M
+        r"^\| `(aladia_[a-z0-9_]+)` \|[^|]*\|[^|]*\| ([a-z, ]+) \|", (REPO / "docs/OPERATIONS.md").read_text(), re.M
     )
     return {name: by.strip() for name, by in rows}
 
 
-def test_every_metric_is_in_the_one_readme_table_and_where_it_says(server_names, stream_names):
-    table = readme_table()
+def test_every_metric_is_in_the_one_documented_table_and_where_it_says(server_names, stream_names):
+    table = documented_table()
     assert set(table) == set(server_names) | set(stream_names)
     for name, by in table.items():
         assert ("serve" in by) == (name in server_names), name
@@ -117,7 +118,7 @@ def test_prometheus_scrapes_the_server_and_a_stream_and_loads_the_rules():
     config = yaml.safe_load((REPO / "compose/prometheus.yml").read_text())
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert targets == {"aladia-serve": ["127.0.0.1:8000"], "aladia-stream": ["127.0.0.1:9464"]}
-    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    assert config["rule_files"] == ["alerts.yml"]  # next to the configuration, on the host and in the container
     compose = yaml.safe_load((REPO / "compose/docker-compose.yml").read_text())
     prometheus = compose["services"]["prometheus"]
     assert prometheus["profiles"] == ["monitoring"]  # `aladia up --docker` does not start it

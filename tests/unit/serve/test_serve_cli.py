@@ -62,7 +62,7 @@ def test_a_signal_stops_it_gracefully_with_exit_0(tmp_path, sig):
         answer = wait_serving(proc, f"http://127.0.0.1:{port}/health")
         assert answer.status_code == 503 and answer.json()["components"]["kafka"]["state"] == "down"
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=30)
+        _stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

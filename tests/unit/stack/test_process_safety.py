@@ -104,7 +104,7 @@ def test_a_reused_pid_in_an_old_style_pid_file_is_not_trusted(proc, notes, guard
 
 
 @pytest.mark.parametrize(
-    "changes, why",
+    ("changes", "why"),
     [
         ({"start_ticks": 1}, "started at another time"),
         ({"cmdline": ["java", "kafka.Kafka", "/x/server.properties"]}, "now belongs to another process"),

@@ -62,12 +62,12 @@ def test_a_server_certificate_verifies_for_its_dns_name(tmp_path, ca):
 
 
 def test_another_name_for_the_same_host_is_refused(tmp_path, ca):
-    with pytest.raises(ssl.SSLCertVerificationError, match="match|mismatch"):
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"match|mismatch"):
         handshake(tmp_path, tls.issue(ca, "127.0.0.1", "kafka"), ca, "localhost")
 
 
 def test_a_client_trusting_another_ca_refuses_it(tmp_path, ca):
-    with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer|self.signed|verify failed"):
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"unable to get local issuer|self.signed|verify failed"):
         handshake(tmp_path, tls.issue(ca, "127.0.0.1", "kafka"), tls.new_ca("someone else"), "127.0.0.1")
 
 
@@ -89,7 +89,7 @@ def test_a_client_certificate_names_its_client_and_no_host(ca):
 def test_the_pkcs12_keystore_holds_key_certificate_and_ca_under_its_password(ca):
     server = tls.issue(ca, "127.0.0.1", "kafka")
     blob = server.pkcs12("keystore-pass", ca)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Invalid password"):
         pkcs12.load_key_and_certificates(blob, b"wrong")
     key, cert, chain = pkcs12.load_key_and_certificates(blob, b"keystore-pass")
     assert key is not None and cert is not None
