@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.files import atomic_write
 from aladia_etl.core.secrets import mask_data
 from aladia_etl.core.settings import Settings
@@ -66,7 +67,8 @@ class StatePublisher:
         }
         try:
             atomic_write(self.path, json.dumps(mask_data(data)) + "\n")  # the health API serves this file
-        except OSError:  # a full disk must not stop the stream; status then shows the last state written
+        except (AladiaError, OSError):  # a full disk must not stop the stream; status then shows the last state written
+            # (atomic_write turns every OSError into a UsageError naming the file)
             return
         self._last = (p.state, p.retrying, p.stopped_reason)
         self._written_at = time.monotonic()

@@ -9,7 +9,6 @@ line says how to install Go or where to point the setting.
 
 from __future__ import annotations
 
-import http.client
 import io
 import os
 import shutil
@@ -18,7 +17,6 @@ import subprocess
 import sys
 import urllib.request
 import zipfile
-import zlib
 from pathlib import Path
 
 from aladia_etl.core import versions
@@ -73,7 +71,7 @@ def _download(version: str, timeout: float = 20) -> bytes | None:
             member = next((n for n in archive.namelist() if not n.endswith("/")), None)
             return None if member is None else archive.read(member)
     # offline, a proxy, a cut or broken download: build it instead
-    except (OSError, http.client.HTTPException, zipfile.BadZipFile, zlib.error):
+    except Exception:  # noqa: BLE001 - any failure to download or unpack (zipfile raises many kinds): build instead
         return None
 
 

@@ -12,11 +12,21 @@ from aladia_etl.flows import doctor
 from tests.helpers import run_cli
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def env(tmp_path, **extra: str) -> dict[str, str]:
+    """Ports nobody holds: a stack running on this machine (the defaults 5432, 9092, 9093, 8083) is not the test's."""
     return {
         "ALADIA_DATA_DIR": str(tmp_path / "data"),
         "ALADIA_CACHE_DIR": str(tmp_path / "cache"),
-        "ALADIA_POSTGRES__PORT": "25999",
+        "ALADIA_POSTGRES__PORT": str(free_port()),
+        "ALADIA_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "ALADIA_KAFKA__CONTROLLER_PORT": str(free_port()),
+        "ALADIA_CONNECT__URL": f"http://127.0.0.1:{free_port()}",
         **extra,
     }
 
