@@ -42,6 +42,23 @@ def read_range(bootstrap: str, start: dict[TopicPartition, int], end: dict[Topic
     return out
 
 
+def read_all(bootstrap: str, topic: str) -> list:
+    """Every record the topic holds now, from its first offset of each partition to its end."""
+    return read_range(bootstrap, {}, end_offsets(bootstrap, [topic]))
+
+
+def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> list:
+    """Send (key, value) pairs, acknowledged by every replica; returns each message's metadata (topic, offset)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        futures = [producer.send(topic, key=k, value=v) for k, v in messages]
+        return [future.get(timeout=30) for future in futures]
+    finally:
+        producer.close()
+
+
 def wait_for_records(bootstrap: str, topics: list[str], start: dict, predicate, timeout: float = 60) -> list:
     """Poll the topics from `start` until predicate(records) is true; returns the records."""
     deadline = time.monotonic() + timeout

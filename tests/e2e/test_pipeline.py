@@ -53,26 +53,22 @@ def test_replay_from_the_beginning_changes_nothing(pipeline, stack_env, engine):
 def test_poison_records_of_every_kind_go_to_the_dlq_and_the_rest_stays_exact(pipeline, stack_env, engine):
     """1,032 hostile records of 43 kinds, spread over the four CDC topics between real changes: the stream exits 0,
     each is in the dead-letter table exactly once with its reason and in the dead-letter topic at least once."""
-    from kafka import KafkaConsumer, KafkaProducer
-
     from tests.factories import POISON, POISON_REASONS
+    from tests.kafka_utils import produce, read_all
 
     bootstrap = pipeline.kafka.bootstrap_servers
     topics = [cdc_topic(pipeline, t) for t in ("customers", "products", "orders", "order_items")]
     kinds = list(POISON)
     assert len(kinds) >= 15
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     sent: dict[tuple[str, int], tuple[bytes, str]] = {}
     simulate(stack_env, 200, "--seed", "201")
-    futures = []
+    per_topic: dict[str, list[str]] = {topic: [] for topic in topics}
     for i in range(24 * len(kinds)):
-        kind = kinds[i % len(kinds)]
-        topic = topics[i % len(topics)]
-        futures.append((producer.send(topic, key=b'{"id":1}', value=POISON[kind]), kind))
-    for future, kind in futures:
-        meta = future.get(timeout=30)
-        sent[(meta.topic, meta.offset)] = (POISON[kind], POISON_REASONS[kind])
-    producer.close()
+        per_topic[topics[i % len(topics)]].append(kinds[i % len(kinds)])
+    for topic, sent_kinds in per_topic.items():
+        metas = produce(bootstrap, topic, [(b'{"id":1}', POISON[kind]) for kind in sent_kinds])
+        for meta, kind in zip(metas, sent_kinds, strict=True):
+            sent[(meta.topic, meta.offset)] = (POISON[kind], POISON_REASONS[kind])
     assert len(sent) >= 1000
     simulate(stack_env, 300, "--seed", "202")
 
@@ -90,16 +86,12 @@ def test_poison_records_of_every_kind_go_to_the_dlq_and_the_rest_stays_exact(pip
         assert found[key][1] == value
         assert reason in found[key][0], (key, found[key][0], reason)
 
-    consumer = KafkaConsumer(
-        "aladia.dlq", bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", consumer_timeout_ms=5000
-    )
     in_topic: dict[tuple[str, int], tuple[bytes, str]] = {}
-    for record in consumer:
+    for record in read_all(bootstrap, "aladia.dlq"):
         headers = dict(record.headers)
         key = (headers["aladia.topic"].decode(), int(headers["aladia.offset"]))
         assert headers["aladia.partition"] == b"0"
         in_topic[key] = (record.value, headers["aladia.reason"].decode())
-    consumer.close()
     assert set(sent) <= set(in_topic)
     for key, (value, reason) in sent.items():
         assert in_topic[key][0] == value and reason in in_topic[key][1]

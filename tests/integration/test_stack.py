@@ -29,25 +29,13 @@ def test_status_reports_every_component_healthy(stack, stack_env):
 
 
 def test_kafka_produce_consume_round_trip(stack, stack_settings):
-    from kafka import KafkaConsumer, KafkaProducer
+    from tests.kafka_utils import produce, read_all
 
     topic = f"roundtrip-{uuid.uuid4().hex[:8]}"
     payloads = [f"message-{i}".encode() for i in range(20)]
-    producer = KafkaProducer(bootstrap_servers=stack_settings.kafka.bootstrap_servers, acks="all")
-    for payload in payloads:
-        producer.send(topic, payload)
-    producer.flush(timeout=30)
-    producer.close()
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=stack_settings.kafka.bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=10000,
-        group_id=None,
-    )
-    received = [m.value for m in consumer]
-    consumer.close()
-    assert received == payloads
+    bootstrap = stack_settings.kafka.bootstrap_servers
+    produce(bootstrap, topic, [(None, payload) for payload in payloads])
+    assert [m.value for m in read_all(bootstrap, topic)] == payloads
 
 
 def test_connect_lists_the_debezium_postgres_plugin(stack, stack_settings):

@@ -22,6 +22,8 @@ from aladia_etl.core.settings import Settings
 from aladia_etl.processing import checkpoints
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage, OutageTooLong, Stopped
+from aladia_etl.processing.spark import cds
+from aladia_etl.processing.spark.cds import DriverArchive
 from aladia_etl.warehouse import loader
 
 if TYPE_CHECKING:
@@ -98,6 +100,7 @@ class SparkEngine:
         # The stream id file marks the checkpoint beside it as aladia's own.
         self.stream_id_file = checkpoints.marker(self.checkpoint)
         self._kafka = None
+        self._archive: DriverArchive | None = None  # the driver JVM's class-data archive, written on its first exit
         self.sinks = options.compiled_sinks()
         self._stop = threading.Event()
         self._batch_outage = Outage("the warehouse or Kafka", options.max_outage_s, progress.note_retry)
@@ -168,7 +171,8 @@ class SparkEngine:
             if ahead:
                 self._set_aside(ahead)
         self.stream_id = self._stream_id()
-        spark = self.spark = build_session(self.settings, self.options.master, self.options.conf)
+        spark, self._archive = build_session(self.settings, self.options.master, self.options.conf)
+        self.spark = spark
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
         workers = spark.sparkContext.defaultParallelism
         spark.range(0, workers, numPartitions=workers).mapInArrow(partial(_warm_up, conninfo), "ok boolean").collect()
@@ -322,6 +326,7 @@ class SparkEngine:
             self.query.stop()
         if self.spark is not None:
             self.spark.stop()
+            cds.finish(self._archive)
         if self._kafka is not None:
             self._kafka.close()
 

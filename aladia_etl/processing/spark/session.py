@@ -6,10 +6,13 @@ import os
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from aladia_etl.core import versions
 from aladia_etl.core.errors import MissingDependency
 from aladia_etl.core.settings import Settings
+from aladia_etl.processing.spark import cds
+from aladia_etl.processing.spark.cds import DriverArchive
 from aladia_etl.stack.artifacts import ArtifactStore, spark_kafka_bundle
 
 DRIVER_LOG4J2 = """\
@@ -55,7 +58,10 @@ def package_zip(settings: Settings) -> Path:
     return target
 
 
-def build_session(settings: Settings, master: str = "local[*]", conf: dict[str, str] | None = None, reporter=None):
+def build_session(
+    settings: Settings, master: str = "local[*]", conf: dict[str, str] | None = None, reporter=None
+) -> tuple[Any, DriverArchive | None]:
+    """The session, and the driver JVM's class-data archive (`cds.finish` it after the session stopped)."""
     spark_version = check_pyspark()
     store = ArtifactStore(settings.artifacts_dir, reporter) if reporter else ArtifactStore(settings.artifacts_dir)
     jars = store.jars(spark_kafka_bundle(spark_version))
@@ -67,6 +73,17 @@ def build_session(settings: Settings, master: str = "local[*]", conf: dict[str, 
     log_config = settings.data_dir / "spark" / "log4j2-driver.properties"
     log_config.parent.mkdir(parents=True, exist_ok=True)
     log_config.write_text(DRIVER_LOG4J2.format(log=logs / "spark-driver.log"))
+    conf = dict(conf or {})
+    archive = cds.prepare(settings, jars, spark_version)
+    java_options = " ".join(
+        option
+        for option in (
+            f"-Dlog4j2.configurationFile={log_config}",
+            archive.java_options if archive else "",
+            conf.pop("spark.driver.extraJavaOptions", ""),  # the user's, after aladia's
+        )
+        if option
+    )
 
     from pyspark.sql import SparkSession
 
@@ -78,7 +95,7 @@ def build_session(settings: Settings, master: str = "local[*]", conf: dict[str, 
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.pyspark.python", sys.executable)
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log_config}")
+        .config("spark.driver.extraJavaOptions", java_options)
         .config("spark.sql.streaming.stopTimeout", "60s")
         .config("spark.python.worker.reuse", "true")
         # the Kafka source's options carry SASL's JAAS line and maybe a client key: hidden wherever Spark shows them
@@ -86,8 +103,8 @@ def build_session(settings: Settings, master: str = "local[*]", conf: dict[str, 
     )
     if not master.startswith("local"):
         builder = builder.config("spark.submit.pyFiles", str(package_zip(settings)))
-    for key, value in (conf or {}).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    return session
+    return session, archive
