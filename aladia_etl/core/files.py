@@ -9,8 +9,11 @@ from pathlib import Path
 from aladia_etl.core.errors import UsageError
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file next to `path`, then rename it into place."""
+def atomic_write(
+    path: Path, text: str, fix: str = "choose a file in a writable directory (e.g. --out report.html)"
+) -> None:
+    """Write to a temporary file next to `path`, then rename it into place (`fix`: the hint of the error when it
+    cannot be written)."""
     tmp: str | None = None
     try:
         if path.is_dir():
@@ -23,10 +26,7 @@ def atomic_write(path: Path, text: str) -> None:
     except OSError as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        raise UsageError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            "choose a file in a writable directory (e.g. --out report.html)",
-        ) from None
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}", fix) from None
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -78,8 +78,17 @@ def test_notebook_executes_every_cell_with_its_plots_on_the_warehouse(streamed, 
     the tables show what `aladia report` reports, and no password reaches the file."""
     out = tmp_path / "analysis.ipynb"
     bench = Path(__file__).resolve().parents[2] / "docs" / "bench-2026-11-26.json"
-    token = "nb-e2e-token-5f1c0a"  # a secret of this run's settings (the health API's token)
-    env = {**streamed, "ALADIA_SERVE__TOKEN": token}
+    # Secrets the kernel receives (its health section's Connect probes send them: Connect without authentication
+    # ignores basic auth) and the masking must remove from whatever a cell shows; and the health API's token, which
+    # the kernel never gets.
+    password = "nb-e2e-connect-Pw-5f1c0a"
+    token = "nb-e2e-token-5f1c0a"
+    env = {
+        **streamed,
+        "ALADIA_CONNECT__USERNAME": "nb-e2e-user",
+        "ALADIA_CONNECT__PASSWORD": password,
+        "ALADIA_SERVE__TOKEN": token,
+    }
     result = run_cli(["notebook", "--out", str(out), "--bench", str(bench), "--top", "3"], env, timeout=600)
     assert result.code == 0, result.output[-3000:]
     notebook = json.loads(out.read_text())
@@ -95,7 +104,10 @@ def test_notebook_executes_every_cell_with_its_plots_on_the_warehouse(streamed, 
     for customer in top["sections"]["customers"]:
         assert customer["name"] in text  # the notebook's table holds the report's top customers
     assert "spark" in text and "beam" in text  # the bench's engines
-    assert token not in text and token not in result.output
+    assert "Debezium PostgreSQL connector plugin loaded" in text  # the kernel's Connect probe ran, with basic auth
+    for secret in (password, token):
+        assert secret not in out.read_text() and secret not in result.output
+    assert "nb-e2e-connect-Pw" not in out.read_text()  # nor a part of it (a table cuts long values)
     assert not list(tmp_path.glob("*.failed.ipynb"))
 
 

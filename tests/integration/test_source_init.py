@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def replica_server(stack_settings):
     yield settings, env
     server.stop()
     server.purge()
+    shutil.rmtree(base, ignore_errors=True)  # this fixture's own mkdtemp, emptied by the purge
 
 
 def test_wal_level_replica_gives_the_exact_fix(replica_server):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ def own_env():
     env = settings_env(base / "data", artifact_cache(), **PORTS)
     yield env
     run_cli(["down", "--purge"], env)
+    shutil.rmtree(base, ignore_errors=True)  # this test's own mkdtemp, emptied by the purge
 
 
 def _pids(data_dir: Path) -> dict[str, int]:

@@ -7,6 +7,9 @@ what is present must have the shape `flows.bench.run` writes, or the file is ref
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -53,30 +56,117 @@ NUMBERS = frozenset(
 )
 FLAGS = frozenset({"valid", "passed", "generator_limited", "warehouse_equals_source", "target_matches_source"})
 FIX = "give the JSON file 'aladia bench --out FILE' wrote"
+MAX_BYTES = 50 << 20  # a bench result is a few kilobytes
+MAX_DEPTH = 32  # and nests a few levels
 
 
 def load_bench(path: Path, option: str = "--bench") -> dict[str, Any]:
-    """The bench result in `path`; a one-line UsageError when the file is missing, unreadable, not JSON or not the
-    shape of a bench result."""
+    """The bench result in `path`; a one-line UsageError when the file is missing, not a regular file, larger than
+    MAX_BYTES, unreadable, not JSON (NaN, Infinity and numbers out of a float's range are no JSON numbers), nested
+    deeper than MAX_DEPTH or not the shape of a bench result."""
+    text = _read(Path(path), option)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{option} {path}: no such file", FIX) from None
-    except IsADirectoryError:
-        raise UsageError(f"{option} {path} is a directory", FIX) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UsageError(f"{option} {path} cannot be read ({why})", FIX) from None
-    try:
-        result = json.loads(text)
+        result = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_finite_int)
+    except _NotANumber as exc:
+        raise UsageError(f"{option} {path} is not JSON ({exc})", FIX) from None
+    except RecursionError:
+        raise UsageError(f"{option} {path} is not an 'aladia bench' result: nested too deeply", FIX) from None
     except ValueError as exc:  # JSONDecodeError, and numbers too long to read
         where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "unreadable value"
         raise UsageError(f"{option} {path} is not JSON ({reason}{where})", FIX) from None
+    if _depth(result) > MAX_DEPTH:
+        raise UsageError(f"{option} {path} is not an 'aladia bench' result: nested deeper than {MAX_DEPTH} levels", FIX)
     problem = shape_problem(result)
     if problem:
         raise UsageError(f"{option} {path} is not an 'aladia bench' result: {problem}", FIX)
     return result
+
+
+def _read(path: Path, option: str) -> str:
+    """The file's text: a regular file (not a directory, device, pipe or socket) of at most MAX_BYTES."""
+    try:
+        _check_kind(path, path.stat(), option)  # before opening: a pipe could wait for a writer, a device do anything
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            _check_kind(path, os.fstat(fh.fileno()), option)  # the file opened (not one replaced since)
+            data = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise UsageError(f"{option} {path}: no such file", FIX) from None
+    except IsADirectoryError:
+        raise UsageError(f"{option} {path} is a directory", FIX) from None
+    except OSError as exc:
+        raise UsageError(f"{option} {path} cannot be read ({exc.strerror or type(exc).__name__})", FIX) from None
+    if len(data) > MAX_BYTES:  # it grew while read
+        raise UsageError(f"{option} {path} is larger than {MAX_BYTES >> 20} MiB: no bench result", FIX)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{option} {path} cannot be read (it is not UTF-8 text)", FIX) from None
+
+
+def _check_kind(path: Path, info: os.stat_result, option: str) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{option} {path} is a directory", FIX)
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{option} {path} is not a regular file ({_file_kind(info.st_mode)})", FIX)
+    if info.st_size > MAX_BYTES:
+        raise UsageError(f"{option} {path} is larger than {MAX_BYTES >> 20} MiB: no bench result", FIX)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "a pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "of an unknown kind"
+
+
+class _NotANumber(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotANumber(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotANumber(f"the number {_short(text)} is out of range")
+    return value
+
+
+def _finite_int(text: str) -> int:
+    try:
+        value = int(text)
+        float(value)
+    except (ValueError, OverflowError):  # longer than the interpreter reads, or than a float holds
+        raise _NotANumber(f"the number {_short(text)} is out of range") from None
+    return value
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 20 else f"{text[:12]}… ({len(text)} characters)"
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (iteratively: any depth)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def shape_problem(result: Any) -> str | None:
@@ -239,7 +329,8 @@ if panels:
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         if panel == "drain":
-            ax.barh([r["contender"] for r in engines][::-1], [r["events_per_s"] for r in engines][::-1])
+            ax.barh(range(len(engines)), [r["events_per_s"] for r in engines][::-1])
+            ax.set_yticks(range(len(engines)), [r["contender"] for r in engines][::-1])
             ax.set_xlabel("events per second")
             ax.set_title("Drain throughput (higher is better)")
         else:

@@ -117,6 +117,7 @@ def show(name, only=None):
 
 CODE = {
     "health": """\
+from aladia_etl.core.secrets import mask
 from aladia_etl.flows.health import Prober, overall
 from aladia_etl.flows.status import pipeline_figures
 
@@ -124,7 +125,8 @@ states = Prober(settings).check()
 verdict = overall(states)
 unhealthy = f" (unhealthy: {', '.join(verdict['unhealthy'])})" if verdict["unhealthy"] else ""
 display(Markdown(f"**Pipeline: {verdict['state']}**{unhealthy}"))
-components = [{"component": s.component, "state": s.state, "detail": s.detail} for s in states.values()]
+# masked here, whole: the table may shorten a long detail, and a cut URL is no longer recognised as one
+components = [{"component": s.component, "state": s.state, "detail": mask(s.detail or "")} for s in states.values()]
 display(pd.DataFrame(components))
 show("realtime", only={"realtime_freshness"})  # seconds behind the source; records not yet applied (lag)
 figures = pipeline_figures(settings)
@@ -153,8 +155,10 @@ show("customers")
 customers = sections["customers"]
 if customers:
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(customers) + 1.5))
-    names = [c["name"] or f"customer {c['customer_id']}" for c in customers]
-    ax.barh(names[::-1], [float(c["revenue"]) for c in customers][::-1], color="#2680c2")
+    # one bar per customer, by position (bars labelled alike would be drawn as one), labelled with name and id
+    labels = [f"{c['name'] or 'customer'} (#{c['customer_id']})" for c in customers][::-1]
+    ax.barh(range(len(labels)), [float(c["revenue"]) for c in customers][::-1], color="#2680c2")
+    ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("revenue")
     ax.set_title(f"Top {len(customers)} customers by revenue")
     plt.show()
@@ -163,16 +167,18 @@ if customers:
 show("products")
 products = sections["products"]
 charts = [
-    (products["by_revenue"], "name", "Top products by revenue"),
-    (products["by_category"], "category", "Revenue per category"),
+    (products["by_revenue"], lambda r: f"{r['name'] or 'product'} (#{r['product_id']})", "Top products by revenue"),
+    (products["by_category"], lambda r: str(r["category"]), "Revenue per category"),
 ]
-charts = [(rows, key, title) for rows, key, title in charts if rows]
+charts = [(rows, label, title) for rows, label, title in charts if rows]
 if charts:
     height = 0.35 * max(len(rows) for rows, _, _ in charts) + 1.5
     fig, axes = plt.subplots(1, len(charts), figsize=(6 * len(charts), height), squeeze=False)
-    for ax, (rows, key, title) in zip(axes[0], charts):
-        labels = [str(r[key] or r.get("product_id", "?")) for r in rows]
-        ax.barh(labels[::-1], [float(r["revenue"]) for r in rows][::-1], color="#2680c2")
+    for ax, (rows, label, title) in zip(axes[0], charts):
+        # one bar per row, by position (bars labelled alike would be drawn as one): a product by its name and id
+        labels = [label(r) for r in rows][::-1]
+        ax.barh(range(len(labels)), [float(r["revenue"]) for r in rows][::-1], color="#2680c2")
+        ax.set_yticks(range(len(labels)), labels)
         ax.set_xlabel("revenue")
         ax.set_title(title)
     fig.tight_layout()
