@@ -326,9 +326,9 @@ class SparkEngine:
             self.query.stop()
         if self.spark is not None:
             self.spark.stop()
-            cds.finish(self._archive)
         if self._kafka is not None:
             self._kafka.close()
+        cds.finish(self._archive, keep=self.progress.batches > 0)
 
 
 def _as_exception(failure: object) -> BaseException:

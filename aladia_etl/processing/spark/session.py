@@ -74,11 +74,11 @@ def build_session(
     log_config.parent.mkdir(parents=True, exist_ok=True)
     log_config.write_text(DRIVER_LOG4J2.format(log=logs / "spark-driver.log"))
     conf = dict(conf or {})
-    archive = cds.prepare(settings, jars, spark_version)
+    archive = cds.prepare(settings, jars, spark_version, conf, os.environ)
     java_options = " ".join(
         option
         for option in (
-            f"-Dlog4j2.configurationFile={log_config}",
+            f'"-Dlog4j2.configurationFile={log_config}"',  # quoted: Spark splits these options on spaces
             archive.java_options if archive else "",
             conf.pop("spark.driver.extraJavaOptions", ""),  # the user's, after aladia's
         )

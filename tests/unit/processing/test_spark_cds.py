@@ -1,9 +1,11 @@
-"""The Spark driver's class-data archive: written once by a JVM that exits normally, used by later starts, keyed by
-the Java runtime and the jars, and only aladia's own files in its directory are ever removed."""
+"""The Spark driver's class-data archive: written once by a JVM that exits normally after real work, used by later
+starts only while it has the size it was written with, never for a driver HotSpot cannot dump (agents, patched
+modules, another Spark layout), and only aladia's own files in its directory are ever removed."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from types import SimpleNamespace
 
@@ -22,34 +24,71 @@ def settings(tmp_path, monkeypatch):
     return Settings(_env_file=None, data_dir=tmp_path / "data")
 
 
+def prepare(settings, jars=(), version="4.2.0", conf=None, environ=None):
+    return cds.prepare(settings, list(jars), version, conf or {}, environ or {})
+
+
+def written(driver: cds.DriverArchive, content: bytes = b"archive") -> cds.DriverArchive:
+    """What `finish` leaves after a JVM wrote `content` and exited normally."""
+    assert driver.part is not None
+    final = driver.part.with_name(f"driver-{driver.key}-{len(content)}.jsa")
+    final.write_bytes(content)
+    return cds.DriverArchive(final, None, driver.key)
+
+
 def test_the_first_driver_writes_the_archive_on_exit_and_later_ones_use_it(settings, tmp_path):
     jar = tmp_path / "kafka.jar"
     jar.write_bytes(b"jar")
-    first = cds.prepare(settings, [jar], "4.2.0")
-    assert first is not None and first.part is not None
-    assert first.java_options.startswith(f"-XX:ArchiveClassesAtExit={first.part} ")
-    assert "-Xlog:cds=off" in first.java_options  # nothing on the user's terminal
-    first.part.write_bytes(b"archive")  # what the JVM writes on its exit
-    os.replace(first.part, first.archive)
-    later = cds.prepare(settings, [jar], "4.2.0")
-    assert later == cds.DriverArchive(first.archive, None)
-    assert later.java_options.startswith(f"-XX:SharedArchiveFile={first.archive} ")
+    first = prepare(settings, [jar])
+    assert first is not None and first.part is not None and first.archive is None
+    assert first.java_options.startswith(f'"-XX:ArchiveClassesAtExit={first.part}" ')
+    assert "-Xlog:cds*=off" in first.java_options  # nothing on the user's terminal
+    done = written(first)
+    assert prepare(settings, [jar]) == done
+    assert done.java_options.startswith(f'"-XX:SharedArchiveFile={done.archive}" ')
 
 
-def test_another_jar_or_spark_makes_another_key_and_the_old_archive_goes(settings, tmp_path):
+def test_an_archive_that_lost_bytes_is_removed_not_used(settings):
+    """A truncated archive crashes the JVM (SIGBUS): its name holds the size it was written with."""
+    done = written(prepare(settings), b"complete archive")
+    assert done.archive is not None
+    done.archive.write_bytes(b"complete")  # cut short (a copy, a crash before the data reached the disk)
+    again = prepare(settings)
+    assert again is not None and again.part is not None and not done.archive.exists()
+
+
+def test_another_jar_spark_or_driver_setting_makes_another_key_and_the_old_archive_goes(settings, tmp_path):
     jar = tmp_path / "kafka.jar"
     jar.write_bytes(b"jar")
-    old = cds.prepare(settings, [jar], "4.2.0")
-    assert old is not None
-    old.archive.write_bytes(b"archive")
+    old = written(prepare(settings, [jar]))
     jar.write_bytes(b"another jar")
-    new = cds.prepare(settings, [jar], "4.2.0")
-    assert new is not None and new.archive != old.archive and new.part is not None
-    assert not old.archive.exists()
-    assert cds.prepare(settings, [jar], "4.2.1").archive != new.archive
+    new = prepare(settings, [jar])
+    assert new is not None and new.key != old.key and new.part is not None
+    assert old.archive is not None and not old.archive.exists()
+    assert prepare(settings, [jar], version="4.2.1").key != new.key
+    assert prepare(settings, [jar], conf={"spark.driver.memory": "40g"}).key != new.key
+    assert prepare(settings, [jar], conf={"spark.sql.shuffle.partitions": "8"}).key == new.key
 
 
-def test_only_stale_part_files_are_removed_and_nothing_else_in_the_directory(settings, tmp_path):
+@pytest.mark.parametrize(
+    ("conf", "environ"),
+    [
+        ({"spark.driver.extraJavaOptions": "-agentlib:jdwp=transport=dt_socket,server=y"}, {}),
+        ({"spark.driver.defaultJavaOptions": "-javaagent:/opt/otel.jar"}, {}),
+        ({}, {"JAVA_TOOL_OPTIONS": "-javaagent:/opt/apm.jar"}),
+        ({"spark.driver.extraJavaOptions": "--patch-module java.base=x.jar"}, {}),
+        ({"spark.driver.extraJavaOptions": "-Xshare:off"}, {}),
+        ({}, {"SPARK_HOME": "/opt/spark"}),
+        ({}, {"SPARK_CONF_DIR": "/etc/spark"}),
+        ({"spark.driver.extraClassPath": "/opt/conf"}, {}),
+    ],
+)
+def test_a_driver_hotspot_cannot_dump_gets_no_archive(settings, conf, environ):
+    assert prepare(settings, conf=conf, environ=environ) is None
+    assert not (settings.data_dir / "spark" / "cds").exists()
+
+
+def test_only_stale_part_files_and_other_keys_archives_are_removed(settings):
     home = settings.data_dir / "spark" / "cds"
     home.mkdir(parents=True)
     stale, fresh, other = home / "driver-abc.1.part", home / "driver-abc.2.part", home / "notes.txt"
@@ -57,58 +96,81 @@ def test_only_stale_part_files_are_removed_and_nothing_else_in_the_directory(set
         path.write_text("x")
     hour_ago = time.time() - cds.STALE_PART_S - 5
     os.utime(stale, (hour_ago, hour_ago))
-    cds.prepare(settings, [], "4.2.0")
+    prepare(settings)
     assert not stale.exists() and fresh.exists() and other.exists()
 
 
 def test_without_java_there_is_no_archive(tmp_path, monkeypatch):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
-    assert cds.prepare(Settings(_env_file=None, data_dir=tmp_path), [], "4.2.0") is None
+    assert prepare(Settings(_env_file=None, data_dir=tmp_path)) is None
+
+
+def test_a_data_directory_that_cannot_be_written_means_no_archive_not_a_failed_start(settings):
+    (settings.data_dir / "spark").mkdir(parents=True)
+    (settings.data_dir / "spark" / "cds").write_text("a file where the directory should be")
+    assert prepare(settings) is None
 
 
 class FakeJvm:
     """The gateway process (the transport), as pyspark holds it."""
 
     def __init__(self, code: int | None, writes: bytes | None, part):
-        self.code, self.writes, self.part = code, writes, part
+        self.code, self.writes, self.part, self.killed = code, writes, part, False
         self.stdin = SimpleNamespace(closed=False, close=lambda: setattr(self.stdin, "closed", True))
 
+    def kill(self):
+        self.killed = True
+
     def wait(self, timeout):
+        if self.killed:
+            return -9
         assert self.stdin.closed, "the JVM exits only once its standard input is closed"
         if self.writes is not None:
             self.part.write_bytes(self.writes)
         if self.code is None:
-            import subprocess
-
             raise subprocess.TimeoutExpired("java", timeout)
         return self.code
 
 
+def gateway_of(jvm: FakeJvm):
+    return SimpleNamespace(proc=jvm, shutdown=lambda: None)
+
+
 @pytest.mark.parametrize(
-    ("code", "writes", "kept"),
-    [(0, b"archive", True), (1, b"half", False), (0, None, False), (None, b"half", False)],
-    ids=["normal exit", "failed exit", "nothing written", "never exits"],
+    ("code", "writes", "keep", "kept"),
+    [
+        (0, b"archive", True, True),
+        (1, b"half", True, False),
+        (0, None, True, False),
+        (None, b"half", True, False),
+        (0, b"archive", False, False),
+    ],
+    ids=["normal exit", "failed exit", "nothing written", "never exits", "no batch applied"],
 )
-def test_the_archive_is_kept_only_when_the_jvm_exited_normally(settings, monkeypatch, code, writes, kept):
+def test_the_archive_is_kept_only_after_real_work_and_a_normal_exit(settings, monkeypatch, code, writes, keep, kept):
     from pyspark import SparkContext
 
-    driver = cds.prepare(settings, [], "4.2.0")
+    driver = prepare(settings)
     assert driver is not None and driver.part is not None
-    monkeypatch.setattr(SparkContext, "_gateway", SimpleNamespace(proc=FakeJvm(code, writes, driver.part)))
+    jvm = FakeJvm(code, writes, driver.part)
+    monkeypatch.setattr(SparkContext, "_gateway", gateway_of(jvm))
     monkeypatch.setattr(SparkContext, "_jvm", object())
-    cds.finish(driver, timeout_s=1)
-    assert driver.archive.exists() is kept
+    cds.finish(driver, keep=keep, timeout_s=1)
+    archives = list(driver.part.parent.glob("driver-*.jsa"))
+    assert bool(archives) is kept
     if kept:
-        assert driver.archive.read_bytes() == b"archive" and not driver.part.exists()
+        assert archives[0].read_bytes() == b"archive" and not driver.part.exists()
+        assert prepare(settings) == cds.DriverArchive(archives[0], None, driver.key)
     elif code is not None:
         assert not driver.part.exists()
+    assert jvm.killed is not keep
     assert SparkContext._gateway is None and SparkContext._jvm is None  # a later session starts a new JVM
 
 
 def test_a_driver_that_used_the_archive_is_left_alone(settings, monkeypatch):
     from pyspark import SparkContext
 
-    gateway = SimpleNamespace(proc=FakeJvm(0, None, None))
+    gateway = gateway_of(FakeJvm(0, None, None))
     monkeypatch.setattr(SparkContext, "_gateway", gateway)
-    cds.finish(cds.DriverArchive(settings.data_dir / "a.jsa", None))
+    cds.finish(cds.DriverArchive(settings.data_dir / "a.jsa", None, "k"), keep=True)
     assert SparkContext._gateway is gateway and not gateway.proc.stdin.closed
