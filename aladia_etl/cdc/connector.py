@@ -26,12 +26,18 @@ def check_tables(tables: tuple[str, ...]) -> tuple[str, ...]:
 
 def include_list(tables: tuple[str, ...]) -> str:
     """Debezium's `table.include.list`: a comma-separated list of regular expressions matched against whole
-    `schema.table` names; each name's parts are escaped (a table named `a.b` or `Mixed$Case` means itself)."""
+    `schema.table` names; each name's parts, and the dot between them, are escaped (a table named `a.b` or
+    `Mixed$Case` means itself, and `public.t` does not match `publicXt`)."""
     out = []
     for table in tables:
         schema_name, _, name = table.partition(".") if "." in table else ("public", "", table)
-        out.append(".".join(re.sub(r"([^A-Za-z0-9_])", r"\\\1", part) for part in (schema_name, name)))
+        out.append(r"\.".join(re.sub(r"([^A-Za-z0-9_])", r"\\\1", part) for part in (schema_name, name)))
     return ",".join(out)
+
+
+def notification_topic(prefix: str) -> str:
+    """The topic Debezium writes its notifications to (incremental snapshot progress)."""
+    return f"{prefix}.aladia_notifications"
 
 
 def build_config(
@@ -70,6 +76,13 @@ def build_config(
         "poll.interval.ms": "100",
         "heartbeat.interval.ms": str(cdc.heartbeat_interval_ms),
         "heartbeat.action.query": schema.heartbeat_query(),
+        # `aladia cdc snapshot`: incremental snapshots requested through the signalling table (its watermarks
+        # deduplicate snapshot rows against the live stream); their progress is written to a notification topic
+        "signal.data.collection": f"public.{schema.SIGNAL_TABLE}",
+        "signal.enabled.channels": "source",
+        "incremental.snapshot.chunk.size": str(cdc.snapshot_chunk_size),
+        "notification.enabled.channels": "sink",
+        "notification.sink.topic.name": notification_topic(cdc.topic_prefix),
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": str(schemas).lower(),
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",

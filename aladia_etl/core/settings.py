@@ -230,6 +230,9 @@ class CdcSettings(BaseModel):
     publication: str = "aladia_pub"
     heartbeat_interval_ms: int = Field(5000, ge=100, le=3_600_000)
     topic_partitions: int = Field(1, ge=1, le=64)
+    # Rows per window of an incremental snapshot (`aladia cdc snapshot`): Debezium reads a table in chunks of this
+    # many rows, each deduplicated against the changes made while it was read.
+    snapshot_chunk_size: int = Field(1024, ge=1, le=1_000_000)
     # Retained WAL above this (bytes) is a warning in `aladia status` and an alert in the health API.
     wal_warn_bytes: int = Field(1024**3, ge=1024**2, le=1024**5)
 

@@ -45,6 +45,8 @@ def collect_status(settings: Settings, reporter: Reporter = SILENT) -> dict[str,
         if warning:
             log.warning(warning, extra={"component": "kafka"})
             report.setdefault("warnings", []).append(warning)
+    if by_name["kafka"].healthy and by_name["postgres"].healthy:
+        cdc["snapshots"] = _snapshots(settings)
     report["cdc"] = cdc
     from aladia_etl.processing.state import read_streams
 
@@ -148,3 +150,14 @@ def _gaps(settings: Settings) -> list[dict[str, Any]]:
         return []
     keys = ("engine", "topic", "partition", "from_offset", "to_offset", "reason", "accepted_at")
     return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def _snapshots(settings: Settings) -> list[dict[str, Any]]:
+    """The last re-snapshots (`aladia cdc snapshot`) and their progress; none when it cannot be read."""
+    from aladia_etl.cdc.snapshots import recent
+
+    try:
+        return [item.as_dict() for item in recent(settings)]
+    except Exception as exc:  # noqa: BLE001 - status reports what it can read; a failed part is logged, not fatal
+        log.warning("snapshot progress not readable: %s", exc)
+        return []

@@ -88,6 +88,8 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
     if not isinstance(source, dict):
         raise RecordError("missing source block" if source is None else f"source is {quote(source)}, not an object")
     lsn = source.get("lsn")
+    if lsn is None and source.get("snapshot") == "incremental":
+        lsn = _watermark_lsn(source.get("sequence"))
     ts_ms = source.get("ts_ms")
     if not isinstance(lsn, int) or isinstance(lsn, bool) or not 0 <= lsn <= _LSN_MAX:
         raise RecordError(f"missing or invalid source.lsn {quote(lsn)} (an integer 0..2**63-1)")
@@ -127,6 +129,19 @@ def parse(topic: str, partition: int, offset: int, value: bytes | str | None) ->
         commit_lsn=commit_lsn,
         schema=schema,
     )
+
+
+def _watermark_lsn(sequence: Any) -> int | None:
+    """A row of an incremental snapshot (`aladia cdc snapshot`) has no LSN of its own: Debezium emits it when its
+    chunk's window closes and gives it the closing watermark's position in `source.sequence` ([close, close]).
+    That position is above every change emitted before the row and below every change emitted after it (a change
+    of the same row inside the window drops the snapshot row), so the row takes it: a snapshot row never goes back
+    in time, and never overwrites a newer change."""
+    if isinstance(sequence, str):
+        fast = _SEQUENCE.fullmatch(sequence)
+        if fast and fast.group(1) is not None:
+            return int(sequence.rsplit('"', 2)[-2])
+    return None  # then reported as a missing source.lsn
 
 
 def _commit_lsn(sequence: Any, lsn: int) -> int:

@@ -86,7 +86,7 @@ def _exists(conn: Connection, regclass: str) -> bool:
 
 def _reset(conn: Connection, publication: str) -> None:
     conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(publication)))
-    for table in (*reversed(schema.CAPTURED_TABLES), schema.HEARTBEAT_TABLE):
+    for table in (*reversed(schema.CAPTURED_TABLES), *schema.OWN_SOURCE_TABLES):
         conn.execute(f"DROP TABLE IF EXISTS public.{table} CASCADE")
 
 
@@ -116,8 +116,9 @@ def create_schema(conn: Connection, publication: str, extra: tuple[str, ...] = (
 
 
 def publish(conn: Connection, publication: str, tables: tuple[str, ...]) -> list[str]:
-    """Create the publication, or update it, to hold exactly `tables` (`schema.table`) and the heartbeat table."""
-    wanted = [*dict.fromkeys(tables), f"public.{schema.HEARTBEAT_TABLE}"]
+    """Create the publication, or update it, to hold exactly `tables` (`schema.table`) and aladia's own tables
+    (heartbeat, signals)."""
+    wanted = [*dict.fromkeys(tables), *(f"public.{t}" for t in schema.OWN_SOURCE_TABLES)]
     identifiers = sql.SQL(", ").join(sql.Identifier(*t.split(".", 1)) for t in wanted)
     row = conn.execute("SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
     if not row:
@@ -156,9 +157,10 @@ def capture(
     result = InitResult()
     result.wal_level_fixed = ensure_logical_wal(settings, fix, reporter)
     with connect(settings) as conn:
-        if not _exists(conn, f"public.{schema.HEARTBEAT_TABLE}"):
-            conn.execute(schema.TABLE_DDL[schema.HEARTBEAT_TABLE])
-            result.created.append(f"table {schema.HEARTBEAT_TABLE}")
+        for own in schema.OWN_SOURCE_TABLES:
+            if not _exists(conn, f"public.{own}"):
+                conn.execute(schema.TABLE_DDL[own])
+                result.created.append(f"table {own}")
         for table in tables:
             if identities.get(table, "f") == "f":
                 continue

@@ -20,6 +20,10 @@ LIFECYCLE: dict[str, tuple[str, ...]] = {
 
 CAPTURED_TABLES = ("customers", "products", "orders", "order_items")
 HEARTBEAT_TABLE = "aladia_heartbeat"
+# Debezium's signalling table (`aladia cdc snapshot` writes its requests here; Debezium writes its snapshot windows'
+# watermarks): in the publication, so that the connector sees both in the change stream.
+SIGNAL_TABLE = "aladia_signal"
+OWN_SOURCE_TABLES = (HEARTBEAT_TABLE, SIGNAL_TABLE)
 
 _STATUS_LIST = ", ".join(f"'{s}'" for s in ORDER_STATUSES)
 
@@ -66,6 +70,12 @@ TABLE_DDL: dict[str, str] = {
         CREATE TABLE public.{HEARTBEAT_TABLE} (
             id       INTEGER PRIMARY KEY,
             beat_at  TIMESTAMPTZ NOT NULL
+        )""",
+    SIGNAL_TABLE: f"""
+        CREATE TABLE public.{SIGNAL_TABLE} (
+            id    VARCHAR(64) PRIMARY KEY,
+            type  VARCHAR(32) NOT NULL,
+            data  TEXT
         )""",
 }
 

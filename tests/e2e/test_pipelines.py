@@ -179,6 +179,7 @@ def test_init_publishes_exactly_the_pipelines_tables_and_creates_no_demo_table(k
         "kinds.events",
         "kinds.MixedCase",
         "public.aladia_heartbeat",
+        "public.aladia_signal",
     }
 
 

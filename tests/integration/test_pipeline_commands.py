@@ -67,7 +67,7 @@ def test_init_with_a_bad_file_creates_nothing(shop, pipeline):
         published = conn.execute(
             "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = 'shop_pub' ORDER BY 1"
         ).fetchall()
-    assert published == [("public.aladia_heartbeat",), ("shop.items",)]
+    assert published == [("public.aladia_heartbeat",), ("public.aladia_signal",), ("shop.items",)]
 
 
 def test_plan_then_a_destructive_change_is_refused_whole(shop, stack_settings):

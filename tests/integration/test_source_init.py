@@ -53,7 +53,7 @@ def test_schema_is_ready_for_cdc(pipeline):
         conn.execute("UPDATE customers SET name = name WHERE id = 1")
         before, after = conn.execute("SELECT created_at, updated_at FROM customers WHERE id = 1").fetchone()
     assert set(identities.values()) == {"f"}
-    assert published == {*schema.CAPTURED_TABLES, schema.HEARTBEAT_TABLE}
+    assert published == {*schema.CAPTURED_TABLES, *schema.OWN_SOURCE_TABLES}
     assert after > before  # updated_at maintained on update
 
 

@@ -29,12 +29,12 @@ def test_config_has_the_safe_defaults(settings):
     assert config["heartbeat.action.query"] == heartbeat_query()
     assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
     assert config["topic.creation.default.partitions"] == "3"
-    assert config["table.include.list"] == "public.customers,public.products,public.orders,public.order_items"
+    assert config["table.include.list"] == r"public\.customers,public\.products,public\.orders,public\.order_items"
     assert all(isinstance(v, str) for v in config.values())
 
 
 def test_tables_subset_and_unknown_table(settings):
-    assert build_config(settings, ("orders",))["table.include.list"] == "public.orders"
+    assert build_config(settings, ("orders",))["table.include.list"] == r"public\.orders"
     with pytest.raises(UsageError) as info:
         build_config(settings, ("orders", "nope"))
     assert "nope" in str(info.value)

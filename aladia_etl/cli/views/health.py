@@ -60,3 +60,15 @@ def print_health(components, cdc=None) -> None:
             out.print("connector: not registered ('aladia cdc register')")
         else:
             out.print(f"connector {conn['name']}: {conn['state']} (tasks: {', '.join(conn['tasks']) or 'none'})")
+    for snap in cdc.get("snapshots", []):
+        out.print(snapshot_line(snap), markup=False)
+
+
+def snapshot_line(snap: dict) -> str:
+    """One re-snapshot (`aladia cdc snapshot`): its state, the table being read and where, rows read per table."""
+    line = f"snapshot {snap['id'][:8]} of {', '.join(snap['tables']) or '?'}: {snap['state']}"
+    if snap.get("current"):
+        line += f", reading {snap['current']} (key {snap.get('last_key')} of {snap.get('maximum_key')})"
+    if snap.get("rows"):
+        line += "; read " + ", ".join(f"{t} {n:,} rows ({snap['scans'].get(t, '?')})" for t, n in snap["rows"].items())
+    return line

@@ -167,3 +167,36 @@ def test_a_malformed_source_sequence_is_a_dead_letter(sequence):
     with pytest.raises(RecordError) as info:
         parse(TOPIC, 0, 1, json.dumps(raw).encode())
     assert "source.sequence" in info.value.reason
+
+
+def _incremental(sequence) -> bytes:
+    """A row of an incremental snapshot as Debezium 3.6 writes it: no LSN, no transaction, the closing watermark's
+    position in `source.sequence`."""
+    raw = json.loads(envelope(op="r"))
+    raw["source"].update(lsn=None, txId=None, snapshot="incremental")
+    if sequence is not None:
+        raw["source"]["sequence"] = sequence
+    return json.dumps(raw).encode()
+
+
+def test_an_incremental_snapshot_row_takes_its_closing_watermarks_position():
+    event = parse(TOPIC, 0, 1, _incremental('["31814144","31814144"]'))
+    assert (event.op, event.lsn, event.commit_lsn, event.tx_id) == ("r", 31814144, 31814144, None)
+    # above a change committed before the window opened, below one committed after it closed
+    before = parse(TOPIC, 0, 0, envelope(op="u", before=ORDER, lsn=31813584, sequence='["31813160","31813584"]'))
+    after = parse(TOPIC, 0, 2, envelope(op="u", before=ORDER, lsn=31814300, sequence='["31814200","31814300"]'))
+    positions = [(e.commit_lsn, e.lsn) for e in (before, event, after)]
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("sequence", [None, '[null,"5"]', "[]", '["a","b"]'])
+def test_an_incremental_snapshot_row_without_a_watermark_is_a_dead_letter(sequence):
+    with pytest.raises(RecordError, match=r"source\.lsn"):
+        parse(TOPIC, 0, 1, _incremental(sequence))
+
+
+def test_a_streamed_change_without_an_lsn_is_a_dead_letter_even_with_a_sequence():
+    raw = json.loads(envelope(sequence='["5","5"]'))
+    raw["source"]["lsn"] = None
+    with pytest.raises(RecordError, match=r"source\.lsn"):
+        parse(TOPIC, 0, 1, json.dumps(raw).encode())
