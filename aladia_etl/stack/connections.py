@@ -180,6 +180,9 @@ def kafka_client(kind: str, kafka_config: dict[str, Any] | str, timeout_ms: int 
     base = {"bootstrap_servers": kafka_config} if isinstance(kafka_config, str) else dict(kafka_config)
     config.setdefault("client_id", "aladia")
     secured = base.get("security_protocol", "PLAINTEXT") != "PLAINTEXT"
+    refused = _every_broker_refuses(base["bootstrap_servers"])
+    if refused is not None:  # nothing listens: said at once, not after kafka-python's bootstrap wait
+        raise kafka_unavailable(base["bootstrap_servers"], refused, secured)
     _BOOTSTRAP_FAILURES.seen.clear()
     try:
         return getattr(kafka, kind)(bootstrap_timeout_ms=timeout_ms, **{**base, **config})
@@ -194,6 +197,28 @@ def kafka_client(kind: str, kafka_config: dict[str, Any] | str, timeout_ms: int 
                 "ALADIA_KAFKA__SECURITY__SASL_MECHANISM",
             ) from None
         raise kafka_unavailable(base["bootstrap_servers"], exc, secured, cause) from None
+
+
+def _every_broker_refuses(bootstrap_servers: Any, timeout: float = 1.0) -> ConnectionRefusedError | None:
+    """The refusal, when every bootstrap address actively refuses a TCP connection (no broker listens there); None
+    when one accepts, or answers otherwise (a timeout, a name that does not resolve: kafka-python reports those)."""
+    import socket
+
+    servers = bootstrap_servers.split(",") if isinstance(bootstrap_servers, str) else list(bootstrap_servers)
+    refusal = None
+    for server in (str(s).strip() for s in servers):
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdigit():
+            return None
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        except ConnectionRefusedError as exc:
+            refusal = exc
+            continue
+        except OSError:
+            return None
+        return None
+    return refusal
 
 
 def _login_refused(config: dict[str, Any]) -> bool:

@@ -149,3 +149,26 @@ def test_only_closed_connections_are_told_apart_from_refusals():
     assert failures.only_closed()
     failures.seen.append(ConnectionRefusedError(111, "Connection refused"))
     assert not failures.only_closed()
+
+
+def test_a_broker_address_where_nothing_listens_is_unavailable_at_once():
+    import socket
+    import time
+
+    from aladia_etl.core.errors import ServiceUnavailable
+    from aladia_etl.stack.connections import _every_broker_refuses, kafka_client
+
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
+        up, down = (f"127.0.0.1:{s.getsockname()[1]}" for s in (listening, closed))
+        assert isinstance(_every_broker_refuses(down), ConnectionRefusedError)
+        assert isinstance(_every_broker_refuses([down, down]), ConnectionRefusedError)
+        assert _every_broker_refuses(f"{down},{up}") is None  # one broker may answer: kafka-python decides
+        assert _every_broker_refuses("PLAINTEXT://nowhere:9092") is None
+        assert _every_broker_refuses("no-port") is None
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable, match=r"not reachable at 127\.0\.0\.1:\d+ \(ConnectionRefusedError\)"):
+            kafka_client("KafkaAdminClient", down, timeout_ms=30_000)
+        assert time.monotonic() - started < 5  # not the 30 s bootstrap wait
