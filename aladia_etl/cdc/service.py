@@ -157,7 +157,7 @@ def delete(settings: Settings, name: str, drop_slot: bool = False, timeout: floa
         # Without its slot, the connector's stored offsets point at WAL that no longer exists: a connector
         # registered later under the same name would fail ("no longer available on the server"). Forget them.
         client.stop(name)
-        _wait_state(client, name, "STOPPED", timeout)
+        wait_state(client, name, "STOPPED", timeout)
         client.reset_offsets(name)
         result["offsets_reset"] = True
     client.delete(name)
@@ -167,7 +167,7 @@ def delete(settings: Settings, name: str, drop_slot: bool = False, timeout: floa
     return result
 
 
-def _wait_state(client: ConnectClient, name: str, state: str, timeout: float) -> None:
+def wait_state(client: ConnectClient, name: str, state: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         status = client.status(name) or {}
