@@ -10,6 +10,7 @@ read, so it is not brought back. Debezium reports the progress on a notification
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -19,7 +20,7 @@ from typing import Any
 from psycopg import sql
 
 from aladia_etl.cdc.connector import include_list, notification_topic
-from aladia_etl.core.errors import AladiaError, ComponentFailed, ConfigError, UsageError
+from aladia_etl.core.errors import AladiaError, ComponentFailed, ConfigError, InProgress, ServiceUnavailable, UsageError
 from aladia_etl.core.progress import SILENT, Reporter
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.sql import scalar
@@ -56,8 +57,10 @@ def signal_data(tables: tuple[str, ...], where: str | None) -> dict[str, Any]:
     """The signal's `data`: Debezium matches `data-collections` (and a condition's `data-collection`) as regular
     expressions, so each name is escaped to mean itself."""
     data: dict[str, Any] = {"data-collections": [include_list((t,)) for t in tables], "type": "incremental"}
-    if where:
-        data["additional-conditions"] = [{"data-collection": include_list((t,)), "filter": where} for t in tables]
+    if where:  # in parentheses: Debezium appends it to its chunk's bounds, `(bounds) AND (where)`, as checked here
+        data["additional-conditions"] = [
+            {"data-collection": include_list((t,)), "filter": f"({where})"} for t in tables
+        ]
     return data
 
 
@@ -98,7 +101,8 @@ def _check_tables(conn, tables: tuple[str, ...], where: str | None) -> None:
         try:
             with conn.transaction(force_rollback=True):
                 conn.execute("SET TRANSACTION READ ONLY")
-                conn.execute(sql.SQL("SELECT 1 FROM {} WHERE ({}) LIMIT 0").format(ident, sql.SQL(where)), prepare=True)
+                conn.execute("SET LOCAL statement_timeout = '10s'")
+                conn.execute(sql.SQL("SELECT 1 FROM {} WHERE ({}) LIMIT 1").format(ident, sql.SQL(where)), prepare=True)
         except psycopg.Error as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UsageError(
@@ -106,14 +110,34 @@ def _check_tables(conn, tables: tuple[str, ...], where: str | None) -> None:
             ) from None
 
 
-def request(settings: Settings, tables: tuple[str, ...], where: str | None = None) -> str:
-    """Ask Debezium to re-read `tables` (`schema.table`) while it streams; returns the request's id."""
+def new_id(now_ms: int | None = None) -> str:
+    """A request's id: its time first (ids sort by it; Debezium's signal table has exactly three columns)."""
+    return f"{time.time_ns() // 1_000_000 if now_ms is None else now_ms:013d}-{uuid.uuid4().hex[:16]}"
+
+
+def requested_ms(ident: str) -> int:
+    """When a request was made, from its id (0 for an id aladia did not make)."""
+    stamp = ident.split("-", 1)[0]
+    return int(stamp) if len(stamp) == 13 and stamp.isascii() and stamp.isdigit() else 0
+
+
+def request(settings: Settings, tables: tuple[str, ...], where: str | None = None, merge: bool = False) -> str:
+    """Ask Debezium to re-read `tables` (`schema.table`) while it streams; returns the request's id. Debezium adds
+    a request that comes while a snapshot runs to the running one, under the new request's id: refused unless
+    `merge` (a stream re-reading a table after a schema change does not wait for it)."""
     from aladia_etl.source.bootstrap import connect
 
     if where is not None and not where.strip():
         raise UsageError("--where is empty", "drop --where to read every row, or give a condition")
     _check_connector(settings)
-    ident = str(uuid.uuid4())
+    if not merge:
+        running = [p for p in progress(settings) if p.state in ("running", "paused")]
+        if running:
+            raise InProgress(
+                f"snapshot {running[-1].id} of {', '.join(running[-1].tables)} is still {running[-1].state}",
+                "wait until it completes ('aladia status'), then ask again",
+            )
+    ident = new_id()
     with connect(settings) as conn:
         _check_tables(conn, tables, where)
         conn.execute(
@@ -161,7 +185,7 @@ def fold(notifications: list[dict[str, Any]]) -> dict[str, SnapshotProgress]:
         data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         item = out.setdefault(note["id"], SnapshotProgress(id=note["id"]))
         kind, stamp = note.get("type"), note.get("timestamp")
-        if isinstance(stamp, int):
+        if isinstance(stamp, int) and not isinstance(stamp, bool):
             item.updated_ms = stamp
             item.started_ms = item.started_ms or stamp
         for table in _split(data.get("data_collections")):  # a later notification may name only the tables left
@@ -176,7 +200,7 @@ def fold(notifications: list[dict[str, Any]]) -> dict[str, SnapshotProgress]:
             table = str(data.get("scanned_collection", "?"))
             item.scans[table] = str(data.get("status", "?"))
             rows = str(data.get("total_rows_scanned", ""))
-            item.rows[table] = int(rows) if rows.isdigit() else 0
+            item.rows[table] = int(rows) if rows.isascii() and rows.isdigit() and len(rows) <= 19 else 0
             item.current = item.last_key = item.maximum_key = None
         elif kind in ("COMPLETED", "ABORTED"):
             item.state = kind.lower()
@@ -184,26 +208,49 @@ def fold(notifications: list[dict[str, Any]]) -> dict[str, SnapshotProgress]:
     return out
 
 
-def _notifications(settings: Settings) -> list[dict[str, Any]]:
-    """Every notification on the topic (a small topic: a few per chunk of a snapshot)."""
-    from kafka import TopicPartition
+class Notifications:
+    """Debezium's notifications, read as they come: one consumer for the reader's life. `tail`: per partition, at
+    most that many of the last notifications (`aladia status`: the recent snapshots only)."""
 
-    from aladia_etl.stack.connections import closing, consumer
+    def __init__(self, settings: Settings, tail: int | None = None) -> None:
+        self.settings, self.tail = settings, tail
+        self.topic = notification_topic(settings.cdc.topic_prefix)
+        self.notes: list[dict[str, Any]] = []
+        self._consumer: Any = None
+        self._partitions: list[Any] = []
 
-    topic = notification_topic(settings.cdc.topic_prefix)
-    notes: list[dict[str, Any]] = []
-    with closing(consumer(settings, enable_auto_commit=False, group_id=None)) as c:
-        partitions = c.partitions_for_topic(topic)
-        if not partitions:
-            return notes
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        c.assign(tps)
-        c.seek_to_beginning(*tps)
-        ends = c.end_offsets(tps)
-        deadline = time.monotonic() + 30
-        while any(c.position(tp) < ends[tp] for tp in tps):
+    def _open(self) -> bool:
+        from kafka import TopicPartition
+
+        from aladia_etl.stack.connections import consumer
+
+        if self._consumer is None:
+            self._consumer = consumer(self.settings, enable_auto_commit=False, group_id=None)
+        if not self._partitions:
+            partitions = self._consumer.partitions_for_topic(self.topic)
+            if not partitions:
+                return False  # no snapshot yet (Debezium creates the topic with its first notification)
+            self._partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            self._consumer.assign(self._partitions)
+            begins = self._consumer.beginning_offsets(self._partitions)
+            ends = self._consumer.end_offsets(self._partitions)
+            for tp in self._partitions:
+                start = begins[tp] if self.tail is None else max(begins[tp], ends[tp] - self.tail)
+                self._consumer.seek(tp, start)
+        return True
+
+    def read(self, timeout_s: float = 30) -> list[dict[str, Any]]:
+        """Every notification so far (those published until now read, in each partition's order)."""
+        if not self._open():
+            return self.notes
+        c = self._consumer
+        ends = c.end_offsets(self._partitions)
+        deadline = time.monotonic() + timeout_s
+        while any(c.position(tp) < ends[tp] for tp in self._partitions):
             if time.monotonic() > deadline:
-                raise ComponentFailed(f"Kafka did not serve {topic} within 30 s", "see 'aladia status'")
+                raise ServiceUnavailable(
+                    f"Kafka did not serve {self.topic} within {timeout_s:.0f} s", "see 'aladia status'"
+                )
             for records in c.poll(timeout_ms=200, max_records=2000).values():
                 for record in records:
                     try:
@@ -211,38 +258,58 @@ def _notifications(settings: Settings) -> list[dict[str, Any]]:
                     except ValueError:
                         continue  # not Debezium's: ignored
                     if isinstance(value, dict):
-                        notes.append(value)
-    return notes
+                        self.notes.append(value)
+        return self.notes
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                self._consumer.close()
+            self._consumer = None
 
 
-def progress(settings: Settings, requested: list[str] | None = None) -> list[SnapshotProgress]:
+def _ordered(items: dict[str, SnapshotProgress]) -> list[SnapshotProgress]:
+    return sorted(items.values(), key=lambda p: (p.started_ms or requested_ms(p.id), p.id))
+
+
+def progress(settings: Settings, requested: list[str] | None = None, tail: int | None = None) -> list[SnapshotProgress]:
     """The incremental snapshots Debezium reported, oldest first, and the `requested` ids it has not started."""
-    known = fold(_notifications(settings))
+    reader = Notifications(settings, tail)
+    try:
+        known = fold(reader.read())
+    finally:
+        reader.close()
     for ident in requested or ():
         known.setdefault(ident, SnapshotProgress(id=ident))
-    return list(known.values())
+    return _ordered(known)
 
 
 def wait(settings: Settings, ident: str, timeout: float, reporter: Reporter = SILENT) -> SnapshotProgress:
     """Until Debezium has read every table of the request (the stream applies the rows as it goes)."""
+    from rich.markup import escape
+
     deadline = time.monotonic() + timeout
-    with reporter.task(f"Debezium reading the tables of snapshot {ident[:8]}") as task:
-        while True:
-            item = next((p for p in progress(settings, [ident]) if p.id == ident), SnapshotProgress(id=ident))
-            if item.state in FINISHED:
-                break
-            if time.monotonic() > deadline:
-                raise AladiaError(
-                    f"snapshot {ident[:8]} still {item.state} after {timeout:.0f} s",
-                    "it goes on in Debezium; follow it with 'aladia status', or wait longer with --timeout",
-                )
-            if item.current:
-                task.update(description=f"{item.current}: key {item.last_key} of {item.maximum_key}")
-            time.sleep(0.5)
+    reader = Notifications(settings)
+    try:
+        with reporter.task(f"Debezium reading the tables of snapshot {ident[:13]}") as task:
+            while True:
+                item = fold(reader.read()).get(ident, SnapshotProgress(id=ident))
+                if item.state in FINISHED:
+                    break
+                if time.monotonic() > deadline:
+                    raise AladiaError(
+                        f"snapshot {ident} still {item.state} after {timeout:.0f} s",
+                        "it goes on in Debezium; follow it with 'aladia status', or wait longer with --timeout",
+                    )
+                if item.current:  # names and keys are the source's: never markup
+                    task.update(description=escape(f"{item.current}: key {item.last_key} of {item.maximum_key}"))
+                time.sleep(0.5)
+    finally:
+        reader.close()
     if item.state == "aborted" or item.failed_scans:
         scans = ", ".join(f"{t} {s}" for t, s in item.failed_scans.items()) or "aborted"
         raise ComponentFailed(
-            f"snapshot {ident[:8]} did not read every table ({scans})",
+            f"snapshot {ident} did not read every table ({scans})",
             "see 'aladia cdc status' and the Connect log (docs/TROUBLESHOOTING.md)",
         )
     return item
@@ -261,6 +328,11 @@ def requested_ids(settings: Settings) -> list[str]:
     return [r[0] for r in rows]
 
 
-def recent(settings: Settings, limit: int = 5) -> list[SnapshotProgress]:
-    """`aladia status`: the last `limit` snapshots, those Debezium has not started yet included."""
-    return progress(settings, requested_ids(settings))[-limit:]
+PENDING_S = 3600  # a request Debezium has not started after an hour is not shown as pending any more
+
+
+def recent(settings: Settings, limit: int = 5, tail: int = 2000) -> list[SnapshotProgress]:
+    """`aladia status`: the last `limit` snapshots, requests of the last hour Debezium has not started included."""
+    now_ms = time.time_ns() // 1_000_000
+    pending = [i for i in requested_ids(settings) if now_ms - requested_ms(i) < PENDING_S * 1000]
+    return progress(settings, pending, tail)[-limit:]

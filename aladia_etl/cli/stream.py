@@ -129,6 +129,9 @@ def stream(
     )
     pipeline = compiled()  # validated (and its tables read from the source) before anything starts
     options.sinks = None if pipeline.pipeline.path is None else pipeline.spec()
+    if pipeline.pipeline.path is not None:
+        options.pipeline = pipeline.pipeline
+        options.schema_changes = pipeline.pipeline.spec.schema_changes.model_dump()
     with StreamView(err, options.engine, quiet=as_json) as view:
         progress = run_stream(settings(), options, on_progress=view.update)
     if as_json:

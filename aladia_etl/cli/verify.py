@@ -36,6 +36,13 @@ def verify(
                 f"choose from: {', '.join(s.name for s in sinks)}",
             )
         sinks = tuple(chosen)
+    if pipeline.pipeline.path is not None:
+        # the mirrors as the stream keeps them: columns dropped in the source stay in the warehouse (not compared),
+        # columns the warehouse does not hold yet are not compared either
+        from aladia_etl.warehouse import evolution, loader
+
+        with loader.connect(settings()) as conn:
+            sinks = evolution.plan(conn, sinks, {"add_column": "ignore", "drop_column": "ignore"}).sinks
     report = do_verify(settings(), sinks)
     if as_json:
         emit_json(report.as_dict())

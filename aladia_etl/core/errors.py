@@ -36,6 +36,16 @@ class AladiaError(Exception):
         return f"{self.reason} — {self.fix}" if self.fix else self.reason
 
 
+class ShapeChanged(Exception):
+    """A mirrored record whose fields are not its table's compiled columns: the source table changed (or the
+    record predates a change). Not a dead letter: the batch is not applied and the stream re-plans
+    (`warehouse.evolution`)."""
+
+    def __init__(self, sink: str, added: tuple[str, ...] = (), missing: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{sink}: fields added {list(added)}, missing {list(missing)}")
+        self.sink, self.added, self.missing = sink, added, missing
+
+
 class ConfigError(AladiaError):
     exit_code = ExitCode.CONFIG
 
@@ -49,6 +59,12 @@ class ServiceUnavailable(AladiaError):
 
 
 class PortInUse(AladiaError):
+    exit_code = ExitCode.CONFLICT
+
+
+class InProgress(AladiaError):
+    """Something of the same kind is still running (a snapshot Debezium has not finished)."""
+
     exit_code = ExitCode.CONFLICT
 
 
@@ -96,3 +112,24 @@ def quote(value: object) -> str:
         return f"an integer of {value.bit_length()} bits"
     text = repr(value)
     return text if len(text) <= _QUOTE_CHARS else f"{text[:_QUOTE_CHARS]}…"
+
+
+class SchemaDrift(AladiaError):
+    """A batch that carries records of a changed source table shape: nothing of it was applied; the stream re-plans
+    its tables (`warehouse.evolution`) and reads the batch again.
+    `drift`: sink → {"added": [...], "missing": [...]}."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, drift: dict[str, dict[str, list[str]]]) -> None:
+        first = sorted(drift)[0]
+        super().__init__(
+            f"the columns of {first} changed in the source: {_describe(drift[first])}",
+            "the stream re-plans the table by its pipeline file's schema_changes",
+        )
+        self.drift = drift
+
+
+def _describe(change: dict[str, list[str]]) -> str:
+    parts = [f"{k} {', '.join(v)}" for k, v in sorted(change.items()) if v]
+    return "; ".join(parts) or "no detail"

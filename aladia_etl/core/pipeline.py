@@ -182,10 +182,28 @@ class Model(_Strict):
         return self
 
 
+class SchemaChanges(_Strict):
+    """What a running pipeline does when a mirrored source table's columns change (docs/PIPELINES.md)."""
+
+    add_column: Literal["evolve", "ignore", "fail"] = Field(
+        "evolve",
+        description="a column added in the source: evolve (added to the warehouse table, existing rows re-read), "
+        "ignore (not mirrored), fail (the stream stops, nothing applied)",
+    )
+    drop_column: Literal["ignore", "evolve", "fail"] = Field(
+        "ignore",
+        description="a column dropped in the source: ignore (the warehouse keeps it, no longer filled), evolve "
+        "(dropped from the warehouse too), fail (the stream stops, nothing applied)",
+    )
+
+
 class PipelineFile(_Strict):
     version: Literal[1] = Field(1, description="the file format's version")
     tables: Tables = Field(default_factory=Tables)
     target_schema: str = Field("mirror", description="the warehouse schema of mirrored tables")
+    schema_changes: SchemaChanges = Field(
+        default_factory=SchemaChanges, description="what a column added or dropped in a mirrored table does"
+    )
     models: list[str | Model] = Field(
         default_factory=list, description="built-in models by name (orders) or models declared here"
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from aladia_etl.core.errors import RecordError
+from aladia_etl.core.errors import RecordError, ShapeChanged
 from aladia_etl.processing.events import parse
 from aladia_etl.processing.transform import PartlyMapped, transform_all
 from aladia_etl.warehouse.mappers import Mappers, builtin_mappers, mappers_for
@@ -59,6 +59,9 @@ def process(records: Iterable[Record], mappers: Mappers | None = None) -> Bundle
                 tombstones += 1
                 continue
             mapped = transform_all(event, mappers)
+        except ShapeChanged as exc:  # the batch will not be applied: the stream re-plans the table first
+            stats.saw_drift(exc.sink, exc.added, exc.missing)
+            continue
         except PartlyMapped as exc:
             dead.append(DeadLetter(topic, partition, offset, exc.reason, key, value))
             for sink, row in exc.rows:  # the sinks that took it keep it (a mirror stays exact)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from aladia_etl.bus.offsets import commit_group_offsets, lag, partition_offsets
 from aladia_etl.bus.topics import cdc_topics
 from aladia_etl.core import names
+from aladia_etl.core.errors import ConfigError, SchemaDrift
 from aladia_etl.core.faults import describe
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.signals import stop_on_signals
@@ -161,12 +162,13 @@ def run_stream(
     watch = _Watch(settings, options, progress)
     idle_since: float | None = None
     engine: Engine | None = None
+    last_drift: list[dict] = []
     log.info("stream starting", extra=context)
     try:
         with stop_on_signals(stop):
             starting = Outage("the warehouse", options.max_outage_s, progress.note_retry)
             try:
-                lock = starting.retry(lambda: _prepare(settings, options), stop)
+                lock = starting.retry(lambda: _prepare(settings, options, progress), stop)
             except Stopped:
                 progress.stopped_reason = "signal"
                 return progress
@@ -177,7 +179,11 @@ def run_stream(
             log.info("stream running", extra=context)
             while True:
                 stop.wait(0.25)
-                engine.check()
+                try:
+                    engine.check()
+                except SchemaDrift as drift:  # nothing of the batch was applied: re-plan, then read it again
+                    engine = _replan(settings, options, progress, engine, drift, last_drift)
+                    continue
                 watch.measure()
                 progress.state = "retrying" if progress.retrying else "running"
                 published.maybe()
@@ -200,7 +206,10 @@ def run_stream(
             published.now()
             if on_progress:
                 on_progress(progress)
-            engine.stop()
+            try:
+                engine.stop()
+            except SchemaDrift as drift:  # met while draining: nothing of that batch applied; the next start plans
+                progress.note(f"{drift.reason}: not applied; the next start of the stream handles the change")
             watch.measure()
             progress.state = "stopped"
     except BaseException as exc:
@@ -229,24 +238,121 @@ def run_stream(
     return progress
 
 
-def _prepare(settings: Settings, options: StreamOptions) -> WriterLock:
+def _plan_tables(
+    settings: Settings,
+    options: StreamOptions,
+    conn: Connection,
+    drift: dict | None = None,
+    progress: StreamProgress | None = None,
+) -> None:
+    """The pipeline's tables other than the built-in model's (those are migrations'): columns added to or dropped
+    from the source adjusted by the schema_changes policy (`warehouse.evolution`), the warehouse DDL applied, and
+    the tables whose existing rows must be read again asked for to Debezium. `drift`: what a running stream's
+    records showed (None: the stream is starting)."""
+    sinks = options.compiled_sinks()
+    if sinks is None:
+        return
+    from aladia_etl.warehouse import ddl, evolution
+
+    planned = evolution.plan(conn, sinks, options.schema_changes, drift)
+    context = {"engine": options.engine, "stream": options.stream_name}
+    if planned.backfill:  # asked for before the DDL: a stream that stops in between asks again when it restarts
+        _backfill(settings, tuple(planned.backfill), progress, context)
+    applied = ddl.apply_plan(conn, planned.sinks, options.allow_destructive, planned.drops)
+    options.sinks = [s.as_dict() for s in planned.sinks]
+    for seen_change in planned.changes:
+        standing = drift is None and seen_change["outcome"] == "ignore"  # seen again at each start: not an event
+        log.log(
+            logging.INFO if standing else logging.WARNING,
+            "schema change: %s %s %s — %s",
+            seen_change["table"],
+            seen_change["kind"].replace("_", " "),
+            seen_change["column"],
+            seen_change["outcome"],
+            extra={**context, "schema_change": seen_change},
+        )
+        if progress is not None and not standing:
+            progress.note_schema_change(seen_change)
+    for change in applied:
+        log.info("warehouse: %s %s %s", change.action, change.table, change.detail, extra=context)
+
+
+def _backfill(settings: Settings, tables: tuple[str, ...], progress: StreamProgress | None, context: dict) -> None:
+    """Ask Debezium to read `tables` again (their rows that existed before a column was added). A request that
+    cannot be made (a table without a primary key, a connector registered without the signalling table) does not
+    stop the stream: the user is told how to fill the column."""
+    from aladia_etl.cdc.snapshots import request
+    from aladia_etl.core.errors import AladiaError
+
+    try:
+        ident = request(settings, tables, merge=True)
+    except AladiaError as exc:
+        text = (
+            f"the rows of {', '.join(tables)} that existed before the change were not read again ({exc.reason}); "
+            f"until they are, the new columns are NULL in them — {exc.fix or 'see docs/PIPELINES.md'}, then "
+            f"'aladia cdc snapshot {' '.join(tables)}'"
+        )
+        log.warning(text, extra=context)
+        if progress is not None:
+            progress.note(text)
+        return
+    log.warning("re-reading %s (snapshot %s): rows that existed before the change", list(tables), ident, extra=context)
+
+
+def _replan(
+    settings: Settings,
+    options: StreamOptions,
+    progress: StreamProgress,
+    engine: Engine,
+    drift: SchemaDrift,
+    last: list[dict],
+) -> Engine:
+    """A running stream met records of a changed table: stop the engine (the batch was not applied), compile the
+    pipeline again from the source catalog, plan and apply the change, and start the engine again. `last`: the
+    drift the previous re-plan handled."""
+    from aladia_etl.core.pipeline import Pipeline
+
+    if not isinstance(options.pipeline, Pipeline):
+        raise drift
+    if last and drift.drift == last[0]:  # the same shape again right after a re-plan: the catalog does not explain it
+        raise ConfigError(
+            f"{drift.reason}, and again after the stream re-planned its tables from the source catalog",
+            "see the records with 'aladia consume'; fix the source table or the pipeline file, then start again",
+        )
+    last[:] = [drift.drift]
+    log.warning("%s: re-planning", drift.reason, extra={"engine": options.engine, "stream": options.stream_name})
+    with contextlib.suppress(SchemaDrift):  # an engine that raises its failure again when stopped (Beam)
+        engine.stop()
+    from aladia_etl.source.bootstrap import connect
+    from aladia_etl.source.catalog import read_catalog
+    from aladia_etl.warehouse.compile import compile_pipeline
+
+    with connect(settings) as source:
+        catalog = read_catalog(source)
+    options.sinks = compile_pipeline(options.pipeline, catalog).spec()
+    options.from_beginning = False  # the position was moved back once, at the start
+    with loader.connect(settings) as conn:
+        _plan_tables(settings, options, conn, drift.drift, progress)
+    fresh = engine_class(options.engine)(settings, options, progress)
+    try:
+        fresh.start()
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            fresh.stop()
+        raise
+    return fresh
+
+
+def _prepare(settings: Settings, options: StreamOptions, progress: StreamProgress | None = None) -> WriterLock:
     """Bring the warehouse schema up to date, take the stream's name (one running stream per engine and name),
     clear what dead runs left staged, and with --from-beginning move the engine's position back (keeping what it
     had reached, so that the gap check knows what was applied)."""
     with loader.connect(settings) as conn:
         ensure_schema(conn)
-        sinks = options.compiled_sinks()
-        if sinks is not None:  # the pipeline's tables other than the built-in model's (those are migrations')
-            from aladia_etl.warehouse import ddl
-
-            applied = ddl.apply_plan(conn, sinks, options.allow_destructive)
-            for change in applied:
-                log.info(
-                    "warehouse: %s %s %s", change.action, change.table, change.detail, extra={"engine": options.engine}
-                )
     lock = WriterLock(settings, options.engine, options.stream_name).acquire()
     try:
         with loader.connect(settings) as conn:
+            _plan_tables(settings, options, conn, progress=progress)  # by the stream that holds the name
             cleared = clear_dead_staging(conn)
             if cleared:
                 log.info("cleared %d staging rows of runs that are gone", cleared, extra={"engine": options.engine})

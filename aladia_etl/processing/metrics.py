@@ -8,6 +8,7 @@ Every metric name is listed in docs/OPERATIONS.md (Metrics)."""
 from __future__ import annotations
 
 import errno
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -90,6 +91,15 @@ class StreamCollector:
             )
             lag.add_metric(labels, p.lag)
             yield lag
+        changes = CounterMetricFamily(
+            "aladia_schema_changes",
+            "Columns added to or dropped from mirrored tables, by how the pipeline's policy handled them.",
+            labels=[*STREAM_LABELS, "table", "kind", "outcome"],
+        )
+        counted = Counter((c["table"], c["kind"], c["outcome"]) for c in p.schema_changes)
+        for (table, kind, outcome), count in sorted(counted.items()):
+            changes.add_metric([*labels, table, kind, outcome], count)
+        yield changes
         if p.last_batch_s is not None:
             last = GaugeMetricFamily(
                 "aladia_stream_last_batch_duration_seconds", "Duration of the last batch.", labels=STREAM_LABELS

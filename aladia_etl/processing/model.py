@@ -64,6 +64,11 @@ class StreamOptions:
     # The pipeline's sinks as plain data (`CompiledPipeline.spec()`); None: the built-in orders model
     sinks: list[dict] | None = None
     allow_destructive: bool = False  # apply a destructive warehouse plan (drop or narrow a column, drop a table)
+    # The pipeline file as read when the stream started (`core.pipeline.Pipeline`: its tables are compiled again
+    # from the source catalog when their columns change while the stream runs) and its schema_changes policy;
+    # None: the built-in pipeline
+    pipeline: object | None = None
+    schema_changes: dict[str, str] = field(default_factory=dict)
 
     def compiled_sinks(self):
         """The sinks as objects (None: the built-in pipeline's)."""
@@ -100,11 +105,17 @@ class StreamProgress:
     # first reported, when it began and ended (wall-clock ISO times), how many retry attempts it took
     outages: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the engine decided that the user should know
+    # Columns added to or dropped from mirrored tables, as the policy handled them: {table, kind, column, outcome, at}
+    schema_changes: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def note(self, text: str) -> None:
         with self._lock:
             self.notes.append(text)
+
+    def note_schema_change(self, change: dict[str, str]) -> None:
+        with self._lock:
+            self.schema_changes.append({**change, "at": datetime.now(UTC).isoformat()})
 
     def note_retry(self, status: str | None, part: str = "engine") -> None:
         """Called by an Outage: a status while retrying, None once recovered."""
@@ -210,6 +221,7 @@ class StreamProgress:
             "retrying": self.retrying,
             "outages": [dict(o) for o in self.outages],
             "notes": list(self.notes),
+            "schema_changes": [dict(c) for c in self.schema_changes],
             "pipeline": self.pipeline,
             "drain_s": None if self.drain_s is None else round(self.drain_s, 3),
             "first_batch_after_s": None

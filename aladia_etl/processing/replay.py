@@ -73,7 +73,10 @@ def _replay_chunk(conn: Connection, conninfo: dict, todo: list, result: ReplayRe
     ids = [r.id for r in todo]
     params = {"token": token, "ids": ids}
     try:
-        spec = None if sinks is None else [s.as_dict() for s in sinks]
+        # a dead letter may be older than a change of its table's columns: its unknown fields are ignored and a
+        # column it lacks keeps it dead (the "not in the change event" reason), never a schema change that would
+        # leave it neither applied nor dead
+        spec = None if sinks is None else [{**s.as_dict(), "known_fields": ()} for s in sinks]
         stage(conninfo, token, [(r.topic, r.partition, r.offset, r.key, r.value) for r in todo], sinks=spec)
         with conn.transaction():
             stats = loader.staged_stats(conn, token)

@@ -24,7 +24,7 @@ import orjson
 
 from aladia_etl.core.errors import RecordError, quote
 from aladia_etl.warehouse.rows import UNAVAILABLE, _bad, below, to_int, to_timestamp, utc_day
-from aladia_etl.warehouse.sinks import Sink, SinkColumn
+from aladia_etl.warehouse.sinks import SinkColumn
 
 Converter = Callable[[Any], Any]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -384,64 +384,3 @@ def column_converter(column: SinkColumn) -> Converter:
 
 
 # -- one row ---------------------------------------------------------------------------------------------------------
-_ABSENT = object()
-_ABSENT_REASON = ": not in the change event (Debezium does not send this column's type)"
-
-
-def row_mapper(sink: Sink) -> Callable[[dict[str, Any]], tuple]:
-    """The source row image (a dict) → the sink's warehouse values, in its column order. Fields the sink does not
-    know are ignored; a missing or null required field raises RecordError ("missing field x").
-
-    The function is generated once per sink as straight-line code calling each column's converter directly (the hot
-    loop runs it for every record: as fast as a hand-written mapping). Nothing of the sink enters the code's text:
-    names, arguments and converters are bound as constants of its namespace."""
-    namespace: dict[str, Any] = {"RecordError": RecordError, "ABSENT": _ABSENT}
-    lines = ["def mapper(row):", "    get = row.get"]
-    # a mirror: every column must be in the event (Debezium leaves out types it cannot send, such as interval[]: a
-    # missing field is not a NULL)
-    strict = sink.model is None
-    for i, column in enumerate(sink.columns):
-        function, extra = column_call(column)
-        namespace[f"n{i}"] = column.source
-        namespace[f"f{i}"] = function
-        args = "".join(f", a{i}_{j}" for j in range(len(extra)))
-        for j, value in enumerate(extra):
-            namespace[f"a{i}_{j}"] = value
-        call = f"f{i}(v{i}{args})"
-        missing = f"raise RecordError('missing field ' + n{i})" if column.required else f"c{i} = None"
-        if strict:
-            namespace[f"r{i}"] = column.source + _ABSENT_REASON
-            lines += [f"    v{i} = get(n{i}, ABSENT)", f"    if v{i} is ABSENT:", f"        raise RecordError(r{i})"]
-        else:
-            lines.append(f"    v{i} = get(n{i})")
-        lines += [
-            f"    if v{i} is None:",
-            f"        {missing}",
-            "    else:",
-            f"        c{i} = {call}",
-        ]
-    values = "".join(f"c{i}, " for i in range(len(sink.columns)))
-    lines.append(f"    return ({values})")
-    exec(compile("\n".join(lines), f"<aladia mapper of {sink.name}>", "exec"), namespace)
-    return namespace["mapper"]
-
-
-def delete_mapper(sink: Sink) -> Callable[[dict[str, Any]], tuple]:
-    """A delete needs only the key; other values are kept when they are valid, else left NULL."""
-    full = row_mapper(sink)
-    keys = [(i, c.source, column_converter(c)) for i, c in enumerate(sink.columns) if c.name in sink.key]
-    width = len(sink.columns)
-
-    def mapper(row: dict[str, Any]) -> tuple:
-        try:
-            return full(row)
-        except RecordError:
-            out: list[Any] = [None] * width
-            for i, source, convert in keys:
-                value = row.get(source)
-                if value is None:
-                    raise RecordError(f"missing field {source}") from None
-                out[i] = convert(value)
-            return tuple(out)
-
-    return mapper

@@ -11,7 +11,7 @@ comment naming its source, so that a table no longer in the pipeline is recognis
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from aladia_etl.core.errors import AladiaError, ExitCode
@@ -58,6 +58,7 @@ class Change:
     sql: tuple[str, ...]
     destructive: bool = False
     detail: str = ""
+    column: str = ""  # the column an add or drop is about
 
     def as_dict(self) -> dict:
         return {
@@ -282,7 +283,7 @@ def _plan_columns(sink: Sink, have: dict[str, str]) -> list[Change]:
                         detail=f"{column.name} {current} → {column.sql_type} (values may not fit, or change)",
                     )
                 )
-    wanted = {c.name for c in sink.columns} | OWN_COLUMNS
+    wanted = {c.name for c in sink.columns} | OWN_COLUMNS | set(sink.retired)
     for name in have:
         if name not in wanted:
             changes.append(
@@ -292,6 +293,7 @@ def _plan_columns(sink: Sink, have: dict[str, str]) -> list[Change]:
                     (f"ALTER TABLE {target} DROP COLUMN {quoted(name)}",),
                     destructive=True,
                     detail=f"{name} is no longer in the pipeline (its values would be lost)",
+                    column=name,
                 )
             )
     return changes
@@ -303,12 +305,21 @@ def _fits_ints(old: str, new: str) -> bool:
     return found is not None and int(found[1]) - int(found[2]) >= digits
 
 
-def apply_plan(conn: Connection, sinks: tuple[Sink, ...], allow_destructive: bool = False) -> list[Change]:
+def apply_plan(
+    conn: Connection,
+    sinks: tuple[Sink, ...],
+    allow_destructive: bool = False,
+    drops: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+) -> list[Change]:
     """Plan and apply in one transaction under the schema lock: two streams starting together plan one after the
-    other (the second finds the tables the first created)."""
+    other (the second finds the tables the first created). `drops`: (table, column) drops the pipeline's
+    schema_changes policy asks for (columns dropped in the source), allowed without `allow_destructive`."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
-        changes = plan(conn, sinks)
+        changes = [
+            replace(c, destructive=False) if c.action == "drop column" and (c.table, c.column) in drops else c
+            for c in plan(conn, sinks)
+        ]
         _refuse_destructive(changes, allow_destructive)
         for change in changes:
             for statement in change.sql:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aladia_etl.core.errors import AladiaError, ExitCode, ServiceUnavailable
+from aladia_etl.core.errors import AladiaError, ExitCode, SchemaDrift, ServiceUnavailable
 from aladia_etl.core.sql import scalar
 from aladia_etl.warehouse import merge
 from aladia_etl.warehouse.schema import STATUS_COLUMNS
@@ -207,6 +207,8 @@ def apply_batch(
         if expect is not None:
             check_positions(conn, engine, expect)
         stats = staged_stats(conn, token)
+        if stats.drift:  # records of a changed table shape: nothing applied, the stream re-plans first
+            raise SchemaDrift(stats.drift)
         if staged_records is not None and stats.records != staged_records:
             raise StagingLost(
                 f"batch {batch_id} staged {staged_records} records but the warehouse holds {stats.records} of them",

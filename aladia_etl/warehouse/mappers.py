@@ -1,4 +1,4 @@
-"""A pipeline's sinks compiled once per process (`warehouse.convert.row_mapper` for each), found by their source
+"""A pipeline's sinks compiled once per process (`warehouse.row_mapping.row_mapper` for each), found by their source
 table: what the processing path (`processing.transform`) maps every record with."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from aladia_etl.warehouse.convert import delete_mapper, row_mapper
+from aladia_etl.warehouse.row_mapping import delete_mapper, row_mapper
 from aladia_etl.warehouse.sinks import Sink
 
 

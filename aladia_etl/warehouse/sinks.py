@@ -79,6 +79,10 @@ class Sink:
     key: tuple[str, ...]
     deletes: str = "soft"  # soft: kept with is_deleted; hard: removed (their positions kept in the tombstones)
     model: str | None = None  # the model it belongs to; None for a mirror
+    # a mirror: every column the source table had when it was compiled (mirrored or not); a field outside them
+    # means the table changed (`warehouse.evolution`). Empty: not checked (models take only their columns).
+    known_fields: tuple[str, ...] = ()
+    retired: tuple[str, ...] = ()  # warehouse columns of source columns dropped since: kept, no longer filled
     summary: str | None = None  # daily_sales: the orders model's summary recompute
 
     @property
@@ -99,7 +103,15 @@ class Sink:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Sink:
         columns = tuple(SinkColumn(**c) for c in data["columns"])
-        return cls(**{**data, "columns": columns, "key": tuple(data["key"])})
+        return cls(
+            **{
+                **data,
+                "columns": columns,
+                "key": tuple(data["key"]),
+                "known_fields": tuple(data.get("known_fields", ())),
+                "retired": tuple(data.get("retired", ())),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -243,6 +255,7 @@ def compile_mirrors(pipeline: Pipeline, catalog: dict[str, Any]) -> list[Sink]:
                 columns=tuple(columns),
                 key=tuple(renames.get(k, k) for k in key),
                 deletes=override.deletes if override else "soft",
+                known_fields=tuple(c.name for c in table.columns),
             )
         )
     return sinks

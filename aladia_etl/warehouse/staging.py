@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,8 @@ class StageStats:
     offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
     min_source_ts_ms: int | None = None
     max_source_ts_ms: int = 0
+    # sink → {"added": fields, "missing": fields}: records of a changed table shape (`warehouse.evolution`)
+    drift: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def row_count(self) -> int:
@@ -67,6 +70,11 @@ class StageStats:
         key = (topic, partition)
         if next_offset > self.offsets.get(key, 0):
             self.offsets[key] = next_offset
+
+    def saw_drift(self, sink: str, added: Iterable[str] = (), missing: Iterable[str] = ()) -> None:
+        entry = self.drift.setdefault(sink, {"added": [], "missing": []})
+        for kind, names in (("added", added), ("missing", missing)):
+            entry[kind] = sorted({*entry.get(kind, []), *names})
 
     def saw_source_ts(self, ts_ms: int) -> None:
         if ts_ms > self.max_source_ts_ms:
@@ -84,6 +92,8 @@ class StageStats:
         if other.min_source_ts_ms is not None:
             self.saw_source_ts(other.min_source_ts_ms)
             self.saw_source_ts(other.max_source_ts_ms)
+        for sink, change in other.drift.items():
+            self.saw_drift(sink, change.get("added", ()), change.get("missing", ()))
         return self
 
     def to_json(self) -> str:
@@ -96,6 +106,7 @@ class StageStats:
                 "offsets": [[t, p, o] for (t, p), o in self.offsets.items()],
                 "min_source_ts_ms": self.min_source_ts_ms,
                 "max_source_ts_ms": self.max_source_ts_ms,
+                **({"drift": self.drift} if self.drift else {}),
             }
         )
 
@@ -109,6 +120,7 @@ class StageStats:
             {(t, p): o for t, p, o in data["offsets"]},
             data.get("min_source_ts_ms"),
             data["max_source_ts_ms"],
+            data.get("drift") or {},
         )
 
     @classmethod

@@ -19,7 +19,7 @@ from psycopg import sql
 from aladia_etl.core.errors import AladiaError, RecordError
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.sql import scalar
-from aladia_etl.warehouse.convert import row_mapper
+from aladia_etl.warehouse.row_mapping import row_mapper
 from aladia_etl.warehouse.schema import STATUS_COLUMNS
 from aladia_etl.warehouse.sinks import Sink
 

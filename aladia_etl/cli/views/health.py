@@ -16,6 +16,12 @@ def print_status(report) -> None:
             line += f" ({s['stopped_reason']})"
         line += f"; {s.get('batches', 0)} batches, lag {s.get('lag')}, updated {s.get('updated_at', '?')[:19]}"
         out.print(line, markup=False)
+        for change in s.get("schema_changes", [])[-5:]:
+            out.print(
+                f"  schema change {str(change.get('at', '?'))[:19]}: {change.get('table')} "
+                f"{str(change.get('kind', '?')).replace('_', ' ')} {change.get('column')} — {change.get('outcome')}",
+                markup=False,
+            )
     for p in report.get("pipeline", []):
         last = p.get("last_applied_at")
         out.print(

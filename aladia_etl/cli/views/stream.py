@@ -12,7 +12,9 @@ class StreamView:
         self.console = console
         self.engine = engine
         self.quiet = quiet or not console.is_terminal
+        self.json = quiet
         self._live: Live | None = None
+        self._changes_shown = 0
 
     def __enter__(self) -> StreamView:
         if not self.quiet:
@@ -29,6 +31,14 @@ class StreamView:
     def update(self, progress) -> None:
         if self._live is not None:
             self._live.update(self._render(progress))
+        if not self.json:  # a column added or dropped in the source: said as it happens (--json: in its output)
+            for change in progress.schema_changes[self._changes_shown :]:
+                self.console.print(
+                    f"schema change: {change['table']} {change['kind'].replace('_', ' ')} {change['column']} — "
+                    f"{change['outcome']}",
+                    markup=False,
+                )
+            self._changes_shown = len(progress.schema_changes)
 
     def _render(self, p) -> Table:
         caption = None if p is None or not p.retrying else f"[yellow]retrying:[/yellow] {p.retrying}"

@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from aladia_etl.core.errors import RecordError
-from aladia_etl.warehouse.convert import kind_converter, row_mapper
+from aladia_etl.warehouse.convert import kind_converter
+from aladia_etl.warehouse.row_mapping import row_mapper
 from aladia_etl.warehouse.sinks import Sink, SinkColumn
 
 

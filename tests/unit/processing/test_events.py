@@ -189,6 +189,16 @@ def test_an_incremental_snapshot_row_takes_its_closing_watermarks_position():
     assert positions == sorted(positions)
 
 
+def test_an_incremental_snapshot_row_after_another_commit_keeps_its_order():
+    """Debezium 3.6 writes [last commit LSN, closing watermark LSN]: equal when the watermark was the last commit."""
+    event = parse(TOPIC, 0, 1, _incremental('["31813160","31814144"]'))
+    assert (event.commit_lsn, event.lsn) == (31813160, 31814144)
+    last = parse(TOPIC, 0, 0, envelope(op="u", before=ORDER, lsn=31813584, sequence='["31813160","31813584"]'))
+    after = parse(TOPIC, 0, 2, envelope(op="u", before=ORDER, lsn=31814300, sequence='["31814200","31814300"]'))
+    positions = [(e.commit_lsn, e.lsn) for e in (last, event, after)]
+    assert positions == sorted(positions)
+
+
 @pytest.mark.parametrize("sequence", [None, '[null,"5"]', "[]", '["a","b"]'])
 def test_an_incremental_snapshot_row_without_a_watermark_is_a_dead_letter(sequence):
     with pytest.raises(RecordError, match=r"source\.lsn"):

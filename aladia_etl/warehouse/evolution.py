@@ -1,0 +1,117 @@
+"""Columns added to or dropped from mirrored source tables, by the pipeline file's `schema_changes` policy.
+
+PostgreSQL's WAL carries no DDL, so a change is seen twice: when a stream plans its tables (the source catalog
+against the warehouse table) and when a running stream meets a record whose fields are not its table's compiled
+columns (`row_mapping.row_mapper` raises ShapeChanged, the batch's apply refuses it with SchemaDrift, nothing applied).
+Then the stream compiles the pipeline again from the source catalog, plans it here, applies the warehouse DDL and
+restarts its engine, which reads the refused batch again with the new shape (`processing.loop`).
+
+- add_column: evolve — the column is added to the warehouse table and the table is re-read through an incremental
+  snapshot (`cdc.snapshots`), since the rows that existed before `ADD COLUMN … DEFAULT …` hold the default in the
+  source without any change event; records older than the column leave it NULL until the snapshot's row comes.
+  ignore — not mirrored. fail — the stream stops (exit 3), nothing applied.
+- drop_column: ignore — the warehouse keeps the column and no longer fills it. evolve — it is dropped from the
+  warehouse table. fail — the stream stops (exit 3).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from aladia_etl.core.errors import ConfigError
+from aladia_etl.warehouse.ddl import COLUMNS_OF, OWN_COLUMNS
+from aladia_etl.warehouse.merge import target as target_name
+from aladia_etl.warehouse.sinks import Sink
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+log = logging.getLogger("aladia.stream")
+DEFAULT_POLICY = {"add_column": "evolve", "drop_column": "ignore"}
+
+
+@dataclass
+class Evolution:
+    sinks: tuple[Sink, ...]
+    backfill: list[str] = field(default_factory=list)  # source tables (schema.table) to read again
+    drops: set[tuple[str, str]] = field(default_factory=set)  # (warehouse table, column) the policy drops
+    changes: list[dict[str, str]] = field(default_factory=list)  # {table, kind, column, outcome}
+
+
+def _refuse(sink: Sink, kind: str, column: str) -> ConfigError:
+    verb = {"add_column": "added to", "drop_column": "dropped from"}[kind]
+    return ConfigError(
+        f"column {column!r} was {verb} {sink.source} in the source, and schema_changes.{kind} is fail; nothing of "
+        "the batch was applied",
+        f"set schema_changes.{kind} to {'evolve or ignore' if kind == 'add_column' else 'ignore or evolve'} in the "
+        "pipeline file and start the stream again",
+    )
+
+
+def plan(
+    conn: Connection,
+    sinks: tuple[Sink, ...],
+    policy: dict[str, str] | None = None,
+    drift: dict[str, dict[str, list[str]]] | None = None,
+) -> Evolution:
+    """`sinks` compiled from the current source catalog, adjusted to the warehouse's mirror tables by `policy`;
+    `drift`: what a running stream's records showed (sink → added and missing fields)."""
+    policy = {**DEFAULT_POLICY, **(policy or {})}
+    drift = drift or {}
+    out = Evolution(sinks=())
+    adjusted = []
+    for sink in sinks:
+        if sink.model is not None or not sink.known_fields:
+            adjusted.append(sink)
+            continue
+        have = {n for n, _ in conn.execute(COLUMNS_OF, (target_name(sink),)).fetchall()} - OWN_COLUMNS
+        adjusted.append(_plan_sink(sink, have, policy, drift.get(sink.name, {}), out))
+    out.sinks = tuple(adjusted)
+    return out
+
+
+def _plan_sink(sink: Sink, have: set[str], policy: dict[str, str], seen: dict[str, Any], out: Evolution) -> Sink:
+    mirrored = {c.name for c in sink.columns}
+    known = set(sink.known_fields)
+    # fields a record carried that the source no longer has (a column added, then dropped again): not mirrored
+    known |= set(seen.get("added", ()))
+    columns = list(sink.columns)
+    backfill = False
+    if have:  # the warehouse table exists: what changed since it was planned
+        for column in [c for c in columns if c.name not in have]:
+            change = {"table": sink.source, "kind": "add_column", "column": column.source}
+            outcome = policy["add_column"]
+            if outcome == "fail":
+                raise _refuse(sink, "add_column", column.source)
+            if outcome == "ignore":
+                columns.remove(column)
+            else:  # records older than the column lack it
+                columns[columns.index(column)] = replace(column, rules={**column.rules, "optional": True})
+                backfill = True
+            out.changes.append({**change, "outcome": outcome})
+        retired = []
+        for name in sorted(have - mirrored):
+            if name in known:  # still in the source: the pipeline file stopped mirroring it (the plan decides)
+                continue
+            change = {"table": sink.source, "kind": "drop_column", "column": name}
+            outcome = policy["drop_column"]
+            if outcome == "fail":
+                raise _refuse(sink, "drop_column", name)
+            if outcome == "evolve":
+                out.drops.add((sink.target, name))
+            else:
+                retired.append(name)
+                known.add(name)  # records older than the drop still carry it
+            out.changes.append({**change, "outcome": outcome})
+    else:
+        retired = []
+    # fields the records lack that the source still has: the records predate the column (NULL until re-read)
+    missing = set(seen.get("missing", ())) & {c.source for c in columns}
+    if missing:
+        columns = [replace(c, rules={**c.rules, "optional": True}) if c.source in missing else c for c in columns]
+        backfill = True
+    if backfill and sink.source not in out.backfill:
+        out.backfill.append(sink.source)
+    return replace(sink, columns=tuple(columns), known_fields=tuple(sorted(known)), retired=tuple(retired))
