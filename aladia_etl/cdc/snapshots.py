@@ -78,10 +78,14 @@ def _check_connector(settings: Settings) -> None:
         )
 
 
+def _has_signal_table(conn) -> bool:
+    return scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (f"public.{schema.SIGNAL_TABLE}",))
+
+
 def _check_tables(conn, tables: tuple[str, ...], where: str | None) -> None:
     import psycopg
 
-    if not scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (f"public.{schema.SIGNAL_TABLE}",)):
+    if not _has_signal_table(conn):
         raise ConfigError(f"the source has no public.{schema.SIGNAL_TABLE} table", "run 'aladia init' first")
     for table in tables:
         ident = sql.Identifier(*table.split(".", 1))
@@ -320,7 +324,7 @@ def requested_ids(settings: Settings) -> list[str]:
     from aladia_etl.source.bootstrap import connect
 
     with connect(settings) as conn:
-        if not scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (f"public.{schema.SIGNAL_TABLE}",)):
+        if not _has_signal_table(conn):
             return []
         rows = conn.execute(
             sql.SQL("SELECT id FROM public.{} WHERE type = %s").format(sql.Identifier(schema.SIGNAL_TABLE)), (SIGNAL,)

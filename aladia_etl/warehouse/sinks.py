@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aladia_etl.core.pipeline import Pipeline, PipelineFile, matches
+from aladia_etl.source.schema import OWN_SOURCE_TABLES
 
 STAGING_SCHEMA = "aladia_staging"
 TOMBSTONES_SCHEMA = "aladia_deleted"  # hard deletes' positions (a schema of their own: no name can collide)
@@ -52,7 +53,7 @@ RESERVED_TABLES = frozenset(
 )
 MAX_IDENTIFIER = 63
 # Tables of aladia's own in a source database: never mirrored.
-OWN_TABLES = frozenset({"public.aladia_heartbeat", "public.aladia_signal"})
+OWN_TABLES = frozenset(f"public.{t}" for t in OWN_SOURCE_TABLES)
 
 
 @dataclass(frozen=True)
