@@ -47,13 +47,16 @@ def read_all(bootstrap: str, topic: str) -> list:
     return read_range(bootstrap, {}, end_offsets(bootstrap, [topic]))
 
 
-def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> list:
-    """Send (key, value) pairs, acknowledged by every replica; returns each message's metadata (topic, offset)."""
+def produce(
+    bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]], partition: int | None = None
+) -> list:
+    """Send (key, value) pairs (to `partition`, or by key), acknowledged by every replica; returns each message's
+    metadata (topic, partition, offset)."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     try:
-        futures = [producer.send(topic, key=k, value=v) for k, v in messages]
+        futures = [producer.send(topic, key=k, value=v, partition=partition) for k, v in messages]
         return [future.get(timeout=30) for future in futures]
     finally:
         producer.close()

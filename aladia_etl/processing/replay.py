@@ -71,7 +71,7 @@ def replay(settings: Settings, ids: list[int] | None = None, sinks=None) -> Repl
 def _replay_chunk(conn: Connection, conninfo: dict, todo: list, result: ReplayResult, sinks=None) -> None:
     token = f"replay:dlq:{uuid.uuid4().hex}"
     ids = [r.id for r in todo]
-    params = {"token": token, "ids": ids}
+    params = {"token": token, "tokens": [token], "ids": ids}
     try:
         # a dead letter may be older than a change of its table's columns: its unknown fields are ignored and a
         # column it lacks keeps it dead (the "not in the change event" reason), never a schema change that would

@@ -107,7 +107,7 @@ def purge(conn: Connection, before: date, status: str | None = None) -> int:
 MARK_REPLAYED = """
 UPDATE dead_letters d SET status = 'replayed', replayed_at = clock_timestamp(), replay_attempts = replay_attempts + 1
  WHERE d.id = ANY(%(ids)s)
-   AND NOT EXISTS (SELECT 1 FROM stg_dead_letters s WHERE s.batch_token = %(token)s
+   AND NOT EXISTS (SELECT 1 FROM stg_dead_letters s WHERE s.batch_token = ANY(%(tokens)s)
                     AND (s.kafka_topic, s.kafka_partition, s.kafka_offset)
                       = (d.kafka_topic, d.kafka_partition, d.kafka_offset))
 """
@@ -115,6 +115,6 @@ UPDATE dead_letters d SET status = 'replayed', replayed_at = clock_timestamp(), 
 STILL_DEAD = """
 UPDATE dead_letters d SET reason = s.reason, replay_attempts = d.replay_attempts + 1
   FROM stg_dead_letters s
- WHERE d.id = ANY(%(ids)s) AND s.batch_token = %(token)s
+ WHERE d.id = ANY(%(ids)s) AND s.batch_token = ANY(%(tokens)s)
    AND (s.kafka_topic, s.kafka_partition, s.kafka_offset) = (d.kafka_topic, d.kafka_partition, d.kafka_offset)
 """

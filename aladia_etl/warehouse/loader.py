@@ -36,17 +36,18 @@ CLOSED = "('cancelled', 'refunded')"
 TOUCHED_BEFORE = """
 CREATE TEMP TABLE touched_days ON COMMIT DROP AS
 SELECT order_date AS day FROM fact_order
- WHERE order_id IN (SELECT order_id FROM stg_orders WHERE batch_token = %(token)s)
-    OR order_id IN (SELECT order_id FROM stg_order_items WHERE batch_token = %(token)s)
+ WHERE order_id IN (SELECT order_id FROM stg_orders WHERE batch_token = ANY(%(tokens)s))
+    OR order_id IN (SELECT order_id FROM stg_order_items WHERE batch_token = ANY(%(tokens)s))
     OR order_id IN (SELECT i.order_id FROM fact_order_item i
-                     WHERE i.order_item_id IN (SELECT order_item_id FROM stg_order_items WHERE batch_token = %(token)s))
+                     WHERE i.order_item_id IN (SELECT order_item_id FROM stg_order_items
+                                                WHERE batch_token = ANY(%(tokens)s)))
 """
 
 TOUCHED_AFTER = """
 INSERT INTO touched_days
 SELECT order_date FROM fact_order
- WHERE order_id IN (SELECT order_id FROM stg_orders WHERE batch_token = %(token)s)
-    OR order_id IN (SELECT order_id FROM stg_order_items WHERE batch_token = %(token)s)
+ WHERE order_id IN (SELECT order_id FROM stg_orders WHERE batch_token = ANY(%(tokens)s))
+    OR order_id IN (SELECT order_id FROM stg_order_items WHERE batch_token = ANY(%(tokens)s))
 """
 
 CLEAR_SUMMARY = "DELETE FROM daily_sales_summary WHERE day IN (SELECT day FROM touched_days)"
@@ -83,7 +84,7 @@ SELECT o.order_date,
 KEEP_DEAD_LETTERS = """
 INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, engine, reason, raw_key, raw_value)
 SELECT kafka_topic, kafka_partition, kafka_offset, %(engine)s, reason, raw_key, raw_value
-  FROM stg_dead_letters WHERE batch_token = %(token)s
+  FROM stg_dead_letters WHERE batch_token = ANY(%(tokens)s)
  ORDER BY kafka_topic, kafka_partition, kafka_offset
 ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING
 """
@@ -137,19 +138,21 @@ def clear_stage(conn: Connection, token: str) -> None:
             conn.execute(f"DELETE FROM {table} WHERE batch_token = %s", (token,))
 
 
-def staged_stats(conn: Connection, token: str) -> StageStats:
-    """What the staging calls of this batch recorded, summed (inside the caller's transaction)."""
+def staged_stats(conn: Connection, token: str | list[str]) -> StageStats:
+    """What the staging calls of this batch (its token, or its chunks' tokens) recorded, summed (inside the caller's
+    transaction)."""
     total = StageStats()
-    for (data,) in conn.execute("SELECT stats FROM stg_stats WHERE batch_token = %s", (token,)):
+    tokens = [token] if isinstance(token, str) else token
+    for (data,) in conn.execute("SELECT stats FROM stg_stats WHERE batch_token = ANY(%s)", (tokens,)):
         total.merge(StageStats.from_dict(data))
     return total
 
 
 CLAIM = """
 INSERT INTO pipeline_batches (engine, stream_id, batch_id, records, rows, dead_letters, tombstones, duration_ms,
-                              min_source_ts, max_source_ts, rows_by_table)
+                              min_source_ts, max_source_ts, rows_by_table, staged_by)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s,
-        to_timestamp(%s::float8 / 1000), to_timestamp(%s::float8 / 1000), %s::jsonb)
+        to_timestamp(%s::float8 / 1000), to_timestamp(%s::float8 / 1000), %s::jsonb, %s)
 ON CONFLICT DO NOTHING RETURNING 1
 """
 
@@ -201,53 +204,78 @@ def apply_batch(
     exactly (`check_positions`). With `staged_records` (how many records the caller staged), a batch whose staging
     lost rows is refused (StagingLost) instead of being claimed half-empty. `sinks`: the pipeline's (None: the
     built-in pipeline's)."""
-    token = batch_token(engine, stream_id, batch_id)
-    params: dict[str, Any] = {"token": token, "engine": engine}
     with conn.transaction():
         if expect is not None:
             check_positions(conn, engine, expect)
-        stats = staged_stats(conn, token)
-        if stats.drift:  # records of a changed table shape: nothing applied, the stream re-plans first
-            raise SchemaDrift(stats.drift)
-        if staged_records is not None and stats.records != staged_records:
-            raise StagingLost(
-                f"batch {batch_id} staged {staged_records} records but the warehouse holds {stats.records} of them",
-                "nothing was applied; the batch is staged again",
-            )
-        duration_ms = None if started is None else round((time.monotonic() - started) * 1000)
-        claimed = conn.execute(
-            CLAIM,
-            (
-                engine,
-                stream_id,
-                batch_id,
-                stats.records,
-                stats.row_count,
-                stats.dead_letters,
-                stats.tombstones,
-                duration_ms,
-                stats.min_source_ts_ms,
-                stats.max_source_ts_ms if stats.min_source_ts_ms is not None else None,
-                json.dumps(dict(stats.rows)) if stats.rows else None,
-            ),
-        ).fetchone()
-        if claimed is None:
-            clear_staged(conn, params)
-            return ApplyResult(applied=False, stats=stats)
-        merged, days = merge_staged(conn, params, stats, sinks)
-        if stats.dead_letters:
-            conn.execute(KEEP_DEAD_LETTERS, params)
-        if stats.offsets:
-            with conn.cursor() as cur:
-                cur.executemany(ADVANCE_OFFSET, [(engine, t, p, o) for (t, p), o in stats.offsets.items()])
+        return apply_staged(
+            conn,
+            engine,
+            stream_id,
+            batch_id,
+            [batch_token(engine, stream_id, batch_id)],
+            started,
+            staged_records,
+            sinks,
+        )
+
+
+def apply_staged(
+    conn: Connection,
+    engine: str,
+    stream_id: str,
+    batch_id: int,
+    tokens: list[str],
+    started: float | None = None,
+    staged_records: int | None = None,
+    sinks: tuple[Sink, ...] | None = None,
+    staged_by: list[str] | None = None,
+) -> ApplyResult:
+    """Apply what is staged under `tokens` as batch `batch_id`, inside the caller's transaction (which has checked
+    the positions). `staged_by`: the workers that staged it, recorded with the batch."""
+    params: dict[str, Any] = {"token": tokens[0], "tokens": tokens, "engine": engine}
+    stats = staged_stats(conn, tokens)
+    if stats.drift:  # records of a changed table shape: nothing applied, the stream re-plans first
+        raise SchemaDrift(stats.drift)
+    if staged_records is not None and stats.records != staged_records:
+        raise StagingLost(
+            f"batch {batch_id} staged {staged_records} records but the warehouse holds {stats.records} of them",
+            "nothing was applied; the batch is staged again",
+        )
+    duration_ms = None if started is None else round((time.monotonic() - started) * 1000)
+    claimed = conn.execute(
+        CLAIM,
+        (
+            engine,
+            stream_id,
+            batch_id,
+            stats.records,
+            stats.row_count,
+            stats.dead_letters,
+            stats.tombstones,
+            duration_ms,
+            stats.min_source_ts_ms,
+            stats.max_source_ts_ms if stats.min_source_ts_ms is not None else None,
+            json.dumps(dict(stats.rows)) if stats.rows else None,
+            staged_by,
+        ),
+    ).fetchone()
+    if claimed is None:
         clear_staged(conn, params)
+        return ApplyResult(applied=False, stats=stats)
+    merged, days = merge_staged(conn, params, stats, sinks)
+    if stats.dead_letters:
+        conn.execute(KEEP_DEAD_LETTERS, params)
+    if stats.offsets:
+        with conn.cursor() as cur:
+            cur.executemany(ADVANCE_OFFSET, [(engine, t, p, o) for (t, p), o in stats.offsets.items()])
+    clear_staged(conn, params)
     return ApplyResult(applied=True, stats=stats, rows=merged, days=days)
 
 
 def merge_staged(
     conn: Connection, params: dict[str, Any], stats: StageStats, sinks: tuple[Sink, ...] | None = None
 ) -> tuple[int, int]:
-    """Merge the staged rows of `params["token"]` of every sink that has some and, when the orders model's sinks
+    """Merge the staged rows of `params["tokens"]` of every sink that has some and, when the orders model's sinks
     have, recompute the daily summary of every day they touch (inside the caller's transaction). Returns (rows
     merged, days recomputed)."""
     if sinks is None:
@@ -271,9 +299,9 @@ def merge_staged(
 
 
 def clear_staged(conn: Connection, params: dict[str, Any]) -> None:
-    """Delete what is staged under params["token"] (inside the caller's transaction)."""
+    """Delete what is staged under params["tokens"] (inside the caller's transaction)."""
     for table in staging_tables(conn):
-        conn.execute(f"DELETE FROM {table} WHERE batch_token = %(token)s", params)
+        conn.execute(f"DELETE FROM {table} WHERE batch_token = ANY(%(tokens)s)", params)
 
 
 def applied_offsets(conn: Connection, engine: str) -> dict[tuple[str, int], int]:

@@ -41,7 +41,7 @@ def _newest(sink: Sink, where: str = "") -> str:
     columns = ", ".join(quoted(c) for c in sink.column_names)
     return (
         f"SELECT DISTINCT ON ({keys}) {columns}, {', '.join(POSITION)} "
-        f"FROM {staging(sink)} WHERE batch_token = %(token)s "
+        f"FROM {staging(sink)} WHERE batch_token = ANY(%(tokens)s) "
         f"ORDER BY {keys}, source_commit_lsn DESC, source_lsn DESC, is_deleted DESC"
     )
 
@@ -94,7 +94,7 @@ def hard_delete_sql(sink: Sink) -> list[str]:
 
 
 def merge(conn: Connection, sink: Sink, params: dict) -> int:
-    """Merge the sink's staged rows of `params["token"]`; returns the warehouse rows changed (deleted or upserted;
+    """Merge the sink's staged rows of `params["tokens"]`; returns the warehouse rows changed (deleted or upserted;
     the tombstones kept are not counted)."""
     if sink.deletes == "hard":
         keep, delete, upsert = hard_delete_sql(sink)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -344,12 +345,12 @@ def record_stats(cur: Cursor, token: str, stats: StageStats) -> None:
     cur.execute("INSERT INTO stg_stats (batch_token, stats) VALUES (%s, %s)", (token, stats.to_json()))
 
 
-# -- one cached connection per worker process --------------------------------------------------------------
+# -- one cached connection per worker process and thread (a Beam worker runs bundles on several threads) ----------
 _CONNECTIONS: dict[tuple, Connection] = {}
 
 
 def _key(conninfo: dict[str, Any]) -> tuple:
-    return tuple(sorted((k, str(v)) for k, v in conninfo.items()))
+    return (threading.get_ident(), *sorted((k, str(v)) for k, v in conninfo.items()))
 
 
 def forget_connection(conninfo: dict[str, Any]) -> None:

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aladia.stream")
 
-STAGING_WITH_TIME = ("stg_customers", "stg_products", "stg_orders", "stg_order_items", "stg_dead_letters", "stg_stats")
+STAGING_WITH_TIME = (
+    "stg_customers",
+    "stg_products",
+    "stg_orders",
+    "stg_order_items",
+    "stg_dead_letters",
+    "stg_stats",
+    "stg_beam_chunks",
+)
 
 # The writers whose lock some session holds (pg_locks shows a bigint advisory key as two 32-bit halves).
 RUNNING = """

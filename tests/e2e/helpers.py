@@ -4,11 +4,14 @@ the warehouse it wrote."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 
 import psycopg
 
-from tests.helpers import run_cli
+from tests.helpers import REPO, env_for, run_cli
 
 
 def stream(env: dict, engine: str, *args: str, timeout: float = 900) -> dict:
@@ -115,3 +118,48 @@ def assert_every_partition_applied(env: dict, settings, engine: str, partitions:
             )
         }
     assert applied == ends
+
+
+# -- a stream as an operator runs it: a process of its own, stopped with SIGTERM ---------------------------------
+def spawn_stream(env: dict, engine: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "aladia_etl", "stream", "--engine", engine, "--json", *args],
+        env=env_for(env),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def workload(env: dict, *args: str) -> subprocess.Popen:
+    """`aladia simulate --rate 300` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "aladia_etl", "simulate", "--rate", "300", *args],
+        env=env_for(env),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_running(proc: subprocess.Popen, env: dict, timeout: float = 300) -> None:
+    from aladia_etl.core.settings import Settings
+    from aladia_etl.processing.state import read_streams
+
+    settings = Settings(_env_file=None, data_dir=env["ALADIA_DATA_DIR"])
+
+    def running() -> bool:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        return any(s.get("pid") == proc.pid and s.get("state") == "running" for s in read_streams(settings))
+
+    wait_until(running, timeout, 0.3, what="the stream to run")
+
+
+def stop(proc: subprocess.Popen) -> tuple[int, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import time
 
-from tests.e2e.helpers import assert_exact, simulate, stream
+from tests.e2e.helpers import assert_exact, simulate, stream, warehouse
+from tests.helpers import run_cli
 
 
 def free_port() -> int:
@@ -58,4 +59,41 @@ def test_offline_micro_batches_on_the_fnapi_runner(pipeline, stack_env):
     simulate(stack_env, 800, "--seed", "902")
     result = stream(stack_env, "beam", "--until-idle", "--runner", "fnapi")
     assert result["lag"] == 0 and result["pipeline"] is None
+    assert_exact(stack_env)
+
+
+def test_steps_run_in_worker_processes_and_every_offset_is_applied_once(pipeline, stack_env):
+    """No step runs in the launching process: chunks are staged by two stager processes and applied by another one,
+    and, from the warehouse's record, every Kafka offset read from the beginning is in exactly one applied batch."""
+    from aladia_etl.bus.offsets import read_offsets
+    from aladia_etl.bus.topics import cdc_topics
+
+    simulate(stack_env, 3000, "--seed", "903")
+    run_cli(["migrate"], stack_env)  # the warehouse's tables, when no stream ran before
+    with warehouse(pipeline) as conn:
+        first = conn.execute(
+            "SELECT coalesce(max(batch_id) + 1, 0) FROM pipeline_batches "
+            "WHERE engine = 'beam' AND stream_id = 'default'"
+        )
+        first_batch = first.fetchone()[0]
+    result = stream(stack_env, "beam", "--until-idle", "--from-beginning")
+    assert result["stopped_reason"] == "idle" and result["lag"] == 0
+    kafka = {(o.topic, o.partition): (o.begin, o.end) for o in read_offsets(pipeline, cdc_topics(pipeline))}
+    with warehouse(pipeline) as conn:
+        batches = conn.execute(
+            "SELECT batch_id, records, staged_by FROM pipeline_batches WHERE engine = 'beam' AND stream_id = 'default' "
+            "AND batch_id >= %s "
+            "ORDER BY batch_id",
+            (first_batch,),
+        ).fetchall()
+        offsets = conn.execute("SELECT topic, partition, next_offset FROM pipeline_offsets WHERE engine = 'beam'")
+        applied = {(t, p): o for t, p, o in offsets}
+    assert [b[0] for b in batches] == list(range(first_batch, first_batch + len(batches)))  # one claim per id
+    workers = {w for b in batches for w in b[2]}
+    launcher = result["pipeline"]["launched_by"]
+    assert len(workers) >= 2 and launcher not in workers, (workers, launcher)
+    assert {w.rsplit(":", 1)[0] for w in workers} == {launcher.rsplit(":", 1)[0]}  # this host, other processes
+    assert applied == {key: end for key, (_, end) in kafka.items()}
+    # every record from each partition's log start to its end, once: nothing skipped, nothing applied twice
+    assert sum(b[1] for b in batches) == sum(end - begin for begin, end in kafka.values()) == result["records"]
     assert_exact(stack_env)

@@ -15,17 +15,26 @@ their own and `aladia verify` it.
 from __future__ import annotations
 
 import json
+import os
 import signal
-import subprocess
-import sys
 import time
 import zlib
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import assert_exact, wait_until, warehouse
-from tests.helpers import REPO, env_for, fresh_database, run_cli
+from tests.e2e.helpers import (
+    assert_exact,
+    batches_applied,
+    spawn_stream,
+    stop,
+    wait_running,
+    wait_until,
+    warehouse,
+    workload,
+)
+from tests.helpers import fresh_database, run_cli
 
 DAY = "2026-11-20T10:00:00Z"
 
@@ -198,50 +207,6 @@ def test_a_topic_deleted_and_created_again_is_found_even_grown_past_the_old_posi
 
 
 # -- writers ---------------------------------------------------------------------------------------------------------
-def spawn_stream(env: dict, engine: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "aladia_etl", "stream", "--engine", engine, "--json", *args],
-        env=env_for(env),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def workload(env: dict, *args: str) -> subprocess.Popen:
-    """`aladia simulate --rate 300` in the background."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "aladia_etl", "simulate", "--rate", "300", *args],
-        env=env_for(env),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_running(proc: subprocess.Popen, env: dict, timeout: float = 300) -> None:
-    from aladia_etl.core.settings import Settings
-    from aladia_etl.processing.state import read_streams
-
-    settings = Settings(_env_file=None, data_dir=env["ALADIA_DATA_DIR"])
-
-    def running() -> bool:
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        return any(s.get("pid") == proc.pid and s.get("state") == "running" for s in read_streams(settings))
-
-    wait_until(running, timeout, 0.3, what="the stream to run")
-
-
-def stop(proc: subprocess.Popen) -> tuple[int, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
-    return proc.returncode, err
-
-
 @pytest.fixture
 def own_warehouse(pipeline, stack_env, stack_settings):
     with fresh_database(stack_settings, "wh_writers") as name:
@@ -316,4 +281,61 @@ def test_a_replay_and_two_engines_writing_one_warehouse_at_once(own_warehouse, s
     for engine in ("spark", "beam"):
         final = run_cli(["stream", "--engine", engine, "--until-idle", "--json"], own_warehouse, timeout=900)
         assert final.code == 0, final.output[-3000:]
+    assert_exact(own_warehouse)
+
+
+def children(parent: int, marker: bytes) -> list[int]:
+    """The processes the stream `parent` started whose command line holds `marker` (checked by parent pid)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and marker in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize(("victim", "marker"), [("an SDK worker", b"SdkHarness"), ("Prism", b"--job_port")])
+def test_kill_9_of_a_beam_pipeline_process_mid_stream_ends_exact(own_warehouse, stack_settings, victim, marker):
+    """A process of the running pipeline (a worker, or the runner itself) killed with -9 during a workload: the job
+    ends, the stream relaunches it from the warehouse's offsets, and the warehouse ends exact; once the stream
+    stopped, none of the pipeline's processes is left."""
+    running = workload(own_warehouse, "--duration", "15", "--seed", "2301")
+    proc = spawn_stream(own_warehouse, "beam", "--trigger-interval", "200ms")
+    started: set[int] = set()
+    try:
+        wait_running(proc, own_warehouse)
+        target = stack_settings.postgres.model_copy(
+            update={"warehouse_db": own_warehouse["ALADIA_POSTGRES__WAREHOUSE_DB"]}
+        )
+        settings = stack_settings.model_copy(update={"postgres": target})
+        wait_until(lambda: batches_applied(settings, "beam") >= 3, 120, what="batches applied")  # mid-workload
+        assert running.poll() is None  # the workload still runs
+        found = children(proc.pid, marker)
+        assert found, f"no {victim} process under the stream"
+        started.update(children(proc.pid, b"SdkHarness") + children(proc.pid, b"--job_port"))
+        os.kill(found[len(found) // 2], signal.SIGKILL)
+        before = batches_applied(settings, "beam")
+        wait_until(lambda: batches_applied(settings, "beam") > before, 180, what="a batch after the kill")
+        started.update(children(proc.pid, b"SdkHarness") + children(proc.pid, b"--job_port"))
+        assert running.wait(timeout=300) == 0, running.stderr.read()
+    finally:
+        code, err = stop(proc)
+    assert code == 0, err[-3000:]
+    wait_until(lambda: not [p for p in started if alive(p)], 60, what="the pipeline's processes to end")
+    final = run_cli(["stream", "--engine", "beam", "--until-idle", "--json"], own_warehouse, timeout=900)
+    assert final.code == 0, final.output[-3000:]
     assert_exact(own_warehouse)

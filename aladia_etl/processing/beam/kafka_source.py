@@ -8,7 +8,9 @@ when the partition has nothing new. The watermark follows the records' Kafka tim
 take Debezium's capture latency); the backlog (high-water mark − position) sizes the restriction.
 
 Runner-initiated splits of the open range are refused (they would cut it near 2**62): only checkpoints split it.
-A stop request makes the call claim the end of its range, so the pipeline finishes after applying what was emitted.
+A stop request (the stream's control row, `RunControl`) makes the call claim the end of its range, so the pipeline
+finishes after applying what was emitted. The step may run in any worker process: what it keeps (its consumers,
+the high-water marks that size its restrictions) is its own process's.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from aladia_etl.processing.beam import shared
+from aladia_etl.processing.beam.control import RunControl, RunSpec
 
-# topic, partition, start offset, the topic's id when the start was read (None: unknown), the stream's key (`shared`)
-Partition = tuple[str, int, int, str | None, str]
+# topic, partition, start offset, the topic's id when the start was read (None: unknown)
+Partition = tuple[str, int, int, str | None]
 OPEN_END = sys.maxsize
+_HIGHWATER: dict[tuple[str, int], int] = {}  # this worker process's last high-water mark per partition
 
 
-class _CheckpointOnlyTracker(OffsetRestrictionTracker):
+class CheckpointOnlyTracker(OffsetRestrictionTracker):
     def try_split(self, fraction_of_remainder):
         if fraction_of_remainder != 0:
             return None  # a dynamic split of [start, ∞) would start its residual near 2**62
@@ -44,12 +47,12 @@ class _PartitionRestrictions(RestrictionProvider):
     def initial_restriction(self, element: Partition) -> OffsetRange:
         return OffsetRange(element[2], OPEN_END)
 
-    def create_tracker(self, restriction: OffsetRange) -> _CheckpointOnlyTracker:
-        return _CheckpointOnlyTracker(restriction)
+    def create_tracker(self, restriction: OffsetRange) -> CheckpointOnlyTracker:
+        return CheckpointOnlyTracker(restriction)
 
     def restriction_size(self, element: Partition, restriction: OffsetRange) -> int:
         """The backlog: what Kafka holds beyond the restriction's start (1 when nothing is known yet)."""
-        end = shared.highwater(element[4], element[0], element[1])
+        end = _HIGHWATER.get((element[0], element[1]))
         return max(1, (end or 0) - restriction.start)
 
     def split(self, element: Partition, restriction: OffsetRange):
@@ -57,12 +60,12 @@ class _PartitionRestrictions(RestrictionProvider):
 
 
 class ReadKafkaPartition(beam.DoFn):
-    """(topic, partition, start, topic id, key) → chunks `{"topic", "partition", "start", "end", "records"}`,
+    """(topic, partition, start, topic id) → chunks `{"topic", "partition", "start", "end", "records"}`,
     unbounded. A topic whose id changes under the reader (deleted and created again) fails the stream: its offsets
     would mean other records."""
 
-    def __init__(self, stream_key: str, kafka_config: dict | str, chunk: int, idle_s: float = 0.05) -> None:
-        self.stream_key = stream_key
+    def __init__(self, spec: RunSpec, kafka_config: dict | str, chunk: int, idle_s: float = 0.05) -> None:
+        self.spec = spec
         self.kafka_config = kafka_config  # `KafkaSettings.client()`: the brokers and how to reach them
         self.chunk = chunk
         self.idle_s = idle_s
@@ -70,6 +73,8 @@ class ReadKafkaPartition(beam.DoFn):
 
     def setup(self) -> None:
         self.consumers: dict[tuple[str, int], Any] = {}  # kafka-python's KafkaConsumer (untyped)
+        self.control = RunControl(self.spec)
+        self.outage = self.control.outage("Kafka (reading)", "source")
 
     def _consumer(self, topic: str, partition: int):
         from aladia_etl.bus.reader import range_consumer
@@ -100,11 +105,11 @@ class ReadKafkaPartition(beam.DoFn):
         from aladia_etl.bus.reader import poll_from
         from aladia_etl.core.errors import DataLoss
 
-        topic, partition, _, expected_id, _ = element
+        topic, partition, _, expected_id = element
         position = tracker.current_restriction().start
         deadline = time.monotonic() + self.call_budget_s
         while True:
-            if shared.stopping(self.stream_key):
+            if self.control.stopping():
                 tracker.try_claim(tracker.current_restriction().stop)  # done: no residual, the pipeline can finish
                 return
             try:
@@ -112,18 +117,24 @@ class ReadKafkaPartition(beam.DoFn):
                     self._consumer(topic, partition), topic, partition, position, self.chunk
                 )
             except DataLoss as exc:
-                shared.fail(self.stream_key, exc)
+                self.control.fail(exc)
                 tracker.try_claim(tracker.current_restriction().stop)
                 return
             except Exception as exc:  # noqa: BLE001 - the broker away: retried after a backoff, reported meanwhile
                 self._forget(topic, partition)
-                tracker.defer_remainder(Duration.of(shared.source_failed(self.stream_key, exc)))
+                try:
+                    wait = self.outage.failed(exc)
+                except BaseException as fatal:  # noqa: BLE001 - recorded: the launching process raises it
+                    self.control.fail(fatal)
+                    wait = 0.0
+                tracker.defer_remainder(Duration.of(wait))
                 return
-            shared.source_recovered(self.stream_key, topic, partition, highwater)
+            if highwater is not None:
+                _HIGHWATER[(topic, partition)] = highwater
+            self.outage.recovered()
             current_id = topic_id(self._consumer(topic, partition), topic)
             if expected_id and current_id and current_id != expected_id:
-                shared.fail(
-                    self.stream_key,
+                self.control.fail(
                     DataLoss(
                         f"data loss: {topic} was deleted and created again under the running stream (topic id "
                         f"{expected_id} is now {current_id})",

@@ -1,123 +1,97 @@
-"""Applying the streaming pipeline's panes: each pane's chunks go through the one processing path
-(`processing.bundle.stage`) and are applied in one warehouse transaction with their offsets.
+"""The streaming pipeline's two warehouse steps, each runnable in any worker process.
 
-Prism may hand two panes of the same key to two threads at once, and out of order. So the step serialises itself
-(one lock per stream) and orders by offsets: per partition it applies only the chunks that continue exactly where
-the warehouse's offsets stand, keeps a chunk that arrives ahead of a gap until the chunks before it arrive, and
-drops a chunk the warehouse already has (a replay after a restart). Offsets therefore never pass a record that is
-not applied, and a replayed pane changes nothing.
+`StageChunk` (in parallel, on several workers): a chunk of records read from one partition goes through the one
+processing path (`processing.bundle.stage`) into the staging tables under the chunk's deterministic token
+(`warehouse.chunks.chunk_token`: a retried bundle clears and re-stages the same token). It emits only the chunk's
+descriptor, never its records.
+
+`ApplyChunks` (one pane of descriptors at a time): registers the descriptors that reached it and applies, in one
+warehouse transaction, every registered chunk that continues the warehouse's offsets (`warehouse.chunks`). Panes
+may arrive out of order or on two threads at once: the warehouse orders them, nothing is kept in memory.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import apache_beam as beam
 
-from aladia_etl.processing.beam import shared
+from aladia_etl.processing.beam.control import RunControl, RunSpec, worker_name
 
 
-def ready_chunks(state: shared.StreamShared, chunks: list[dict]) -> list[dict]:
-    """Add a pane's chunks to the reorder buffer; take out, in offset order, every chunk that continues a
-    partition's applied position. (Called with the stream's lock held.)"""
-    for chunk in chunks:
-        key = (chunk["topic"], chunk["partition"])
-        if chunk["end"] <= state.next_offsets.get(key, 0):
-            continue  # already applied
-        state.waiting.setdefault(key, {})[chunk["start"]] = chunk
-    ready = []
-    for key, waiting in state.waiting.items():
-        position = state.next_offsets.get(key, 0)
-        for start in sorted(s for s in waiting if s < position):  # overlapping what is applied: re-read, drop
-            del waiting[start]
-        while position in waiting:
-            chunk = waiting.pop(position)
-            ready.append(chunk)
-            position = chunk["end"]
-    return ready
+class StageChunk(beam.DoFn):
+    """chunk {"topic", "partition", "start", "end", "records"} → its descriptor, once staged."""
 
-
-class ApplyPanes(beam.DoFn):
-    """(key, [chunk, …]) → the contiguous chunks staged and applied in one transaction."""
-
-    def __init__(
-        self,
-        stream_key: str,
-        engine: str,
-        stream_id: str,
-        conninfo: dict,
-        dlq: dict | None,
-        sinks: list[dict] | None = None,
-    ) -> None:
-        self.stream_key = stream_key
-        self.engine = engine
-        self.stream_id = stream_id
-        self.conninfo = conninfo
+    def __init__(self, spec: RunSpec, dlq: dict | None, sinks: list[dict] | None = None) -> None:
+        self.spec = spec
         self.dlq = dlq
         self.sinks = sinks  # the pipeline's sinks as plain data (None: the built-in pipeline)
 
-    def process(self, keyed):
+    def setup(self) -> None:
+        self.control = RunControl(self.spec)
+        self.outage = self.control.outage("the warehouse (staging)", "apply")
+        self.worker = worker_name()
+
+    def process(self, chunk: dict[str, Any]):
         from aladia_etl.processing.bundle import stage
-        from aladia_etl.stack.connections import connect_conninfo
         from aladia_etl.warehouse import loader
+        from aladia_etl.warehouse.chunks import chunk_token
+        from aladia_etl.warehouse.staging import worker_connection
+
+        spec = self.spec
+        topic, partition, start, end = chunk["topic"], chunk["partition"], chunk["start"], chunk["end"]
+        token = chunk_token(spec["engine"], spec["stream"], spec["run_id"], topic, partition, start, end)
+
+        def step():
+            loader.clear_stage(worker_connection(spec["conninfo"]), token)  # what an earlier attempt staged
+            return stage(
+                spec["conninfo"],
+                token,
+                chunk["records"],
+                self.dlq,
+                covered=[(topic, partition, start, end)],
+                sinks=self.sinks,
+            )
+
+        stats = self.control.retry(step, self.outage)
+        if stats is None:  # the run is over: nothing more is applied
+            return
+        yield {
+            "token": token,
+            "topic": topic,
+            "partition": partition,
+            "start": start,
+            "end": end,
+            "records": stats.records,
+            "worker": self.worker,
+        }
+
+
+class ApplyChunks(beam.DoFn):
+    """(key, [descriptor, …]) → every staged chunk that continues the warehouse's offsets, applied in one
+    transaction."""
+
+    def __init__(self, spec: RunSpec, sinks: list[dict] | None = None) -> None:
+        self.spec = spec
+        self.sinks = sinks
+
+    def setup(self) -> None:
+        self.control = RunControl(self.spec)
+        self.outage = self.control.outage("the warehouse (applying)", "apply")
+
+    def process(self, keyed):
+        from aladia_etl.warehouse import chunks
         from aladia_etl.warehouse.sinks import Sink
+        from aladia_etl.warehouse.staging import worker_connection
 
-        _, chunks = keyed
-        state = shared.get(self.stream_key)
-        with state.lock:
-            if state.error is not None:  # the stream is failing: apply nothing more
-                return
-            ready = ready_chunks(state, list(chunks))
-            if not ready:
-                return
-            state.applying += 1
-            started = time.monotonic()
-            batch_id = state.next_batch_id
-            token = loader.batch_token(self.engine, self.stream_id, batch_id)
-            records = [r for chunk in ready for r in chunk["records"]]
-            covered = [(c["topic"], c["partition"], c["start"], c["end"]) for c in ready]
-            expect: dict[tuple[str, int], int] = {}
-            ends: dict[tuple[str, int], int] = {}
-            for topic, partition, start, end in covered:  # chunks are in offset order
-                expect.setdefault((topic, partition), start)
-                ends[(topic, partition)] = end
+        _, descriptors = keyed
+        spec = self.spec
+        found = [chunks.Chunk(**d) for d in descriptors]
+        sinks = None if self.sinks is None else tuple(Sink.from_dict(s) for s in self.sinks)
 
-            def apply():
-                with connect_conninfo(self.conninfo, autocommit=True) as conn:
-                    if loader.is_applied(conn, self.engine, self.stream_id, batch_id):
-                        # an earlier attempt committed and its answer was lost (a warehouse blip): done, if the
-                        # warehouse's offsets are where that attempt left them
-                        if all(loader.applied_offsets(conn, self.engine).get(k) == e for k, e in ends.items()):
-                            return loader.ApplyResult(applied=True, stats=loader.StageStats(records=len(records)))
-                        return loader.ApplyResult(applied=False, stats=loader.StageStats())
-                    loader.clear_stage(conn, token)
-                    stats = stage(self.conninfo, token, records, self.dlq, covered=covered, sinks=self.sinks)
-                    return loader.apply_batch(
-                        conn,
-                        self.engine,
-                        self.stream_id,
-                        batch_id,
-                        started,
-                        expect=expect,
-                        staged_records=stats.records,
-                        sinks=None if self.sinks is None else tuple(Sink.from_dict(s) for s in self.sinks),
-                    )
+        def step():
+            conn = worker_connection(spec["conninfo"])
+            chunks.register(conn, spec["engine"], spec["stream"], spec["run_id"], found)
+            return chunks.apply_ready(conn, spec["engine"], spec["stream"], spec["run_id"], sinks)
 
-            try:
-                result = state.apply_outage.retry(apply, state.abort)
-                if not result.applied:
-                    raise loader.PositionMoved(
-                        f"batch {batch_id} of the {self.engine} stream {self.stream_id!r} is already in the "
-                        "warehouse: another stream of this name applied it; nothing of this pane was applied",
-                        "run one stream per name, then rerun: it resumes from the warehouse's offsets",
-                    )
-            except BaseException as exc:  # noqa: BLE001 - recorded: the engine raises it
-                shared.fail(self.stream_key, exc)
-                # nothing of these chunks is applied: they stay for a restart (offsets did not move)
-                return
-            finally:
-                state.applying -= 1
-            state.next_batch_id += 1
-            for chunk in ready:
-                state.next_offsets[(chunk["topic"], chunk["partition"])] = chunk["end"]
-            state.progress.record_batch(result, time.monotonic() - started)
+        self.control.retry(step, self.outage)

@@ -1,32 +1,43 @@
 """`aladia stream --engine beam`: one long-running unbounded Beam pipeline on Beam's portable local runner, Prism.
 
-    Create(partitions with their applied offsets)
-      → ReadKafkaPartition   (a splittable DoFn over each partition's open offset range: chunks of records)
-      → WindowInto(GlobalWindows, Repeatedly(AfterAny(AfterProcessingTime(pane), AfterCount(n))), discarding)
-      → key → GroupByKey     (a pane: the chunks read since the last firing)
-      → ApplyPanes           (the one processing path, then one warehouse transaction with the offsets)
+    Impulse → DiscoverPartitions → FirstSight
+                             (the topics' partitions at once and every 5 s: one found later is read too)
+      → ReadKafkaPartition   (a splittable DoFn over each partition's open offset range from the warehouse's
+                              applied offset: chunks of records)
+      → Partition into STAGE_WORKERS branches
+      → StageChunk           (one per branch, each in a worker process of its own: the one processing path, COPY
+                              into staging under the chunk's token; emits the chunk's descriptor)
+      → Flatten → WindowInto(GlobalWindows, Repeatedly(AfterAny(AfterProcessingTime(pane), AfterCount(n))))
+      → key → GroupByKey     (a pane: the descriptors staged since the last firing)
+      → ApplyChunks          (one warehouse transaction: the chunks that continue the warehouse's offsets)
 
-The pipeline runs on Prism with the LOOPBACK environment (the DoFns run in this process), or on any portable job
-server (`--runner PortableRunner --pipeline-option --job_endpoint=host:port`), e.g. a Prism job server started apart.
+No step shares memory with this process: each gets plain data (its `RunSpec`) and talks to Kafka and the warehouse,
+where the stream's control row carries the stop request, a step's failure and its outages (`warehouse.control`),
+and applied batches are what this process reports. On Prism, steps of distinct environments run in distinct SDK
+worker processes: the reader, each stager and the apply step each get one (`--experiments=
+use_loopback_process_worker`; the environments differ by a resource hint). The same pipeline runs on any portable
+job server (`--runner PortableRunner --pipeline-option --job_endpoint=host:port`).
 It starts from the offsets applied to the warehouse, so a crash loses nothing and replays only unapplied records.
-A stop (Ctrl-C, SIGTERM, --until-idle, --duration) asks the source to finish its ranges: the pipeline applies every
-pane in flight and ends DONE.
+A stop (Ctrl-C, SIGTERM, --until-idle, --duration) asks the readers to finish their ranges: the pipeline applies
+every chunk read and ends DONE.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 import time
+import zlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
-from aladia_etl.processing.beam import shared
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage
-from aladia_etl.warehouse import loader
+from aladia_etl.warehouse import control, loader
+from aladia_etl.warehouse.staging import StageStats
 
 if TYPE_CHECKING:
     from apache_beam.runners.runner import PipelineResult
@@ -34,6 +45,7 @@ if TYPE_CHECKING:
 ENGINE = "beam"
 DEFAULT_PANE_S = 0.3
 CHUNK = 5_000
+STAGE_WORKERS = 2  # stager processes (this machine class has 2 cores; the reader and the apply step have their own)
 log = logging.getLogger("aladia.beam")
 
 PRISM_NAMES = (None, "", "prism", "PrismRunner")
@@ -59,16 +71,30 @@ def pane_trigger(seconds: float, chunks: int):
     return trigger.Repeatedly(trigger.AfterAny(_AfterMillis(seconds), trigger.AfterCount(chunks)))
 
 
+def staged_by(chunk: dict, branches: int) -> int:
+    """Which stager takes a chunk: spread by partition and offset (any stager may take any chunk)."""
+    return zlib.crc32(f"{chunk['topic']}/{chunk['partition']}/{chunk['start']}".encode()) % branches
+
+
 class BeamStreamingEngine:
     def __init__(self, settings: Settings, options: StreamOptions, progress: StreamProgress) -> None:
         self.settings = settings
         self.options = options
         self.progress = progress
         self.stream_id = options.stream_name
-        self.key = f"{ENGINE}:{options.stream_name}"
         self.result: PipelineResult | None = None
-        self.shared: shared.StreamShared | None = None
+        self.run_id: str | None = None
+        self.failure: dict | None = None
+        self.stopping = False
+        self._conn: Any = None  # psycopg's Connection, opened on the first read
+        self._read_at = float("-inf")
+        self._seen_batch = -1
+        self._retrying: dict[str, str | None] = {}
+        self._waiting = 0
         self._restart = Outage("the Beam pipeline", options.max_outage_s, lambda s: progress.note_retry(s, "runner"))
+        self._warehouse = Outage(
+            "the warehouse (the stream's control row)", options.max_outage_s, lambda s: progress.note_retry(s, "apply")
+        )
 
     # -- the pipeline ----------------------------------------------------------------------------------------
     def runner_flags(self) -> list[str]:
@@ -85,7 +111,8 @@ class BeamStreamingEngine:
         else:
             flags.append(f"--runner={runner}")
         if not any(f.startswith("--environment_type") for f in flags):
-            flags.append("--environment_type=LOOPBACK")
+            # LOOPBACK served by worker processes (one per environment), not by threads of this process
+            flags += ["--environment_type=LOOPBACK", "--experiments=use_loopback_process_worker"]
         return [*flags, "--streaming"]
 
     def _launch(self) -> None:
@@ -93,8 +120,11 @@ class BeamStreamingEngine:
         from apache_beam.options.pipeline_options import PipelineOptions
         from apache_beam.transforms.window import GlobalWindows
 
+        from aladia_etl.bus.topics import cdc_topics
+        from aladia_etl.processing.beam.control import worker_name
+        from aladia_etl.processing.beam.discovery import DiscoverPartitions, FirstSight
         from aladia_etl.processing.beam.kafka_source import ReadKafkaPartition
-        from aladia_etl.processing.beam.panes import ApplyPanes
+        from aladia_etl.processing.beam.panes import ApplyChunks, StageChunk
         from aladia_etl.processing.continuity import resume_positions
         from aladia_etl.stack.connections import closing, consumer
 
@@ -102,38 +132,112 @@ class BeamStreamingEngine:
             with closing(consumer(self.settings, group_id=None)) as kafka:
                 # the gap check and the start positions come from one read of Kafka's offsets
                 resume = resume_positions(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
-            partitions = [(t, p, start, resume.topic_ids.get(t)) for (t, p), start in sorted(resume.starts.items())]
-            loader.clear_stage_prefix(conn, f"{ENGINE}:{self.stream_id}:")  # what a killed run left staged
-            state = shared.register(self.key, shared.StreamShared(self.progress, self.options.max_outage_s))
-            state.next_offsets = {(t, p): start for t, p, start, _ in partitions}
-            state.next_batch_id = loader.next_batch_id(conn, ENGINE, self.stream_id)
-        self.shared = state
+            self.run_id = control.begin_run(conn, ENGINE, self.stream_id)  # an older run's steps stop
+            loader.clear_stage_prefix(conn, f"{ENGINE}:{self.stream_id}:")  # what a killed or older run staged
+            self._seen_batch = loader.next_batch_id(conn, ENGINE, self.stream_id) - 1
+        self.failure = None
+        spec = {
+            "conninfo": self.settings.postgres.conninfo(self.settings.postgres.warehouse_db),
+            "engine": ENGINE,
+            "stream": self.stream_id,
+            "run_id": self.run_id,
+            "max_outage_s": self.options.max_outage_s,
+            "log_file": str(self.worker_log()),
+        }
         pane_s = self.options.trigger_interval or DEFAULT_PANE_S
         chunks_per_pane = max(1, self.options.max_records_per_batch // CHUNK)
-        conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
         dlq = {"kafka": self.settings.kafka.client(), "topic": self.options.dlq_topic}
+        # a worker process runs `python` from PATH: the one running aladia
+        os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
         pipeline = beam.Pipeline(options=PipelineOptions(self.runner_flags()))
-        _ = (
+        kafka_config = self.settings.kafka.client()
+        starts = {f"{t}/{p}": start for (t, p), start in resume.starts.items()}
+        topics = cdc_topics(self.settings)
+        read = (
             pipeline
-            | "CDC partitions" >> beam.Create([(*p, self.key) for p in partitions])
-            | "Read Kafka" >> beam.ParDo(ReadKafkaPartition(self.key, self.settings.kafka.client(), CHUNK))
+            | "Start" >> beam.Impulse()
+            | "Find partitions" >> beam.ParDo(DiscoverPartitions(spec, kafka_config, topics, starts, resume.topic_ids))
+            | "Each partition once" >> beam.ParDo(FirstSight())
+            | "Read Kafka" >> beam.ParDo(ReadKafkaPartition(spec, kafka_config, CHUNK))
+        )
+        branches = read | "Spread" >> beam.Partition(staged_by, STAGE_WORKERS)  # type: ignore[arg-type]
+        staged = [
+            branch
+            | f"Stage {n + 1}"
+            >> beam.ParDo(StageChunk(spec, dlq, self.options.sinks)).with_resource_hints(min_ram=f"{n + 1}MB")
+            for n, branch in enumerate(branches)
+        ]
+        _ = (
+            staged
+            | "Staged" >> beam.Flatten()
             | "Panes"
             >> beam.WindowInto(
                 GlobalWindows(),
                 trigger=pane_trigger(pane_s, chunks_per_pane),
                 accumulation_mode=beam.transforms.trigger.AccumulationMode.DISCARDING,
             )
-            | "One key" >> beam.Map(lambda chunk: (0, chunk))
+            | "One key" >> beam.Map(lambda descriptor: (0, descriptor))
             | "Group a pane" >> beam.GroupByKey()
-            | "Apply" >> beam.ParDo(ApplyPanes(self.key, ENGINE, self.stream_id, conninfo, dlq, self.options.sinks))
+            | "Apply"
+            >> beam.ParDo(ApplyChunks(spec, self.options.sinks)).with_resource_hints(
+                min_ram=f"{STAGE_WORKERS + 1}MB"  # an environment (so a worker process) of its own
+            )
         )
         self.result = pipeline.run()
         self.progress.pipeline = {
             "runner": self.options.runner or "PrismRunner",
             "started_at": datetime.now(UTC).isoformat(),
             "pane_s": pane_s,
+            "stage_workers": STAGE_WORKERS,
+            "launched_by": worker_name(),  # host:pid (the steps run in other processes)
         }
         log.info("Beam pipeline started on %s", self.progress.pipeline["runner"], extra={"engine": ENGINE})
+
+    def worker_log(self):
+        """Where the SDK worker processes log (what they would otherwise write to the inherited stderr)."""
+        logs = self.settings.logs_dir
+        logs.mkdir(parents=True, exist_ok=True)
+        return logs / f"beam-{self.stream_id}-workers.log"
+
+    # -- what the steps recorded in the warehouse --------------------------------------------------------------
+    def _read_warehouse(self, force: bool = False) -> None:
+        """At most once a second (or now, with `force`): the control row (a step's failure, its outages), the
+        batches applied since the last read (into the progress) and how many staged chunks wait."""
+        now = time.monotonic()
+        if not force and now - self._read_at < control.READ_EVERY_S:
+            return
+        self._read_at = now
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = loader.connect(self.settings)
+            found = control.read(self._conn, ENGINE, self.stream_id)
+            batches = self._conn.execute(BATCHES, (ENGINE, self.stream_id, self._seen_batch)).fetchall()
+            self._waiting = self._conn.execute(WAITING, (ENGINE, self.stream_id)).fetchone()[0]
+        except Exception as exc:  # noqa: BLE001 - classified by the outage: fatal, or too long, raises
+            self._drop_connection()
+            self._warehouse.failed(exc)
+            return
+        self._warehouse.recovered()
+        if found.run_id == self.run_id and found.failure is not None:
+            self.failure = found.failure
+        for part in ("source", "apply"):
+            status = found.retrying.get(part)
+            if status != self._retrying.get(part):
+                self.progress.note_retry(status, part)
+                self._retrying[part] = status
+        for batch_id, records, rows, dead, tombstones, duration_ms, by_table in batches:
+            stats = StageStats(records=records, dead_letters=dead, tombstones=tombstones)
+            stats.rows.update(by_table or {})
+            del rows
+            result = loader.ApplyResult(applied=True, stats=stats)
+            self.progress.record_batch(result, (duration_ms or 0) / 1000, batch_id)
+            self._seen_batch = batch_id
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
 
     # -- engine protocol ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,16 +245,10 @@ class BeamStreamingEngine:
         self._launch()
 
     def check(self) -> None:
-        state = self.shared
-        if state is not None and state.error is not None:
-            error = state.error
-            if isinstance(error, AladiaError):
-                raise error
-            raise AladiaError(
-                f"the Beam pipeline failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
-                "fix the cause and rerun; the warehouse's offsets are unchanged, so nothing is lost",
-            )
-        if self.result is None or state is None or state.stop.is_set():
+        self._read_warehouse()
+        if self.failure is not None:
+            raise control.failure_error(self.failure)
+        if self.result is None or self.stopping:
             return
         name = self.job_state()
         if name.endswith((*ENDED, UNREACHABLE)):
@@ -168,16 +266,11 @@ class BeamStreamingEngine:
 
     def _relaunch(self, why: BaseException) -> None:
         """The job ended on its own (the runner lost, a worker failure): start it again from the warehouse's
-        offsets, with backoff."""
+        offsets, with backoff. The new run's id makes every step of the old one stop; what the old one staged is
+        cleared, and an apply of it still in flight finds its run replaced and applies nothing."""
         now = time.monotonic()
         if self._restart.next_attempt_at is not None and now < self._restart.next_attempt_at:
             return
-        old = self.shared
-        if old is not None:
-            old.stop.set()  # the old job's readers (they run in this process) finish their ranges
-            old.abort.set()
-            if old.applying:  # an apply of the old job is still in flight: relaunch from the offsets it leaves
-                return
         try:
             self._launch()
             self._restart.recovered()
@@ -185,26 +278,29 @@ class BeamStreamingEngine:
             self._restart.failed(exc if self._restart.active else why, now)
 
     def busy(self) -> bool:
-        state = self.shared
-        return state is None or state.applying > 0 or any(state.waiting.values())
+        return self.result is None or self._waiting > 0
 
     def stop(self) -> None:
-        """Ask the source to finish: every pane in flight is applied, then the job ends DONE."""
-        state = self.shared
-        if state is not None:
-            state.stop.set()
+        """Ask the readers to finish: every chunk read is staged and applied, then the job ends DONE."""
+        self.stopping = True
+        if self.run_id is not None:
+            with contextlib.suppress(Exception), loader.connect(self.settings) as conn:  # the warehouse away: cancel
+                control.request_stop(conn, ENGINE, self.stream_id, self.run_id)
         if self.result is not None:
             with contextlib.suppress(Exception):  # a job that failed or was cancelled: nothing more to apply
                 self.result.wait_until_finish(duration=120_000)
             if not self.job_state().endswith((*ENDED, UNREACHABLE)):
                 with contextlib.suppress(Exception):  # cancelling a job whose runner just went away
                     self.result.cancel()
-        if state is not None:
-            state.abort.set()
-        shared.forget(self.key)
-        self.check_error_after_stop(state)
+        with contextlib.suppress(Exception):  # the last batches and a failure met while draining
+            self._read_warehouse(force=True)
+        self._drop_connection()
+        if self.failure is not None:
+            raise control.failure_error(self.failure)
 
-    @staticmethod
-    def check_error_after_stop(state) -> None:
-        if state is not None and state.error is not None and isinstance(state.error, AladiaError):
-            raise state.error
+
+BATCHES = """
+SELECT batch_id, records, rows, dead_letters, tombstones, duration_ms, rows_by_table FROM pipeline_batches
+ WHERE engine = %s AND stream_id = %s AND batch_id > %s ORDER BY batch_id
+"""
+WAITING = "SELECT count(*) FROM stg_beam_chunks WHERE engine = %s AND stream_id = %s"

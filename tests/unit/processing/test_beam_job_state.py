@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from aladia_etl.core.settings import Settings
-from aladia_etl.processing.beam import shared
 from aladia_etl.processing.beam.streaming import UNREACHABLE, BeamStreamingEngine
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 
@@ -37,7 +36,7 @@ class FakeResult:
 def engine(tmp_path):
     progress = StreamProgress("beam")
     made = BeamStreamingEngine(Settings(data_dir=tmp_path), StreamOptions(engine="beam"), progress)
-    made.shared = shared.StreamShared(progress, 300.0)
+    made._read_warehouse = lambda force=False: None  # the control row's transport: nothing recorded
     return made
 
 
@@ -46,7 +45,7 @@ def test_a_stop_after_the_job_service_went_away_ends_cleanly(engine):
     engine.stop()
     assert engine.job_state() == UNREACHABLE
     assert engine.result.cancelled == 0
-    assert engine.shared.stop.is_set() and engine.shared.abort.is_set()
+    assert engine.stopping
 
 
 def test_a_stop_cancels_a_job_that_is_still_running(engine):
@@ -68,3 +67,13 @@ def test_a_running_stream_relaunches_a_job_nobody_runs_any_more(engine, monkeypa
     engine.result = FakeResult(state)
     engine.check()
     assert len(launches) == relaunched
+
+
+def test_a_failure_a_step_recorded_is_raised_with_its_reason_fix_and_exit_code(engine):
+    from aladia_etl.core.errors import DataLoss, ExitCode
+
+    engine.failure = {"type": "DataLoss", "reason": "data loss: t[0]", "fix": "restart", "exit_code": 9}
+    engine.result = FakeResult("RUNNING")
+    with pytest.raises(DataLoss) as raised:
+        engine.check()
+    assert raised.value.exit_code == ExitCode.DATA_LOSS and raised.value.fix == "restart"
