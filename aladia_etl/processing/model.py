@@ -150,7 +150,11 @@ class StreamProgress:
     def retrying(self) -> str | None:
         return "; ".join(self.retries.values()) or None
 
-    def record_batch(self, result: ApplyResult, seconds: float, batch_id: int | None = None) -> None:
+    def record_batch(
+        self, result: ApplyResult, seconds: float, batch_id: int | None = None, ended_ago_s: float = 0.0
+    ) -> None:
+        """`ended_ago_s`: how long ago the batch was applied, when it is learnt later (Beam reads its batches from
+        the warehouse)."""
         stats = result.stats
         context = {"engine": self.engine, "stream": self.stream, "batch_id": batch_id}
         if result.applied:
@@ -172,10 +176,11 @@ class StreamProgress:
             )
         else:
             log.info("batch %s was applied before: replay skipped", batch_id, extra=context)
+        ended = time.monotonic() - max(0.0, ended_ago_s)
         with self._lock:
             if self.first_batch_at is None:
-                self.first_batch_at = time.monotonic() - seconds
-                self.first_batch_end = time.monotonic()
+                self.first_batch_at = ended - seconds
+                self.first_batch_end = ended
             if result.applied:
                 self.batches += 1
                 self.rows += stats.row_count
@@ -185,7 +190,7 @@ class StreamProgress:
             self.records += stats.records
             self.last_batch_s = seconds
             self.busy_s += seconds
-            self.last_batch_end = time.monotonic()
+            self.last_batch_end = ended
 
     @property
     def elapsed_s(self) -> float:

@@ -32,6 +32,7 @@ class Chunk:
     end: int
     records: int
     worker: str
+    stage_started_ms: int | None = None  # when its staging began (wall clock): a batch's duration starts there
 
     def as_row(self, engine: str, stream_id: str, run_id: str) -> tuple:
         return (
@@ -45,6 +46,7 @@ class Chunk:
             self.end,
             self.records,
             self.worker,
+            self.stage_started_ms,
         )
 
 
@@ -56,9 +58,10 @@ def chunk_token(engine: str, stream_id: str, run_id: str, topic: str, partition:
 
 def ready(chunks: list[Chunk], held: dict[tuple[str, int], int]) -> tuple[list[Chunk], list[Chunk]]:
     """(the chunks to apply now, in offset order per partition; the chunks to drop). Per partition, from the
-    warehouse's offset (absent: 0): take the chunk that starts there — of two cuts starting at the same offset, the
-    one whose continuation is known, else the longer — and continue from its end. A chunk that starts before the
-    position reached is dropped (its records are applied, or covered by the chosen cut)."""
+    warehouse's offset (absent: 0): take a chunk that covers it — one that starts there or straddles it (its records
+    before the offset are applied again, which changes nothing: the merge keeps the newest change per key) — of
+    several, the one whose continuation is known, else the one reaching furthest; continue from its end. A chunk
+    that ends at or before the position reached is dropped."""
     by_partition: dict[tuple[str, int], list[Chunk]] = {}
     for chunk in chunks:
         by_partition.setdefault((chunk.topic, chunk.partition), []).append(chunk)
@@ -70,14 +73,14 @@ def ready(chunks: list[Chunk], held: dict[tuple[str, int], int]) -> tuple[list[C
         position = held.get(key, 0)
         chosen: set[str] = set()
         while True:
-            here = [c for c in waiting if c.start == position]
+            here = [c for c in waiting if c.start <= position < c.end and c.token not in chosen]
             if not here:
                 break
             best = max(here, key=lambda c: (c.end in starts, c.end))
             take.append(best)
             chosen.add(best.token)
             position = best.end
-        drop += [c for c in waiting if c.token not in chosen and c.start < position]
+        drop += [c for c in waiting if c.token not in chosen and c.end <= position]
     return take, drop
 
 
@@ -87,7 +90,8 @@ def register(conn: Connection, engine: str, stream_id: str, run_id: str, chunks:
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO stg_beam_chunks (batch_token, engine, stream_id, run_id, kafka_topic, kafka_partition, "
-            "start_offset, end_offset, records, worker) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "start_offset, end_offset, records, worker, stage_started_ms) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (batch_token) DO NOTHING",
             [c.as_row(engine, stream_id, run_id) for c in chunks],
         )
@@ -96,7 +100,7 @@ def register(conn: Connection, engine: str, stream_id: str, run_id: str, chunks:
 def waiting(conn: Connection, engine: str, stream_id: str, run_id: str | None = None) -> list[Chunk]:
     """The registered chunks of the stream (of one run only, with `run_id`)."""
     rows = conn.execute(
-        "SELECT batch_token, kafka_topic, kafka_partition, start_offset, end_offset, records, worker "
+        "SELECT batch_token, kafka_topic, kafka_partition, start_offset, end_offset, records, worker, stage_started_ms "
         "FROM stg_beam_chunks WHERE engine = %s AND stream_id = %s AND (%s::text IS NULL OR run_id = %s)",
         (engine, stream_id, run_id, run_id),
     ).fetchall()
@@ -104,10 +108,12 @@ def waiting(conn: Connection, engine: str, stream_id: str, run_id: str | None = 
 
 
 def current_run(conn: Connection, engine: str, stream_id: str) -> str | None:
-    row = conn.execute(
-        "SELECT run_id FROM pipeline_streams WHERE engine = %s AND stream = %s", (engine, stream_id)
-    ).fetchone()
-    return None if row is None else row[0]
+    """The stream's run, while a live session holds its name (a pipeline whose launching process died applies
+    nothing more)."""
+    from aladia_etl.warehouse import control
+
+    found = control.read(conn, engine, stream_id)
+    return found.run_id if found.held else None
 
 
 def apply_ready(
@@ -116,7 +122,7 @@ def apply_ready(
     """Apply every registered chunk of run `run_id` that continues the warehouse's offsets as one batch, in one
     transaction; returns (batch id, result), or None when no chunk continues them or the run is no longer the
     stream's (a relaunch started another). Dropped chunks are cleared with it."""
-    started = time.monotonic()
+    started = time.monotonic()  # the batch's duration when its chunks do not say when their staging began
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (loader.OFFSETS_LOCK, engine))
         if current_run(conn, engine, stream_id) != run_id:
@@ -137,6 +143,7 @@ def apply_ready(
             staged_records=sum(c.records for c in take),
             sinks=sinks,
             staged_by=sorted({c.worker for c in take}),
+            started_ms=min((c.stage_started_ms for c in take if c.stage_started_ms is not None), default=None),
         )
         if not result.applied:  # the id was claimed by a writer that does not hold the name: refuse, roll back
             raise loader.PositionMoved(

@@ -30,17 +30,24 @@ class Control:
     stop_requested: bool
     failure: dict[str, Any] | None
     retrying: dict[str, str] = field(default_factory=dict)
+    held: bool = True
 
 
 def begin_run(conn: Connection, engine: str, stream: str) -> str:
     """A new run of the stream's pipeline: its id, no stop request, no failure. (The row exists: the stream holds
-    its name.)"""
+    its name.) Taken under the engine's offsets lock, so an apply of an older run still in its transaction ends
+    first, and every apply that starts later finds its run replaced (`chunks.apply_ready`): what the warehouse's
+    offsets say after this returns is final for the older run."""
+    from aladia_etl.warehouse.loader import OFFSETS_LOCK
+
     run_id = uuid.uuid4().hex
-    conn.execute(
-        "UPDATE pipeline_streams SET run_id = %s, stop_requested = false, failure = NULL, retrying = NULL "
-        "WHERE engine = %s AND stream = %s",
-        (run_id, engine, stream),
-    )
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OFFSETS_LOCK, engine))
+        conn.execute(
+            "UPDATE pipeline_streams SET run_id = %s, stop_requested = false, failure = NULL, retrying = NULL "
+            "WHERE engine = %s AND stream = %s",
+            (run_id, engine, stream),
+        )
     return run_id
 
 
@@ -52,13 +59,19 @@ def request_stop(conn: Connection, engine: str, stream: str, run_id: str) -> Non
 
 
 def read(conn: Connection, engine: str, stream: str) -> Control:
+    """The control row; `held` says whether a live session holds the stream's name (its launching process is
+    alive and connected)."""
+    from aladia_etl.warehouse.writers import RUNNING
+
     row = conn.execute(
-        "SELECT run_id, stop_requested, failure, retrying FROM pipeline_streams WHERE engine = %s AND stream = %s",
+        "SELECT s.run_id, s.stop_requested, s.failure, s.retrying, "
+        f"EXISTS (SELECT 1 FROM ({RUNNING}) r WHERE r.engine = s.engine AND r.stream = s.stream) "
+        "FROM pipeline_streams s WHERE s.engine = %s AND s.stream = %s",
         (engine, stream),
     ).fetchone()
     if row is None:  # the stream no longer holds its name: nobody may go on
-        return Control(None, True, None)
-    return Control(row[0], bool(row[1]), row[2], dict(row[3] or {}))
+        return Control(None, True, None, held=False)
+    return Control(row[0], bool(row[1]), row[2], dict(row[3] or {}), held=bool(row[4]))
 
 
 def record_failure(conn: Connection, engine: str, stream: str, run_id: str, exc: BaseException) -> None:

@@ -229,9 +229,11 @@ def apply_staged(
     staged_records: int | None = None,
     sinks: tuple[Sink, ...] | None = None,
     staged_by: list[str] | None = None,
+    started_ms: int | None = None,
 ) -> ApplyResult:
     """Apply what is staged under `tokens` as batch `batch_id`, inside the caller's transaction (which has checked
-    the positions). `staged_by`: the workers that staged it, recorded with the batch."""
+    the positions). `staged_by`: the workers that staged it, recorded with the batch; `started_ms` (wall clock, ms
+    since the epoch) instead of `started` when the batch began in another process."""
     params: dict[str, Any] = {"token": tokens[0], "tokens": tokens, "engine": engine}
     stats = staged_stats(conn, tokens)
     if stats.drift:  # records of a changed table shape: nothing applied, the stream re-plans first
@@ -242,6 +244,8 @@ def apply_staged(
             "nothing was applied; the batch is staged again",
         )
     duration_ms = None if started is None else round((time.monotonic() - started) * 1000)
+    if started_ms is not None:
+        duration_ms = max(0, round(time.time() * 1000) - started_ms)
     claimed = conn.execute(
         CLAIM,
         (

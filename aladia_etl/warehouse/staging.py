@@ -368,6 +368,9 @@ def worker_connection(conninfo: dict[str, Any]) -> Connection:
     from aladia_etl.stack.connections import connect_conninfo
 
     key = _key(conninfo)
+    living = {t.ident for t in threading.enumerate()}
+    for gone in [k for k in _CONNECTIONS if k[0] not in living]:  # a retired thread's connection
+        _CONNECTIONS.pop(gone).close()
     conn = _CONNECTIONS.get(key)
     if conn is not None and not (conn.closed or conn.broken):
         try:

@@ -27,8 +27,9 @@ def worker_name() -> str:
 
 
 def worker_logging(spec: RunSpec) -> None:
-    """A worker process logs to the stream's worker log file, never to the stderr it inherited (a pipe nobody may
-    read while the stream runs: a full pipe would block every step that logs)."""
+    """A worker process logs (and shows Python's warnings) in the stream's worker log file, never on the stderr it
+    inherited from the launching process: a pipe nobody may read while the stream runs would, once full, block
+    every step that logs."""
     path = spec.get("log_file")
     if _LOGGING or not path:
         return
@@ -39,6 +40,7 @@ def worker_logging(spec: RunSpec) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
     _LOGGING.append(path)
 
 
@@ -50,6 +52,7 @@ class RunControl:
         self._read_at = float("-inf")
         self._over = False
         self._stop = False
+        self._unheld = 0  # consecutive reads that found nobody holding the stream's name
 
     def _read(self) -> None:
         from aladia_etl.warehouse import control
@@ -64,7 +67,10 @@ class RunControl:
             return
         finally:
             self._read_at = time.monotonic()
-        self._over = found.run_id != self.run_id or found.failure is not None
+        # the launching process gone (its session's lock released) for three reads in a row: an outage of its
+        # connection is shorter (it takes the name again), so this pipeline is an orphan: it ends
+        self._unheld = 0 if found.held else self._unheld + 1
+        self._over = self._over or found.run_id != self.run_id or found.failure is not None or self._unheld >= 3
         self._stop = self._over or found.stop_requested
 
     def over(self) -> bool:
@@ -77,7 +83,8 @@ class RunControl:
         self._read()
         return self._stop
 
-    def _write(self, write: Callable[[Any], None]) -> None:
+    def _write(self, write: Callable[[Any], None]) -> bool:
+        """Whether it was written."""
         from aladia_etl.warehouse.staging import forget_connection, worker_connection
 
         try:
@@ -85,12 +92,18 @@ class RunControl:
         except Exception:
             forget_connection(self.spec["conninfo"])
             log.warning("could not write the Beam stream's control row", exc_info=True)
+            return False
+        return True
 
     def fail(self, exc: BaseException) -> None:
+        """Record the run's failure for the launching process to raise; the run is over. When it cannot be recorded
+        (the warehouse away), raise it: the bundle fails, so does the job, and the stream relaunches it from the
+        warehouse's offsets — never a step that drops what it holds and goes on."""
         from aladia_etl.warehouse import control
 
         spec = self.spec
-        self._write(lambda conn: control.record_failure(conn, spec["engine"], spec["stream"], self.run_id, exc))
+        if not self._write(lambda conn: control.record_failure(conn, spec["engine"], spec["stream"], self.run_id, exc)):
+            raise exc
         self._over = self._stop = True
 
     def outage(self, what: str, part: str) -> Outage:
@@ -107,12 +120,17 @@ class RunControl:
 
     def retry(self, step: Callable[[], T], outage: Outage) -> T | None:
         """Run `step` until it succeeds; a service's fault is retried with backoff while the run goes on. None when
-        the run is over or the fault is fatal (then recorded as the run's failure)."""
+        the run is over or the fault is fatal (then recorded as the run's failure). Staging found incomplete
+        (StagingLost: nothing stages it again in this run) is raised: the job fails and the stream relaunches it,
+        reading again from the warehouse's offsets."""
+        from aladia_etl.warehouse.loader import StagingLost
         from aladia_etl.warehouse.staging import forget_connection
 
         while not self.over():
             try:
                 result = step()
+            except StagingLost:
+                raise
             except BaseException as exc:  # noqa: BLE001 - classified by the outage: only a service's fault waits
                 forget_connection(self.spec["conninfo"])
                 try:

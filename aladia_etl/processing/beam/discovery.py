@@ -2,9 +2,10 @@
 started (a captured table's first change) and partitions added to a topic are read without a restart.
 
 `DiscoverPartitions` is a splittable DoFn that lists the partitions of the stream's topics at once and then every
-few seconds, until the stream stops; `FirstSight`, a stateful DoFn keyed by partition, passes each partition on
+2 s, until the stream stops; `FirstSight`, a stateful DoFn keyed by partition, passes each partition on
 once. A partition known when the stream started reads from the position the gap check gave it; one found later
-(it did not exist then: nothing of it was applied) from its log start.
+from its log start when the warehouse has applied nothing of it, else the job fails on purpose and the stream
+relaunches it, so that the start's gap check sees it.
 """
 
 from __future__ import annotations
@@ -39,21 +40,20 @@ class _Polls(RestrictionProvider):
 
 
 class DiscoverPartitions(beam.DoFn):
-    """(any impulse) → ((topic, partition), Partition) for every partition of `topics`, at every poll."""
+    """(any impulse) → ((topic, partition), Partition from its log start) for every partition of `topics`, at every
+    poll."""
 
     def __init__(
         self,
         spec: RunSpec,
         kafka_config: dict | str,
         topics: list[str],
-        starts: dict[str, int],
         topic_ids: dict[str, str],
-        every_s: float = 5.0,
+        every_s: float = 2.0,
     ) -> None:
         self.spec = spec
         self.kafka_config = kafka_config
         self.topics = topics
-        self.starts = starts  # "topic/partition" → where the gap check says to start
         self.topic_ids = topic_ids
         self.every_s = every_s
 
@@ -81,9 +81,8 @@ class DiscoverPartitions(beam.DoFn):
             tracker.defer_remainder(Duration.of(self.every_s))
             return
         for offsets in found:
-            start = self.starts.get(f"{offsets.topic}/{offsets.partition}", offsets.begin)
             topic_id = self.topic_ids.get(offsets.topic) or offsets.topic_id
-            partition: Partition = (offsets.topic, offsets.partition, start, topic_id)
+            partition: Partition = (offsets.topic, offsets.partition, offsets.begin, topic_id)
             yield (offsets.topic, offsets.partition), partition
         tracker.defer_remainder(Duration.of(self.every_s))
 
@@ -94,11 +93,33 @@ class DiscoverPartitions(beam.DoFn):
 
 
 class FirstSight(beam.DoFn):
-    """((topic, partition), Partition) → the Partition, the first time its key is seen."""
+    """((topic, partition), Partition) → the Partition with its start, the first time its key is seen: where the
+    start's gap check put it, or, for a partition found later, its log start when the warehouse has applied nothing
+    of it. One it has applied records of (its topic deleted and created again while the stream was down, say) needs
+    that gap check: the job fails on purpose and the stream relaunches it, checking."""
 
     SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
 
+    def __init__(self, spec: RunSpec, starts: dict[str, int]) -> None:
+        self.spec = spec
+        self.starts = starts  # "topic/partition" → where the gap check says to start
+
     def process(self, keyed, seen=beam.DoFn.StateParam(SEEN)):
-        if not seen.read():
-            seen.write(True)
-            yield keyed[1]
+        from aladia_etl.warehouse import loader
+        from aladia_etl.warehouse.staging import worker_connection
+
+        if seen.read():
+            return
+        (topic, partition), (_, _, begin, topic_id) = keyed
+        start = self.starts.get(f"{topic}/{partition}")
+        if start is None:
+            applied = loader.applied_offsets(worker_connection(self.spec["conninfo"]), self.spec["engine"])
+            if (topic, partition) in applied:
+                raise RuntimeError(
+                    f"{topic}[{partition}] appeared while the stream ran and has applied records: relaunching to "
+                    "check it for gaps"
+                )
+            start = begin
+        seen.write(True)
+        found: Partition = (topic, partition, start, topic_id)
+        yield found

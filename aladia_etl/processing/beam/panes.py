@@ -12,6 +12,7 @@ may arrive out of order or on two threads at once: the warehouse orders them, no
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import apache_beam as beam
@@ -29,7 +30,7 @@ class StageChunk(beam.DoFn):
 
     def setup(self) -> None:
         self.control = RunControl(self.spec)
-        self.outage = self.control.outage("the warehouse (staging)", "apply")
+        self.outage = self.control.outage("the warehouse (staging)", "staging")
         self.worker = worker_name()
 
     def process(self, chunk: dict[str, Any]):
@@ -39,6 +40,7 @@ class StageChunk(beam.DoFn):
         from aladia_etl.warehouse.staging import worker_connection
 
         spec = self.spec
+        stage_started_ms = round(time.time() * 1000)
         topic, partition, start, end = chunk["topic"], chunk["partition"], chunk["start"], chunk["end"]
         token = chunk_token(spec["engine"], spec["stream"], spec["run_id"], topic, partition, start, end)
 
@@ -64,6 +66,7 @@ class StageChunk(beam.DoFn):
             "end": end,
             "records": stats.records,
             "worker": self.worker,
+            "stage_started_ms": stage_started_ms,
         }
 
 

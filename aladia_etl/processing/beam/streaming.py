@@ -33,6 +33,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from aladia_etl.core.errors import ServiceUnavailable
 from aladia_etl.core.settings import Settings
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 ENGINE = "beam"
 DEFAULT_PANE_S = 0.3
 CHUNK = 5_000
+STALL_S = 60.0  # staged chunks waiting this long with nothing applied: the pipeline is relaunched
 STAGE_WORKERS = 2  # stager processes (this machine class has 2 cores; the reader and the apply step have their own)
 log = logging.getLogger("aladia.beam")
 
@@ -88,9 +90,11 @@ class BeamStreamingEngine:
         self.stopping = False
         self._conn: Any = None  # psycopg's Connection, opened on the first read
         self._read_at = float("-inf")
-        self._seen_batch = -1
+        self._seen_batch: int | None = None
+        self._launched_at = self._last_batch_at = time.monotonic()
         self._retrying: dict[str, str | None] = {}
         self._waiting = 0
+        self._runner_lost = False  # the runner's job service stopped answering: the next launch starts another
         self._restart = Outage("the Beam pipeline", options.max_outage_s, lambda s: progress.note_retry(s, "runner"))
         self._warehouse = Outage(
             "the warehouse (the stream's control row)", options.max_outage_s, lambda s: progress.note_retry(s, "apply")
@@ -108,6 +112,8 @@ class BeamStreamingEngine:
                 f"--prism_location={ensure_prism(self.settings)}",
                 "--prism_log_level=error",
             ]
+            if self._runner_lost:  # Beam keeps one Prism per process and would submit to the dead one again
+                flags.append("--experiments=disable_prism_server_singleton")
         else:
             flags.append(f"--runner={runner}")
         if not any(f.startswith("--environment_type") for f in flags):
@@ -129,12 +135,16 @@ class BeamStreamingEngine:
         from aladia_etl.stack.connections import closing, consumer
 
         with loader.connect(self.settings) as conn:
+            # first a new run: an older run's apply in flight ends before, and none starts after, so the positions
+            # read next are final
+            self.run_id = control.begin_run(conn, ENGINE, self.stream_id)
             with closing(consumer(self.settings, group_id=None)) as kafka:
                 # the gap check and the start positions come from one read of Kafka's offsets
                 resume = resume_positions(self.settings, conn, kafka, ENGINE, self.options.accept_data_loss)
-            self.run_id = control.begin_run(conn, ENGINE, self.stream_id)  # an older run's steps stop
             loader.clear_stage_prefix(conn, f"{ENGINE}:{self.stream_id}:")  # what a killed or older run staged
-            self._seen_batch = loader.next_batch_id(conn, ENGINE, self.stream_id) - 1
+            if self._seen_batch is None:  # the first launch: batches from here on are this stream's
+                self._seen_batch = loader.next_batch_id(conn, ENGINE, self.stream_id) - 1
+        self._launched_at = time.monotonic()
         self.failure = None
         spec = {
             "conninfo": self.settings.postgres.conninfo(self.settings.postgres.warehouse_db),
@@ -156,8 +166,8 @@ class BeamStreamingEngine:
         read = (
             pipeline
             | "Start" >> beam.Impulse()
-            | "Find partitions" >> beam.ParDo(DiscoverPartitions(spec, kafka_config, topics, starts, resume.topic_ids))
-            | "Each partition once" >> beam.ParDo(FirstSight())
+            | "Find partitions" >> beam.ParDo(DiscoverPartitions(spec, kafka_config, topics, resume.topic_ids))
+            | "Each partition once" >> beam.ParDo(FirstSight(spec, starts))
             | "Read Kafka" >> beam.ParDo(ReadKafkaPartition(spec, kafka_config, CHUNK))
         )
         branches = read | "Spread" >> beam.Partition(staged_by, STAGE_WORKERS)  # type: ignore[arg-type]
@@ -212,26 +222,29 @@ class BeamStreamingEngine:
                 self._conn = loader.connect(self.settings)
             found = control.read(self._conn, ENGINE, self.stream_id)
             batches = self._conn.execute(BATCHES, (ENGINE, self.stream_id, self._seen_batch)).fetchall()
-            self._waiting = self._conn.execute(WAITING, (ENGINE, self.stream_id)).fetchone()[0]
+            self._waiting = self._conn.execute(WAITING, (ENGINE, self.stream_id, self.run_id)).fetchone()[0]
         except Exception as exc:  # noqa: BLE001 - classified by the outage: fatal, or too long, raises
             self._drop_connection()
             self._warehouse.failed(exc)
             return
+        if self._warehouse.active:  # back from an outage: the quiet time counts from now
+            self._last_batch_at = now
         self._warehouse.recovered()
         if found.run_id == self.run_id and found.failure is not None:
             self.failure = found.failure
-        for part in ("source", "apply"):
+        for part in ("source", "staging", "apply"):
             status = found.retrying.get(part)
             if status != self._retrying.get(part):
                 self.progress.note_retry(status, part)
                 self._retrying[part] = status
-        for batch_id, records, rows, dead, tombstones, duration_ms, by_table in batches:
+        for batch_id, records, rows, dead, tombstones, duration_ms, by_table, ago_s in batches:
             stats = StageStats(records=records, dead_letters=dead, tombstones=tombstones)
             stats.rows.update(by_table or {})
             del rows
             result = loader.ApplyResult(applied=True, stats=stats)
-            self.progress.record_batch(result, (duration_ms or 0) / 1000, batch_id)
+            self.progress.record_batch(result, (duration_ms or 0) / 1000, batch_id, ended_ago_s=float(ago_s))
             self._seen_batch = batch_id
+            self._last_batch_at = now
 
     def _drop_connection(self) -> None:
         if self._conn is not None:
@@ -252,7 +265,30 @@ class BeamStreamingEngine:
             return
         name = self.job_state()
         if name.endswith((*ENDED, UNREACHABLE)):
-            self._relaunch(RuntimeError(f"the Beam pipeline ended in state {name}"))
+            self._read_warehouse(force=True)  # a failure a step recorded just before the job ended is raised
+            if self.failure is not None:
+                raise control.failure_error(self.failure)
+            self._runner_lost = self._runner_lost or name == UNREACHABLE
+            self._relaunch(
+                ServiceUnavailable(
+                    f"the Beam pipeline ended in state {name}",
+                    "the stream relaunches it from the warehouse's offsets; see the workers' log if it keeps ending",
+                )
+            )
+        elif self._stalled():
+            self.progress.note(
+                f"the Beam pipeline applied nothing for {STALL_S:.0f} s while {self._waiting} staged chunk(s) "
+                "waited: relaunched from the warehouse's offsets"
+            )
+            with contextlib.suppress(Exception):  # a job whose runner went away meanwhile
+                self.result.cancel()
+            self._relaunch(ServiceUnavailable("the Beam pipeline stalled", "it is relaunched"))
+
+    def _stalled(self) -> bool:
+        """Chunks staged and registered, yet none applied for STALL_S: no chunk of this run continues the
+        warehouse's offsets (its registration lost, e.g. UNLOGGED tables emptied by a PostgreSQL crash)."""
+        quiet_since = max(self._last_batch_at, self._launched_at)
+        return self._waiting > 0 and time.monotonic() - quiet_since > STALL_S
 
     def job_state(self) -> str:
         """The job's state as the runner reports it; UNREACHABLE when its job service does not answer (Prism
@@ -267,10 +303,13 @@ class BeamStreamingEngine:
     def _relaunch(self, why: BaseException) -> None:
         """The job ended on its own (the runner lost, a worker failure): start it again from the warehouse's
         offsets, with backoff. The new run's id makes every step of the old one stop; what the old one staged is
-        cleared, and an apply of it still in flight finds its run replaced and applies nothing."""
+        cleared; an apply of it still in its transaction ends before the new run begins, and a later one finds its
+        run replaced and applies nothing."""
         now = time.monotonic()
         if self._restart.next_attempt_at is not None and now < self._restart.next_attempt_at:
             return
+        if not self._restart.active:
+            self.progress.note(f"{getattr(why, 'reason', why)}: relaunched from the warehouse's offsets")
         try:
             self._launch()
             self._restart.recovered()
@@ -283,12 +322,16 @@ class BeamStreamingEngine:
     def stop(self) -> None:
         """Ask the readers to finish: every chunk read is staged and applied, then the job ends DONE."""
         self.stopping = True
+        asked = False
         if self.run_id is not None:
-            with contextlib.suppress(Exception), loader.connect(self.settings) as conn:  # the warehouse away: cancel
+            with contextlib.suppress(Exception), loader.connect(self.settings) as conn:
                 control.request_stop(conn, ENGINE, self.stream_id, self.run_id)
+                asked = True
         if self.result is not None:
-            with contextlib.suppress(Exception):  # a job that failed or was cancelled: nothing more to apply
-                self.result.wait_until_finish(duration=120_000)
+            if asked:
+                with contextlib.suppress(Exception):  # a job that failed or was cancelled: nothing more to apply
+                    self.result.wait_until_finish(duration=120_000)
+            # else the warehouse is away: nothing can be applied, and the offsets it holds are where a restart begins
             if not self.job_state().endswith((*ENDED, UNREACHABLE)):
                 with contextlib.suppress(Exception):  # cancelling a job whose runner just went away
                     self.result.cancel()
@@ -300,7 +343,8 @@ class BeamStreamingEngine:
 
 
 BATCHES = """
-SELECT batch_id, records, rows, dead_letters, tombstones, duration_ms, rows_by_table FROM pipeline_batches
+SELECT batch_id, records, rows, dead_letters, tombstones, duration_ms, rows_by_table,
+       extract(epoch FROM clock_timestamp() - applied_at) FROM pipeline_batches
  WHERE engine = %s AND stream_id = %s AND batch_id > %s ORDER BY batch_id
 """
-WAITING = "SELECT count(*) FROM stg_beam_chunks WHERE engine = %s AND stream_id = %s"
+WAITING = "SELECT count(*) FROM stg_beam_chunks WHERE engine = %s AND stream_id = %s AND run_id = %s"

@@ -21,6 +21,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS stg_beam_chunks (
     end_offset      BIGINT NOT NULL,
     records         INTEGER NOT NULL,
     worker          TEXT NOT NULL,
+    stage_started_ms BIGINT,
     staged_at       TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS stg_beam_chunks_stream ON stg_beam_chunks (engine, stream_id);

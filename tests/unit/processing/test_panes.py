@@ -45,3 +45,11 @@ def test_of_two_cuts_of_one_range_the_one_that_continues_is_taken_and_the_other_
     assert ranges(take) == [(T, 0, 20), (T, 20, 40)] and ranges(drop) == [(T, 0, 30)]
     take, drop = ready([chunk(T, 0, 30), chunk(T, 0, 20)], {})
     assert ranges(take) == [(T, 0, 30)] and ranges(drop) == [(T, 0, 20)]  # no continuation known: the longer
+
+
+def test_a_chunk_that_straddles_the_offset_continues_it():
+    """The warehouse's offset inside a chunk (another stream of the engine applied part of it): the chunk is applied
+    whole — its records before the offset change nothing, the merge keeps the newest change per key — never left
+    waiting for a chunk that starts exactly there, which would never come."""
+    take, drop = ready([chunk(T, 90, 120), chunk(T, 120, 130), chunk(T, 40, 95)], {(T, 0): 100})
+    assert ranges(take) == [(T, 90, 120), (T, 120, 130)] and ranges(drop) == [(T, 40, 95)]
