@@ -22,7 +22,8 @@ READ_CONFIG = {
 
 
 def range_consumer(kafka_config: dict | str, client_id: str = "aladia-reader", **config):
-    """`kafka_config`: `KafkaSettings.client()` (or a bootstrap string)."""
+    """`kafka_config`: `KafkaSettings.client()` (or a bootstrap string). A reader never creates a topic: asking
+    about one that was deleted (its metadata refreshed) must not bring it back on a broker that auto-creates."""
     return kafka_client(
         "KafkaConsumer",
         kafka_config,
@@ -30,6 +31,7 @@ def range_consumer(kafka_config: dict | str, client_id: str = "aladia-reader", *
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="none",
+        allow_auto_create_topics=False,
         client_id=client_id,
         **{**READ_CONFIG, **config},
     )

@@ -347,6 +347,7 @@ def record_stats(cur: Cursor, token: str, stats: StageStats) -> None:
 
 # -- one cached connection per worker process and thread (a Beam worker runs bundles on several threads) ----------
 _CONNECTIONS: dict[tuple, Connection] = {}
+_PRUNING = threading.Lock()
 
 
 def _key(conninfo: dict[str, Any]) -> tuple:
@@ -368,9 +369,12 @@ def worker_connection(conninfo: dict[str, Any]) -> Connection:
     from aladia_etl.stack.connections import connect_conninfo
 
     key = _key(conninfo)
-    living = {t.ident for t in threading.enumerate()}
-    for gone in [k for k in _CONNECTIONS if k[0] not in living]:  # a retired thread's connection
-        _CONNECTIONS.pop(gone).close()
+    with _PRUNING:
+        living = {t.ident for t in threading.enumerate()}
+        for gone in [k for k in list(_CONNECTIONS) if k[0] not in living]:  # a retired thread's connection
+            old = _CONNECTIONS.pop(gone, None)
+            if old is not None:
+                old.close()
     conn = _CONNECTIONS.get(key)
     if conn is not None and not (conn.closed or conn.broken):
         try:

@@ -52,9 +52,11 @@ class RunControl:
         self._read_at = float("-inf")
         self._over = False
         self._stop = False
-        self._unheld = 0  # consecutive reads that found nobody holding the stream's name
+        self._parent = os.getppid()  # the launching process (its worker pool starts this one)
 
     def _read(self) -> None:
+        import psycopg
+
         from aladia_etl.warehouse import control
         from aladia_etl.warehouse.staging import forget_connection, worker_connection
 
@@ -62,15 +64,18 @@ class RunControl:
             return
         try:
             found = control.read(worker_connection(self.spec["conninfo"]), self.spec["engine"], self.spec["stream"])
+        except (psycopg.errors.InvalidCatalogName, psycopg.errors.UndefinedTable):  # the warehouse dropped: over
+            forget_connection(self.spec["conninfo"])
+            self._over = self._stop = True
+            return
         except Exception:  # noqa: BLE001 - the warehouse away: what was read last holds; its outage is reported
             forget_connection(self.spec["conninfo"])
             return
         finally:
             self._read_at = time.monotonic()
-        # the launching process gone (its session's lock released) for three reads in a row: an outage of its
-        # connection is shorter (it takes the name again), so this pipeline is an orphan: it ends
-        self._unheld = 0 if found.held else self._unheld + 1
-        self._over = self._over or found.run_id != self.run_id or found.failure is not None or self._unheld >= 3
+        # the launching process gone (this process was handed to another parent): an orphan pipeline ends
+        orphan = os.getppid() != self._parent
+        self._over = self._over or found.run_id != self.run_id or found.failure is not None or orphan
         self._stop = self._over or found.stop_requested
 
     def over(self) -> bool:

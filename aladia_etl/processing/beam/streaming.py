@@ -1,7 +1,7 @@
 """`aladia stream --engine beam`: one long-running unbounded Beam pipeline on Beam's portable local runner, Prism.
 
     Impulse → DiscoverPartitions → FirstSight
-                             (the topics' partitions at once and every 5 s: one found later is read too)
+                             (the topics' partitions at once and every 2 s: one found later is read too)
       → ReadKafkaPartition   (a splittable DoFn over each partition's open offset range from the warehouse's
                               applied offset: chunks of records)
       → Partition into STAGE_WORKERS branches
@@ -33,7 +33,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aladia_etl.core.errors import ServiceUnavailable
+from aladia_etl.core.errors import AladiaError, ServiceUnavailable
 from aladia_etl.core.settings import Settings
 from aladia_etl.processing.model import StreamOptions, StreamProgress
 from aladia_etl.processing.resilience import Outage
@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 ENGINE = "beam"
 DEFAULT_PANE_S = 0.3
 CHUNK = 5_000
-STALL_S = 60.0  # staged chunks waiting this long with nothing applied: the pipeline is relaunched
+STALL_S = 120.0  # staged chunks waiting this long with nothing applied: the pipeline is relaunched
+MAX_ENDED_RUNS = 5  # jobs ending on their own, in a row without a batch applied, before the stream gives up
+_PRISM_LOST: list[str] = []  # this process lost a Prism: Beam's shared one is dead, every launch starts its own
 STAGE_WORKERS = 2  # stager processes (this machine class has 2 cores; the reader and the apply step have their own)
 log = logging.getLogger("aladia.beam")
 
@@ -94,7 +96,7 @@ class BeamStreamingEngine:
         self._launched_at = self._last_batch_at = time.monotonic()
         self._retrying: dict[str, str | None] = {}
         self._waiting = 0
-        self._runner_lost = False  # the runner's job service stopped answering: the next launch starts another
+        self._ended_runs = 0  # jobs that ended on their own since the last batch applied
         self._restart = Outage("the Beam pipeline", options.max_outage_s, lambda s: progress.note_retry(s, "runner"))
         self._warehouse = Outage(
             "the warehouse (the stream's control row)", options.max_outage_s, lambda s: progress.note_retry(s, "apply")
@@ -112,7 +114,7 @@ class BeamStreamingEngine:
                 f"--prism_location={ensure_prism(self.settings)}",
                 "--prism_log_level=error",
             ]
-            if self._runner_lost:  # Beam keeps one Prism per process and would submit to the dead one again
+            if _PRISM_LOST:  # Beam keeps one Prism per process and would submit to the dead one again
                 flags.append("--experiments=disable_prism_server_singleton")
         else:
             flags.append(f"--runner={runner}")
@@ -245,6 +247,7 @@ class BeamStreamingEngine:
             self.progress.record_batch(result, (duration_ms or 0) / 1000, batch_id, ended_ago_s=float(ago_s))
             self._seen_batch = batch_id
             self._last_batch_at = now
+            self._ended_runs = 0
 
     def _drop_connection(self) -> None:
         if self._conn is not None:
@@ -268,7 +271,14 @@ class BeamStreamingEngine:
             self._read_warehouse(force=True)  # a failure a step recorded just before the job ended is raised
             if self.failure is not None:
                 raise control.failure_error(self.failure)
-            self._runner_lost = self._runner_lost or name == UNREACHABLE
+            if name == UNREACHABLE:
+                _PRISM_LOST.append(name)
+            self._ended_runs += 1
+            if self._ended_runs > MAX_ENDED_RUNS:
+                raise AladiaError(
+                    f"the Beam pipeline ended {self._ended_runs} times without applying a batch (last: {name})",
+                    f"see {self.worker_log()}; nothing was lost: a restart resumes from the warehouse's offsets",
+                )
             self._relaunch(
                 ServiceUnavailable(
                     f"the Beam pipeline ended in state {name}",
@@ -276,6 +286,9 @@ class BeamStreamingEngine:
                 )
             )
         elif self._stalled():
+            self._read_warehouse(force=True)  # a failure recorded meanwhile is raised, not cleared by a new run
+            if self.failure is not None:
+                raise control.failure_error(self.failure)
             self.progress.note(
                 f"the Beam pipeline applied nothing for {STALL_S:.0f} s while {self._waiting} staged chunk(s) "
                 "waited: relaunched from the warehouse's offsets"
@@ -288,7 +301,7 @@ class BeamStreamingEngine:
         """Chunks staged and registered, yet none applied for STALL_S: no chunk of this run continues the
         warehouse's offsets (its registration lost, e.g. UNLOGGED tables emptied by a PostgreSQL crash)."""
         quiet_since = max(self._last_batch_at, self._launched_at)
-        return self._waiting > 0 and time.monotonic() - quiet_since > STALL_S
+        return not self._warehouse.active and self._waiting > 0 and time.monotonic() - quiet_since > STALL_S
 
     def job_state(self) -> str:
         """The job's state as the runner reports it; UNREACHABLE when its job service does not answer (Prism
