@@ -101,6 +101,21 @@ def register(
     return RegisterResult(name, action, state)
 
 
+def include_tables(settings: Settings, tables: tuple[str, ...], timeout: float = 90) -> None:
+    """Capture exactly `tables` with the registered connector (the rest of its configuration kept as registered),
+    then wait until it and its task are RUNNING again."""
+    name = settings.cdc.connector_name
+    client = client_for(settings)
+    config = client.config(name)
+    if config is None:
+        raise ConfigError(f"connector {name} is not registered", "register it with 'aladia cdc register'")
+    wanted = build_config(settings, tables)["table.include.list"]
+    if config.get("table.include.list") == wanted:
+        return
+    client.put_config(name, {k: v for k, v in config.items() if k != "name"} | {"table.include.list": wanted})
+    wait_running(client, name, timeout)
+
+
 def status(settings: Settings, name: str | None = None) -> dict:
     client = client_for(settings)
     name = name or settings.cdc.connector_name

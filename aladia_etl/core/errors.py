@@ -41,9 +41,11 @@ class ShapeChanged(Exception):
     record predates a change). Not a dead letter: the batch is not applied and the stream re-plans
     (`warehouse.evolution`)."""
 
-    def __init__(self, sink: str, added: tuple[str, ...] = (), missing: tuple[str, ...] = ()) -> None:
-        super().__init__(f"{sink}: fields added {list(added)}, missing {list(missing)}")
-        self.sink, self.added, self.missing = sink, added, missing
+    def __init__(
+        self, sink: str, added: tuple[str, ...] = (), missing: tuple[str, ...] = (), misfit: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(f"{sink}: fields added {list(added)}, missing {list(missing)}, misfit {list(misfit)}")
+        self.sink, self.added, self.missing, self.misfit = sink, added, missing, misfit
 
 
 class ConfigError(AladiaError):
@@ -95,6 +97,12 @@ class RecordError(ValueError):
         self.reason = reason
 
 
+class Misfit(RecordError):
+    """A value that does not fit its column's type (out of range, too long, of another kind). In a model table it is
+    a dead letter like any RecordError; in a mirrored table it may mean the source column changed type, so the
+    mapper turns it into ShapeChanged and the stream checks the source catalog first (`warehouse.evolution`)."""
+
+
 _QUOTE_CHARS = 60
 
 
@@ -117,7 +125,8 @@ def quote(value: object) -> str:
 class SchemaDrift(AladiaError):
     """A batch that carries records of a changed source table shape: nothing of it was applied; the stream re-plans
     its tables (`warehouse.evolution`) and reads the batch again.
-    `drift`: sink → {"added": [...], "missing": [...]}."""
+    `drift`: sink → {"added": [...], "missing": [...], "misfit": [...]} (misfit: fields with a value their column's
+    type cannot hold)."""
 
     exit_code = ExitCode.CONFIG
 

@@ -195,6 +195,18 @@ class SchemaChanges(_Strict):
         description="a column dropped in the source: ignore (the warehouse keeps it, no longer filled), evolve "
         "(dropped from the warehouse too), fail (the stream stops, nothing applied)",
     )
+    type_change: Literal["widen", "fail"] = Field(
+        "widen",
+        description="a column's type changed in the source: widen (a wider type is widened in the warehouse; a "
+        "narrower one keeps the warehouse's), fail (the stream stops, nothing applied); any other change stops the "
+        "stream unless it runs with --allow-destructive",
+    )
+    new_table: Literal["capture", "ignore"] = Field(
+        "capture",
+        description="a table created in the source that tables.include matches: capture (the publication, the "
+        "connector and the warehouse follow while the stream runs, its rows read through a snapshot), ignore (left "
+        "to the next 'aladia init' and 'aladia cdc register')",
+    )
 
 
 class PipelineFile(_Strict):

@@ -332,6 +332,10 @@ class Settings(BaseSettings):
         """The captured source tables (`schema.table`): the pipeline's, once resolved; else the built-in model's."""
         return self._capture or DEFAULT_CAPTURE
 
+    def capture_more(self, tables: tuple[str, ...]) -> None:
+        """A running stream captured new tables (`processing.capture`): these settings capture `tables` now."""
+        self._capture = tuple(tables)
+
     def with_capture(self, tables: tuple[str, ...]) -> Settings:
         """These settings, capturing `tables` (what a compiled pipeline captures)."""
         copy = self.model_copy()

@@ -60,7 +60,7 @@ def process(records: Iterable[Record], mappers: Mappers | None = None) -> Bundle
                 continue
             mapped = transform_all(event, mappers)
         except ShapeChanged as exc:  # the batch will not be applied: the stream re-plans the table first
-            stats.saw_drift(exc.sink, exc.added, exc.missing)
+            stats.saw_drift(exc.sink, exc.added, exc.missing, exc.misfit)
             continue
         except PartlyMapped as exc:
             dead.append(DeadLetter(topic, partition, offset, exc.reason, key, value))

@@ -10,13 +10,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import psycopg
+
 from aladia_etl.bus.offsets import commit_group_offsets, lag, partition_offsets
 from aladia_etl.bus.topics import cdc_topics
 from aladia_etl.core import names
-from aladia_etl.core.errors import ConfigError, SchemaDrift
+from aladia_etl.core.errors import AladiaError, ConfigError, SchemaDrift
 from aladia_etl.core.faults import describe
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.signals import stop_on_signals
+from aladia_etl.processing.capture import NewTables, backfill
 from aladia_etl.processing.model import Engine, StreamOptions, StreamProgress, check_engine, engine_class
 from aladia_etl.processing.resilience import Outage, Stopped
 from aladia_etl.processing.state import StatePublisher
@@ -173,6 +176,7 @@ def run_stream(
                 progress.stopped_reason = "signal"
                 return progress
             watch.lock = lock
+            new_tables = NewTables(settings, options)
             engine = engine_class(options.engine)(settings, options, progress)
             engine.start()
             progress.state = "running"
@@ -183,6 +187,10 @@ def run_stream(
                     engine.check()
                 except SchemaDrift as drift:  # nothing of the batch was applied: re-plan, then read it again
                     engine = _replan(settings, options, progress, engine, drift, last_drift)
+                    continue
+                found = new_tables.found()
+                if found:
+                    engine = _capture(settings, options, progress, engine, new_tables, *found)
                     continue
                 watch.measure()
                 progress.state = "retrying" if progress.retrying else "running"
@@ -254,49 +262,47 @@ def _plan_tables(
         return
     from aladia_etl.warehouse import ddl, evolution
 
-    planned = evolution.plan(conn, sinks, options.schema_changes, drift)
     context = {"engine": options.engine, "stream": options.stream_name}
+    try:
+        planned = evolution.plan(conn, sinks, options.schema_changes, drift)
+    except evolution.SchemaChangeRefused as refused:
+        _note_changes(conn, options, progress, [refused.change], drift)
+        raise
     if planned.backfill:  # asked for before the DDL: a stream that stops in between asks again when it restarts
-        _backfill(settings, tuple(planned.backfill), progress, context)
+        backfill(settings, tuple(planned.backfill), progress, context)
     applied = ddl.apply_plan(conn, planned.sinks, options.allow_destructive, planned.drops)
     options.sinks = [s.as_dict() for s in planned.sinks]
-    for seen_change in planned.changes:
-        standing = drift is None and seen_change["outcome"] == "ignore"  # seen again at each start: not an event
+    _note_changes(conn, options, progress, planned.changes, drift)
+    for change in applied:
+        log.info("warehouse: %s %s %s", change.action, change.table, change.detail, extra=context)
+
+
+def _note_changes(
+    conn: Connection, options: StreamOptions, progress: StreamProgress | None, changes: list[dict], drift: dict | None
+) -> None:
+    """Log, count and record in `schema_history` the schema changes a plan met (applied or refused)."""
+    from aladia_etl.warehouse import schema_history
+
+    context = {"engine": options.engine, "stream": options.stream_name}
+    events = []
+    for seen_change in changes:
+        # a kept difference is seen again at each start: not an event
+        standing = drift is None and seen_change["outcome"] in ("ignore", "keep")
+        if not standing:
+            events.append(seen_change)
         log.log(
             logging.INFO if standing else logging.WARNING,
-            "schema change: %s %s %s — %s",
+            "schema change: %s %s %s%s — %s",
             seen_change["table"],
             seen_change["kind"].replace("_", " "),
             seen_change["column"],
+            f" ({seen_change['detail']})" if seen_change.get("detail") else "",
             seen_change["outcome"],
             extra={**context, "schema_change": seen_change},
         )
         if progress is not None and not standing:
             progress.note_schema_change(seen_change)
-    for change in applied:
-        log.info("warehouse: %s %s %s", change.action, change.table, change.detail, extra=context)
-
-
-def _backfill(settings: Settings, tables: tuple[str, ...], progress: StreamProgress | None, context: dict) -> None:
-    """Ask Debezium to read `tables` again (their rows that existed before a column was added). A request that
-    cannot be made (a table without a primary key, a connector registered without the signalling table) does not
-    stop the stream: the user is told how to fill the column."""
-    from aladia_etl.cdc.snapshots import request
-    from aladia_etl.core.errors import AladiaError
-
-    try:
-        ident = request(settings, tables, merge=True)
-    except AladiaError as exc:
-        text = (
-            f"the rows of {', '.join(tables)} that existed before the change were not read again ({exc.reason}); "
-            f"until they are, the new columns are NULL in them — {exc.fix or 'see docs/PIPELINES.md'}, then "
-            f"'aladia cdc snapshot {' '.join(tables)}'"
-        )
-        log.warning(text, extra=context)
-        if progress is not None:
-            progress.note(text)
-        return
-    log.warning("re-reading %s (snapshot %s): rows that existed before the change", list(tables), ident, extra=context)
+    schema_history.record(conn, options.engine, options.stream_name, events)
 
 
 def _replan(
@@ -329,10 +335,58 @@ def _replan(
 
     with connect(settings) as source:
         catalog = read_catalog(source)
-    options.sinks = compile_pipeline(options.pipeline, catalog).spec()
+    captured = {_source_of(s) for s in options.sinks or ()}
+    # the changed tables only: a table created since is new_table's to capture (`_capture`)
+    options.sinks = [s for s in compile_pipeline(options.pipeline, catalog).spec() if _source_of(s) in captured]
     options.from_beginning = False  # the position was moved back once, at the start
     with loader.connect(settings) as conn:
         _plan_tables(settings, options, conn, drift.drift, progress)
+    return _started(settings, options, progress)
+
+
+def _source_of(sink: dict) -> str:
+    return sink["source_schema"] + "." + sink["source_table"]
+
+
+def _capture(
+    settings: Settings,
+    options: StreamOptions,
+    progress: StreamProgress,
+    engine: Engine,
+    new_tables: NewTables,
+    sinks: list[dict],
+    new: tuple[str, ...],
+) -> Engine:
+    """Tables created in the source that the pipeline file includes (`schema_changes.new_table: capture`): the
+    engine stops, their warehouse tables are created, the publication and the connector capture them, their rows
+    read through an incremental snapshot, and the engine starts again with their sinks. A step that fails (no
+    right to alter the publication, Connect away) is said once, and the engine goes on as it was."""
+    context = {"engine": options.engine, "stream": options.stream_name}
+    log.warning("new source tables %s: capturing them", list(new), extra=context)
+    before = options.sinks
+    restart = sinks != before  # tables created before the stream started already have their sinks
+    if restart:
+        with contextlib.suppress(SchemaDrift):
+            engine.stop()
+    options.sinks = sinks
+    options.from_beginning = False
+    captured = tuple(dict.fromkeys(_source_of(s) for s in sinks))
+    try:
+        with loader.connect(settings) as conn:
+            _plan_tables(settings, options, conn, None, progress)
+            new_tables.capture(captured, new, progress)
+            settings.capture_more(captured)  # the engine reads their topics, the lag counts them
+            changes = [{"table": t, "kind": "new_table", "column": "", "outcome": "capture"} for t in new]
+            _note_changes(conn, options, progress, changes, {})
+    except (AladiaError, psycopg.Error) as exc:
+        if isinstance(exc, ConfigError):  # a policy refused a change of the planned tables: the stream stops
+            raise
+        new_tables.refused(exc, new)
+        options.sinks = before
+    return _started(settings, options, progress) if restart else engine
+
+
+def _started(settings: Settings, options: StreamOptions, progress: StreamProgress) -> Engine:
     fresh = engine_class(options.engine)(settings, options, progress)
     try:
         fresh.start()

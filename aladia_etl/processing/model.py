@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 from aladia_etl.bus.topics import DLQ_TOPIC
@@ -58,6 +59,9 @@ class StreamOptions:
     # Spark
     master: str = "local[*]"
     conf: dict[str, str] = field(default_factory=dict)
+    # the checkpoint of this run's first query: kept when the run captures a new table (its topics, which name
+    # checkpoints, grew), so the query resumes and reads only the new topic from its start
+    checkpoint: Path | None = None
     # Beam
     runner: str | None = None
     pipeline_options: list[str] = field(default_factory=list)

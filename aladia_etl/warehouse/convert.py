@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from aladia_etl.core.errors import RecordError, quote
+from aladia_etl.core.errors import Misfit, RecordError, quote
 from aladia_etl.warehouse.rows import UNAVAILABLE, _bad, below, to_int, to_timestamp, utc_day
 from aladia_etl.warehouse.sinks import SinkColumn
 
@@ -62,7 +62,7 @@ def _squeezed(value: str, name: str) -> str:
 def _text(value: Any, name: str, clean: tuple[str, ...]) -> str:
     """Text, cleaned in order: trim (ends), squeeze (runs of whitespace; empty is rejected), lower, upper."""
     if not isinstance(value, str):
-        raise RecordError(f"{name}: expected text, got {quote(value)}")
+        raise Misfit(f"{name}: expected text, got {quote(value)}")
     for step in clean:
         if step == "trim":
             value = value.strip()
@@ -78,31 +78,31 @@ def _text(value: Any, name: str, clean: tuple[str, ...]) -> str:
 # The cleanings the hot path meets most, without the loop (the same result as `_text`).
 def _text_plain(value: Any, name: str, clean: tuple[str, ...] = ()) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"{name}: expected text, got {quote(value)}")
+        raise Misfit(f"{name}: expected text, got {quote(value)}")
     return _checked_text(value, name)
 
 
 def _text_squeeze(value: Any, name: str, clean: tuple[str, ...] = ()) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"{name}: expected text, got {quote(value)}")
+        raise Misfit(f"{name}: expected text, got {quote(value)}")
     return _checked_text(_squeezed(value, name), name)
 
 
 def _text_squeeze_lower(value: Any, name: str, clean: tuple[str, ...] = ()) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"{name}: expected text, got {quote(value)}")
+        raise Misfit(f"{name}: expected text, got {quote(value)}")
     return _checked_text(_squeezed(value, name).lower(), name)
 
 
 def _text_squeeze_upper(value: Any, name: str, clean: tuple[str, ...] = ()) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"{name}: expected text, got {quote(value)}")
+        raise Misfit(f"{name}: expected text, got {quote(value)}")
     return _checked_text(_squeezed(value, name).upper(), name)
 
 
 def _text_trim_lower(value: Any, name: str, clean: tuple[str, ...] = ()) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"{name}: expected text, got {quote(value)}")
+        raise Misfit(f"{name}: expected text, got {quote(value)}")
     return _checked_text(value.strip().lower(), name)
 
 
@@ -117,6 +117,17 @@ _TEXT = {
 
 def text_function(clean: tuple[str, ...]):
     return _TEXT.get(clean, _text)
+
+
+_LIMITED_TEXT = re.compile(r"(character varying|varchar|character|char|bpchar)\((\d+)\)")
+
+
+def _text_within(value: Any, name: str, clean: tuple[str, ...], text, limit: int, padded: bool) -> str:
+    """Text that fits VARCHAR(limit), or CHAR(limit) (whose trailing spaces PostgreSQL drops to fit)."""
+    result = text(value, name, clean)
+    if len(result) > limit and len(result.rstrip(" ") if padded else result) > limit:
+        raise Misfit(f"{name}: {quote(result)} is longer than {limit} characters")
+    return result
 
 
 _LIMITS: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}
@@ -143,13 +154,13 @@ def to_numeric(
     value must fit NUMERIC(precision, scale) without rounding; `finite=False` lets NaN and ±Infinity through; the
     model's bounds are checked when given."""
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise RecordError(f"{name}: expected a decimal string, got {quote(value)}")
+        raise Misfit(f"{name}: expected a decimal string, got {quote(value)}")
     if not finite and isinstance(value, str) and value in _NUMERIC_SPECIAL:
         return Decimal(_NUMERIC_SPECIAL[value])
     try:
         amount = Decimal(value) if not isinstance(value, Decimal) else value
     except (InvalidOperation, ValueError):
-        raise _bad(name, value, f"{quote(value)} is not a decimal number") from None
+        raise _bad(name, value, f"{quote(value)} is not a decimal number", Misfit) from None
     if not amount.is_finite():
         if finite or amount.is_snan():
             raise RecordError(f"{name}: {quote(value)} is not a finite number")
@@ -162,38 +173,38 @@ def to_numeric(
         scale = scale or 0
         limit, quantum = _limits(precision, scale)
         if amount >= limit or amount <= -limit:  # no abs(): it rounds, and overflows a huge exponent
-            raise RecordError(f"{name}: {quote(value)} does not fit NUMERIC({precision},{scale})")
+            raise Misfit(f"{name}: {quote(value)} does not fit NUMERIC({precision},{scale})")
         rounded = amount.quantize(quantum)
         if rounded != amount:
-            raise RecordError(f"{name}: {quote(value)} has more than {scale} decimal places")
+            raise Misfit(f"{name}: {quote(value)} has more than {scale} decimal places")
         return rounded
     return amount
 
 
 def _float(value: Any, name: str, single: bool) -> float:
     if isinstance(value, bool):
-        raise RecordError(f"{name}: expected a number, got a boolean")
+        raise Misfit(f"{name}: expected a number, got a boolean")
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str) and value in _FLOATS:
         return _FLOATS[value]
     else:
-        raise RecordError(f"{name}: expected a number, got {quote(value)}")
+        raise Misfit(f"{name}: expected a number, got {quote(value)}")
     # the nearest REAL: a finite value that becomes infinite there is beyond REAL's range (FLT_MAX is not)
     if single and math.isfinite(number) and math.isinf(struct.unpack("f", struct.pack("f", number))[0]):
-        raise RecordError(f"{name}: {quote(value)} does not fit REAL")
+        raise Misfit(f"{name}: {quote(value)} does not fit REAL")
     return number
 
 
 def _bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
-        raise RecordError(f"{name}: expected true or false, got {quote(value)}")
+        raise Misfit(f"{name}: expected true or false, got {quote(value)}")
     return value
 
 
 def _uuid(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"{name}: expected a UUID string, got {quote(value)}")
+        raise Misfit(f"{name}: expected a UUID string, got {quote(value)}")
     try:
         uuid.UUID(value)
     except ValueError:
@@ -315,6 +326,9 @@ def kind_call(kind: str, name: str, sql_type: str, rules: dict[str, Any]) -> tup
         return _timestamp, (name, found is not None and int(found.group(1)) <= 3)
     if kind == "text":
         clean = tuple(rules.get("clean", ()))
+        found = _LIMITED_TEXT.fullmatch(sql_type.strip().lower())
+        if found:  # varchar(n) or char(n): a longer value would fail the whole COPY
+            return _text_within, (name, clean, text_function(clean), int(found[2]), found[1] != "character varying")
         return text_function(clean), (name, clean)
     raise ValueError(f"no converter for {kind!r}")
 

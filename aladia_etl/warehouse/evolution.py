@@ -12,6 +12,15 @@ restarts its engine, which reads the refused batch again with the new shape (`pr
   ignore — not mirrored. fail — the stream stops (exit 3), nothing applied.
 - drop_column: ignore — the warehouse keeps the column and no longer fills it. evolve — it is dropped from the
   warehouse table. fail — the stream stops (exit 3).
+- type_change: widen — a type that holds every value of the old one (`ddl.widens`: integer → bigint or numeric,
+  varchar(n) → varchar(m > n) or text, numeric(p,s) → more digits on either side, real → double precision, more
+  fractional seconds) is widened in the warehouse; a narrowing (the source column now narrower than the warehouse's)
+  keeps the warehouse's wider type, since every value still fits it. fail — either stops the stream (exit 3). Any
+  other change (integer → text) stops the stream whatever the policy, unless the stream runs with
+  --allow-destructive (then the warehouse column is converted with a cast).
+  A running stream sees a widening when a value no longer fits its column (`convert.Misfit`): the mapper raises
+  ShapeChanged(misfit=…) and the stream re-plans. A column whose type the catalog shows unchanged is marked
+  `type_checked` and its misfits become dead letters, as in a model table.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aladia_etl.core.errors import ConfigError
-from aladia_etl.warehouse.ddl import COLUMNS_OF, OWN_COLUMNS
+from aladia_etl.warehouse.ddl import COLUMNS_OF, OWN_COLUMNS, widens
 from aladia_etl.warehouse.merge import target as target_name
 from aladia_etl.warehouse.sinks import Sink
 
@@ -29,7 +38,9 @@ if TYPE_CHECKING:
     from psycopg import Connection
 
 log = logging.getLogger("aladia.stream")
-DEFAULT_POLICY = {"add_column": "evolve", "drop_column": "ignore"}
+DEFAULT_POLICY = {"add_column": "evolve", "drop_column": "ignore", "type_change": "widen"}
+# the converter that reads a wider warehouse type (a narrowed source column keeps the warehouse's type)
+_KIND_OF = {"smallint": "int2", "integer": "int4", "bigint": "int8", "real": "float4", "double precision": "float8"}
 
 
 @dataclass
@@ -40,13 +51,31 @@ class Evolution:
     changes: list[dict[str, str]] = field(default_factory=list)  # {table, kind, column, outcome}
 
 
-def _refuse(sink: Sink, kind: str, column: str) -> ConfigError:
+class SchemaChangeRefused(ConfigError):
+    """A change the policy refuses; `change` is the refused change as `Evolution.changes` lists them."""
+
+    def __init__(self, reason: str, fix: str, change: dict[str, str]) -> None:
+        super().__init__(reason, fix)
+        self.change = change
+
+
+def _refuse(sink: Sink, kind: str, column: str, detail: str = "") -> SchemaChangeRefused:
+    change = {"table": sink.source, "kind": kind, "column": column, **({"detail": detail} if detail else {})}
+    change["outcome"] = "fail"
+    if kind == "type_change":
+        return SchemaChangeRefused(
+            f"column {column!r} of {sink.source} changed type in the source ({detail}), and "
+            "schema_changes.type_change is fail; nothing of the batch was applied",
+            "set schema_changes.type_change to widen in the pipeline file and start the stream again",
+            change,
+        )
     verb = {"add_column": "added to", "drop_column": "dropped from"}[kind]
-    return ConfigError(
+    return SchemaChangeRefused(
         f"column {column!r} was {verb} {sink.source} in the source, and schema_changes.{kind} is fail; nothing of "
         "the batch was applied",
         f"set schema_changes.{kind} to {'evolve or ignore' if kind == 'add_column' else 'ignore or evolve'} in the "
         "pipeline file and start the stream again",
+        change,
     )
 
 
@@ -66,8 +95,9 @@ def plan(
         if sink.model is not None or not sink.known_fields:
             adjusted.append(sink)
             continue
-        have = {n for n, _ in conn.execute(COLUMNS_OF, (target_name(sink),)).fetchall()} - OWN_COLUMNS
-        adjusted.append(_plan_sink(sink, have, policy, drift.get(sink.name, {}), out))
+        have = {n: t for n, t in conn.execute(COLUMNS_OF, (target_name(sink),)).fetchall() if n not in OWN_COLUMNS}
+        planned = _plan_sink(sink, set(have), policy, drift.get(sink.name, {}), out)
+        adjusted.append(_plan_types(planned, have, policy, drift.get(sink.name, {}), out))
     out.sinks = tuple(adjusted)
     return out
 
@@ -115,3 +145,42 @@ def _plan_sink(sink: Sink, have: set[str], policy: dict[str, str], seen: dict[st
     if backfill and sink.source not in out.backfill:
         out.backfill.append(sink.source)
     return replace(sink, columns=tuple(columns), known_fields=tuple(sorted(known)), retired=tuple(retired))
+
+
+def _plan_types(sink: Sink, have: dict[str, str], policy: dict[str, str], seen: dict[str, Any], out: Evolution) -> Sink:
+    """Columns whose source type is no longer the warehouse's, by `policy["type_change"]`; columns whose values did
+    not fit (`seen["misfit"]`) but whose type did not change are marked `type_checked`."""
+    misfit = set(seen.get("misfit", ()))
+    columns = []
+    for column in sink.columns:
+        current = have.get(column.name)
+        if current is None or current == column.sql_type:
+            if column.source in misfit:  # the catalog does not explain the value: the record's own fault
+                column = replace(column, rules={**column.rules, "type_checked": True})
+            columns.append(column)
+            continue
+        detail = f"{current} → {column.sql_type}"
+        change = {"table": sink.source, "kind": "type_change", "column": column.source, "detail": detail}
+        if widens(current, column.sql_type):
+            outcome = "widen"
+        elif widens(column.sql_type, current):  # narrowed in the source: every value still fits the warehouse
+            outcome = "keep"
+            column = replace(column, sql_type=current, kind=_wider_kind(column.kind, current))
+        else:  # neither holds the other's values: the warehouse plan refuses it without --allow-destructive
+            columns.append(column)
+            continue
+        if policy["type_change"] == "fail":
+            raise _refuse(sink, "type_change", column.source, detail)
+        out.changes.append({**change, "outcome": outcome})
+        columns.append(column)
+    return replace(sink, columns=tuple(columns))
+
+
+def _wider_kind(kind: str, warehouse_type: str) -> str:
+    """The converter for a warehouse type wider than the source column's (`kind`)."""
+    array = warehouse_type.endswith("[]")
+    base = warehouse_type.removesuffix("[]")
+    found = "numeric" if base.startswith("numeric") else _KIND_OF.get(base)
+    if found is None:
+        return kind
+    return f"array:{found}" if array else found

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aladia_etl.core.errors import RecordError, ShapeChanged
+from aladia_etl.core.errors import Misfit, RecordError, ShapeChanged
 from aladia_etl.warehouse.convert import column_call, column_converter
 from aladia_etl.warehouse.sinks import Sink
 
@@ -26,9 +26,12 @@ def row_mapper(sink: Sink) -> Callable[[dict[str, Any]], tuple]:
     # a mirror: every column must be in the event (a missing field is not a NULL), and no field may be unknown —
     # either means the source table changed, or the record predates a change (ShapeChanged, not a dead letter). A
     # column the stream added after such a change (`optional`) is NULL in the records that predate it.
+    # A value its column's type cannot hold (Misfit) may mean the source column changed type: ShapeChanged too,
+    # unless the stream already found the column's type unchanged in the source catalog (`type_checked`: then the
+    # value is the record's own fault, a dead letter).
     strict = sink.model is None
     if strict and sink.known_fields:
-        namespace.update(ShapeChanged=ShapeChanged, KNOWN=frozenset(sink.known_fields), SINK=sink.name)
+        namespace.update(ShapeChanged=ShapeChanged, KNOWN=frozenset(sink.known_fields), SINK=sink.name, Misfit=Misfit)
         namespace["EXPECTED"] = tuple(c.source for c in sink.columns if not c.rules.get("optional"))
         lines += [
             "    if not KNOWN.issuperset(row):",
@@ -56,12 +59,16 @@ def row_mapper(sink: Sink) -> Callable[[dict[str, Any]], tuple]:
             lines += [f"    v{i} = get(n{i}, ABSENT)", f"    if v{i} is ABSENT:", f"        raise RecordError(r{i})"]
         else:
             lines.append(f"    v{i} = get(n{i})")
-        lines += [
-            f"    if v{i} is None:",
-            f"        {missing}",
-            "    else:",
-            f"        c{i} = {call}",
-        ]
+        lines += [f"    if v{i} is None:", f"        {missing}", "    else:"]
+        if strict and sink.known_fields and not column.rules.get("type_checked"):
+            lines += [
+                "        try:",
+                f"            c{i} = {call}",
+                "        except Misfit:",
+                f"            raise ShapeChanged(SINK, misfit=(n{i},)) from None",
+            ]
+        else:
+            lines.append(f"        c{i} = {call}")
     values = "".join(f"c{i}, " for i in range(len(sink.columns)))
     lines.append(f"    return ({values})")
     exec(compile("\n".join(lines), f"<aladia mapper of {sink.name}>", "exec"), namespace)

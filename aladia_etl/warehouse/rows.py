@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aladia_etl.core.errors import RecordError, quote
+from aladia_etl.core.errors import Misfit, RecordError, quote
 from aladia_etl.warehouse.schema import INT_RANGE, MONEY_LIMIT, MONEY_PLACES, TIMESTAMP_RANGE
 
 _CENT = Decimal(1).scaleb(-MONEY_PLACES)
@@ -26,7 +26,7 @@ UNAVAILABLE = "__debezium_unavailable_value"
 
 
 # -- field converters: accept Debezium JSON values and the Python values psycopg returns (used by `verify`) -------
-def _bad(name: str, value: Any, problem: str) -> RecordError:
+def _bad(name: str, value: Any, problem: str, kind: type[RecordError] = RecordError) -> RecordError:
     """The error for `value` in field `name`. Debezium's TOAST placeholder fails every conversion but text, so it
     is looked for where a conversion has failed (and in `_text`): no cost for valid values."""
     if isinstance(value, str) and value == UNAVAILABLE:
@@ -34,13 +34,13 @@ def _bad(name: str, value: Any, problem: str) -> RecordError:
             f"{name}: unavailable value ({UNAVAILABLE}, a TOASTed value the change event does not carry; "
             "the source table needs REPLICA IDENTITY FULL)"
         )
-    return RecordError(f"{name}: {problem}")
+    return kind(f"{name}: {problem}")
 
 
 def to_int(value: Any, name: str, sql_type: str = "BIGINT", minimum: Any = None, maximum: Any = None) -> int:
     """An integer (a JSON number, or a string of digits) that fits `sql_type`, and the model's bounds if given."""
     if isinstance(value, bool):
-        raise RecordError(f"{name}: expected an integer, got a boolean")
+        raise Misfit(f"{name}: expected an integer, got a boolean")
     if isinstance(value, int):
         number = value
     elif isinstance(value, str):
@@ -48,15 +48,15 @@ def to_int(value: Any, name: str, sql_type: str = "BIGINT", minimum: Any = None,
         digits = text[1:] if text[:1] == "-" else text
         # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
         if not digits.isdecimal():
-            raise _bad(name, value, f"expected an integer, got {quote(value)}")
+            raise _bad(name, value, f"expected an integer, got {quote(value)}", Misfit)
         if len(digits) > _MAX_DIGITS:
-            raise RecordError(f"{name}: {quote(value)} does not fit {sql_type}")
+            raise Misfit(f"{name}: {quote(value)} does not fit {sql_type}")
         number = int(text)
     else:
-        raise RecordError(f"{name}: expected an integer, got {quote(value)}")
+        raise Misfit(f"{name}: expected an integer, got {quote(value)}")
     low, high = INT_RANGE[sql_type]
     if not low <= number <= high:
-        raise RecordError(f"{name}: {quote(number)} does not fit {sql_type}")
+        raise Misfit(f"{name}: {quote(number)} does not fit {sql_type}")
     if minimum is not None and number < minimum:
         raise below(name, value, number, minimum)
     if maximum is not None and number > maximum:

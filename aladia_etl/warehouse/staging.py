@@ -60,7 +60,8 @@ class StageStats:
     offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
     min_source_ts_ms: int | None = None
     max_source_ts_ms: int = 0
-    # sink → {"added": fields, "missing": fields}: records of a changed table shape (`warehouse.evolution`)
+    # sink → {"added": fields, "missing": fields, "misfit": fields}: records of a changed table shape
+    # (`warehouse.evolution`)
     drift: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
@@ -72,10 +73,14 @@ class StageStats:
         if next_offset > self.offsets.get(key, 0):
             self.offsets[key] = next_offset
 
-    def saw_drift(self, sink: str, added: Iterable[str] = (), missing: Iterable[str] = ()) -> None:
+    def saw_drift(
+        self, sink: str, added: Iterable[str] = (), missing: Iterable[str] = (), misfit: Iterable[str] = ()
+    ) -> None:
         entry = self.drift.setdefault(sink, {"added": [], "missing": []})
-        for kind, names in (("added", added), ("missing", missing)):
-            entry[kind] = sorted({*entry.get(kind, []), *names})
+        for kind, names in (("added", added), ("missing", missing), ("misfit", misfit)):
+            found = sorted({*entry.get(kind, []), *names})
+            if found or kind != "misfit":  # a shape change's entry keeps the keys it always had
+                entry[kind] = found
 
     def saw_source_ts(self, ts_ms: int) -> None:
         if ts_ms > self.max_source_ts_ms:
@@ -94,7 +99,7 @@ class StageStats:
             self.saw_source_ts(other.min_source_ts_ms)
             self.saw_source_ts(other.max_source_ts_ms)
         for sink, change in other.drift.items():
-            self.saw_drift(sink, change.get("added", ()), change.get("missing", ()))
+            self.saw_drift(sink, change.get("added", ()), change.get("missing", ()), change.get("misfit", ()))
         return self
 
     def to_json(self) -> str:

@@ -1,14 +1,19 @@
 """Columns added to and dropped from a mirrored table while a stream runs, by the pipeline file's `schema_changes`
 policy, for **both engines**: `ADD COLUMN … DEFAULT …` on a populated table (the rows that existed hold the default
 in the source without a change event: the stream re-reads them), `DROP COLUMN` (the warehouse keeps the column),
-and `add_column: fail` (the stream stops with one line, nothing of the batch applied)."""
+and `add_column: fail` (the stream stops with one line, nothing of the batch applied); types widened while the stream
+runs (integer → bigint, varchar(5) → varchar(20), numeric(6,2) → numeric(12,4)), a narrowing (the warehouse keeps
+its type) and `type_change: fail`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -28,22 +33,51 @@ def _verified(env) -> bool:
     return result.code == 0 and json.loads(result.stdout)["ok"]
 
 
-def _start(env, engine: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "aladia_etl", "stream", "--engine", engine, "--duration", "900", "--json"],
-        env=env_for(env),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+@dataclass
+class Run:
+    proc: subprocess.Popen
+    code: int | None = None
+    out: str = ""
+    err: str = ""
+
+    def ended(self) -> bool:
+        return self.proc.poll() is not None
+
+
+@contextlib.contextmanager
+def _streaming(env, engine: str) -> Iterator[Run]:
+    """`aladia stream` running in the block; stopped (SIGTERM) after it, its exit code and output kept."""
+    run = Run(
+        subprocess.Popen(
+            [sys.executable, "-m", "aladia_etl", "stream", "--engine", engine, "--duration", "900", "--json"],
+            env=env_for(env),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     )
+    try:
+        yield run
+    finally:
+        if run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGTERM)
+        run.out, run.err = run.proc.communicate(timeout=300)
+        run.code = run.proc.returncode
+        print(run.err[-8000:])  # shown when the test fails
 
 
-def _stop(proc: subprocess.Popen) -> tuple[int, str, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=300)
-    return proc.returncode, out, err
+def _refused(env, engine: str, warehouse, statements: list[str]) -> Run:
+    """A stream that must stop by itself once `statements` ran in the source (when given)."""
+    with _streaming(env, engine) as run:
+        if statements:
+            wait_until(lambda: _verified(env), timeout=300, interval=2, what="the stream to start")
+            with _source(warehouse) as src:
+                for statement in statements:
+                    src.execute(statement)
+        wait_until(run.ended, timeout=300, interval=1, what="the stream to stop by itself")
+    assert run.code == 3, run.err[-3000:]
+    return run
 
 
 @pytest.fixture(params=["spark", "beam"])
@@ -59,9 +93,15 @@ def evolving(request, pipeline, stack_env, tmp_path):
     with _source(pipeline) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.execute(f"CREATE SCHEMA {schema}")
-        conn.execute(f"CREATE TABLE {schema}.items (id bigint PRIMARY KEY, name text NOT NULL, qty integer)")
+        conn.execute(
+            f"CREATE TABLE {schema}.items (id bigint PRIMARY KEY, name text NOT NULL, qty integer, code varchar(5), "
+            "price numeric(6,2))"
+        )
         conn.execute(f"ALTER TABLE {schema}.items REPLICA IDENTITY FULL")
-        conn.execute(f"INSERT INTO {schema}.items SELECT g, 'item ' || g, g FROM generate_series(1, %s) g", (ROWS,))
+        conn.execute(
+            f"INSERT INTO {schema}.items SELECT g, 'item ' || g, g, 'c' || g, g / 100.0 FROM generate_series(1, %s) g",
+            (ROWS,),
+        )
     path = tmp_path / "aladia.yaml"
     path.write_text(f'tables:\n  include: ["{schema}.*"]\n')
     with fresh_database(pipeline, f"wh_{schema}") as warehouse_db:
@@ -100,8 +140,7 @@ def _column(settings, table: str, column: str, ids: list[int]) -> list:
 def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
     engine, schema, env, path, warehouse = evolving
     table = f"{schema}__items"
-    proc = _start(env, engine)
-    try:
+    with _streaming(env, engine) as run:
         wait_until(lambda: _verified(env), timeout=300, interval=2, what="the stream to mirror the table")
         with _source(warehouse) as src:
             # constant defaults: the 300 rows hold them without any change event
@@ -119,11 +158,9 @@ def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
         wait_until(lambda: _verified(env), timeout=300, interval=2, what="the stream to go on after the drop")
         # drop_column: ignore (the default) — the warehouse keeps the column and its values, no longer filled
         assert _column(warehouse, table, "qty", [5, 50, 1002]) == [6, 50, None]
-        assert proc.poll() is None, proc.stderr.read()[-3000:]
-    finally:
-        code, out, err = _stop(proc)
-    assert code == 0, err[-3000:]
-    final = json.loads(out)
+        assert not run.ended()
+    assert run.code == 0, run.err[-3000:]
+    final = json.loads(run.out)
     assert final["dead_letters"] == 0
     seen = {(c["table"], c["kind"], c["column"], c["outcome"]) for c in final["schema_changes"]}
     assert seen == {
@@ -134,19 +171,136 @@ def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
 
     # add_column: fail — the stream stops at the first record of the new shape, with one line, nothing applied
     path.write_text(f'tables:\n  include: ["{schema}.*"]\nschema_changes:\n  add_column: fail\n')
-    proc = _start(env, engine)
-    try:
-        wait_until(lambda: _verified(env), timeout=300, interval=2, what="the stream to start again")
-        with _source(warehouse) as src:
-            src.execute(f"ALTER TABLE {schema}.items ADD COLUMN refused text")
-            src.execute(f"UPDATE {schema}.items SET refused = 'x', name = 'changed' WHERE id = 2")
-        wait_until(lambda: proc.poll() is not None, timeout=300, interval=1, what="the stream to stop")
-    finally:
-        code, out, err = _stop(proc)
-    assert code == 3, err[-3000:]
-    assert f"column 'refused' was added to {schema}.items in the source, and schema_changes.add_column is fail" in err
+    run = _refused(
+        env,
+        engine,
+        warehouse,
+        [
+            f"ALTER TABLE {schema}.items ADD COLUMN refused text",
+            f"UPDATE {schema}.items SET refused = 'x', name = 'changed' WHERE id = 2",
+        ],
+    )
+    assert f"column 'refused' was added to {schema}.items in the source, and schema_changes.add_column is fail" in (
+        run.err
+    )
     assert _column(warehouse, table, "name", [2]) == ["item 2!"]  # the update was not applied
-    with psycopg.connect(**warehouse.postgres.conninfo(warehouse.postgres.warehouse_db)) as conn:
-        found = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))
-        columns = {r[0] for r in found}
-    assert "refused" not in columns
+    assert "refused" not in _types(warehouse, table)
+
+
+def _types(settings, table: str) -> dict[str, str]:
+    with psycopg.connect(**settings.postgres.conninfo(settings.postgres.warehouse_db)) as conn:
+        found = conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+            (f"mirror.{table}",),
+        )
+        return dict(found.fetchall())
+
+
+def test_types_widened_while_streaming_follow_the_policy(evolving):
+    engine, schema, env, path, warehouse = evolving
+    table = f"{schema}__items"
+    with _streaming(env, engine) as run:
+        wait_until(lambda: _verified(env), timeout=300, interval=2, what="the stream to mirror the table")
+        with _source(warehouse) as src:
+            # each value fits only the widened type: the stream must widen the warehouse column, not dead-letter it
+            src.execute(f"ALTER TABLE {schema}.items ALTER COLUMN qty TYPE bigint")
+            src.execute(f"UPDATE {schema}.items SET qty = 1099511627776 WHERE id = 3")
+            src.execute(f"ALTER TABLE {schema}.items ALTER COLUMN code TYPE varchar(20)")
+            src.execute(f"UPDATE {schema}.items SET code = 'a much longer code' WHERE id = 4")
+            src.execute(f"ALTER TABLE {schema}.items ALTER COLUMN price TYPE numeric(12,4)")
+            src.execute(f"UPDATE {schema}.items SET price = 12345678.1234 WHERE id = 5")
+            src.execute(f"UPDATE {schema}.items SET name = 'after' WHERE id = 6")
+        wait_until(lambda: _verified(env), timeout=300, interval=2, what="the widened values to be mirrored exactly")
+        assert _column(warehouse, table, "qty", [3]) == [1099511627776]
+        assert _column(warehouse, table, "code", [4]) == ["a much longer code"]
+        assert str(_column(warehouse, table, "price", [5])[0]) == "12345678.1234"
+        types = _types(warehouse, table)
+        assert (types["qty"], types["code"], types["price"]) == ("bigint", "character varying(20)", "numeric(12,4)")
+        assert not run.ended()
+    assert run.code == 0, run.err[-3000:]
+    final = json.loads(run.out)
+    assert final["dead_letters"] == 0
+    seen = {(c["column"], c["detail"], c["outcome"]) for c in final["schema_changes"]}
+    assert seen == {
+        ("qty", "integer → bigint", "widen"),
+        ("code", "character varying(5) → character varying(20)", "widen"),
+        ("price", "numeric(6,2) → numeric(12,4)", "widen"),
+    }
+
+    # a narrowing: refused at start by type_change: fail; kept (the warehouse's wider type) by the default
+    with _source(warehouse) as src:
+        src.execute(f"ALTER TABLE {schema}.items ALTER COLUMN code TYPE varchar(18)")
+        src.execute(f"UPDATE {schema}.items SET name = 'narrowed' WHERE id = 7")
+    fail = f'tables:\n  include: ["{schema}.*"]\nschema_changes:\n  type_change: fail\n'
+    path.write_text(fail)
+    run = _refused(env, engine, warehouse, [])
+    assert f"column 'code' of {schema}.items changed type in the source (character varying(20) → " in run.err
+    path.write_text(f'tables:\n  include: ["{schema}.*"]\n')
+    with _streaming(env, engine) as run:
+        wait_until(lambda: _verified(env), timeout=300, interval=2, what="the stream to start on the narrowed column")
+        assert _types(warehouse, table)["code"] == "character varying(20)"
+        assert _column(warehouse, table, "name", [7]) == ["narrowed"]
+    assert run.code == 0, run.err[-3000:]
+
+    # a widening while running, refused by type_change: fail
+    path.write_text(fail)
+    with _source(warehouse) as src:
+        src.execute(f"ALTER TABLE {schema}.items ALTER COLUMN code TYPE varchar(20)")  # back to the warehouse's type
+    run = _refused(
+        env,
+        engine,
+        warehouse,
+        [
+            f"ALTER TABLE {schema}.items ALTER COLUMN qty TYPE numeric(20,0)",
+            f"UPDATE {schema}.items SET qty = 10000000000000000000, name = 'refused' WHERE id = 8",
+        ],
+    )
+    assert f"column 'qty' of {schema}.items changed type in the source (bigint → numeric(20,0))" in run.err
+    assert "schema_changes.type_change is fail" in run.err
+    assert _column(warehouse, table, "name", [8]) == ["item 8"]  # nothing of the batch applied
+    assert _types(warehouse, table)["qty"] == "bigint"
+
+    # every change met, applied or refused, is in the schema history
+    result = run_cli(["schema", "history", "--table", f"{schema}.items", "--json"], env, timeout=120)
+    assert result.code == 0, result.output
+    history = [(c["column"], c["detail"], c["outcome"]) for c in json.loads(result.stdout)]
+    assert history == [
+        *sorted(seen, key=lambda c: ["qty", "code", "price"].index(c[0])),
+        ("code", "character varying(20) → character varying(18)", "fail"),
+        ("qty", "bigint → numeric(20,0)", "fail"),
+    ]
+
+
+def test_a_table_created_while_streaming_is_captured_with_its_earlier_rows(evolving):
+    engine, schema, env, _path, warehouse = evolving
+    extra = f"{schema}__extra"
+    with _streaming(env, engine) as run:
+        wait_until(lambda: _verified(env), timeout=300, interval=2, what="the stream to mirror the table")
+        with _source(warehouse) as src:
+            src.execute(f"CREATE TABLE {schema}.extra (id bigint PRIMARY KEY, note text NOT NULL)")
+            src.execute(f"ALTER TABLE {schema}.extra REPLICA IDENTITY FULL")
+            # rows written before the publication holds the table: only the snapshot can bring them
+            src.execute(f"INSERT INTO {schema}.extra SELECT g, 'early ' || g FROM generate_series(1, 200) g")
+        wait_until(lambda: _verified(env), timeout=300, interval=2, what="the new table to be mirrored exactly")
+        with _source(warehouse) as src:
+            src.execute(f"UPDATE {schema}.extra SET note = 'changed' WHERE id <= 10")
+            src.execute(f"DELETE FROM {schema}.extra WHERE id > 190")
+            src.execute(f"INSERT INTO {schema}.extra VALUES (1000, 'late')")
+        wait_until(lambda: _verified(env), timeout=300, interval=2, what="the new table's changes to be mirrored")
+        assert _column(warehouse, extra, "note", [1, 50, 1000]) == ["changed", "early 50", "late"]
+        # deletes are soft by default: the rows stay, marked
+        assert _column(warehouse, extra, "is_deleted", [190, 191, 200]) == [False, True, True]
+        assert not run.ended()
+    assert run.code == 0, run.err[-3000:]
+    final = json.loads(run.out)
+    assert final["dead_letters"] == 0
+    assert [(c["table"], c["kind"], c["outcome"]) for c in final["schema_changes"]] == [
+        (f"{schema}.extra", "new_table", "capture")
+    ]
+    with _source(warehouse) as src:
+        found = src.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (f"{schema}_pub",))
+        assert {"items", "extra"} <= {r[0] for r in found}
+    result = run_cli(["cdc", "config", "--json"], env, timeout=120)
+    assert result.code == 0, result.output
+    assert rf"{schema}\.extra" in json.loads(result.stdout)["table.include.list"]

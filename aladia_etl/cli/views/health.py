@@ -6,6 +6,7 @@ from __future__ import annotations
 def print_status(report) -> None:
     """`aladia status`: components, the slot and connector, streams, recorded data loss, warnings."""
     from aladia_etl.cli.render import err, out
+    from aladia_etl.cli.views.stream import schema_change_line
 
     print_health(report["components"], report.get("cdc"))
     for s in report.get("streams", []):
@@ -17,11 +18,7 @@ def print_status(report) -> None:
         line += f"; {s.get('batches', 0)} batches, lag {s.get('lag')}, updated {s.get('updated_at', '?')[:19]}"
         out.print(line, markup=False)
         for change in s.get("schema_changes", [])[-5:]:
-            out.print(
-                f"  schema change {str(change.get('at', '?'))[:19]}: {change.get('table')} "
-                f"{str(change.get('kind', '?')).replace('_', ' ')} {change.get('column')} — {change.get('outcome')}",
-                markup=False,
-            )
+            out.print(f"  schema change {str(change.get('at', '?'))[:19]}: {schema_change_line(change)}", markup=False)
     for p in report.get("pipeline", []):
         last = p.get("last_applied_at")
         out.print(

@@ -7,6 +7,13 @@ from rich.live import Live
 from rich.table import Table
 
 
+def schema_change_line(change: dict) -> str:
+    """`table kind column (old → new) — outcome`, as `stream` and `status` say a schema change."""
+    detail = f" ({change['detail']})" if change.get("detail") else ""
+    kind = str(change.get("kind", "?")).replace("_", " ")
+    return f"{change.get('table')} {kind} {change.get('column')}{detail} — {change.get('outcome')}"
+
+
 class StreamView:
     def __init__(self, console: Console, engine: str, quiet: bool = False) -> None:
         self.console = console
@@ -33,11 +40,7 @@ class StreamView:
             self._live.update(self._render(progress))
         if not self.json:  # a column added or dropped in the source: said as it happens (--json: in its output)
             for change in progress.schema_changes[self._changes_shown :]:
-                self.console.print(
-                    f"schema change: {change['table']} {change['kind'].replace('_', ' ')} {change['column']} — "
-                    f"{change['outcome']}",
-                    markup=False,
-                )
+                self.console.print(f"schema change: {schema_change_line(change)}", markup=False)
             self._changes_shown = len(progress.schema_changes)
 
     def _render(self, p) -> Table:

@@ -96,7 +96,8 @@ class SparkEngine:
         self._busy = threading.Event()
         self._stopping = False
         self._error: BaseException | None = None
-        self.checkpoint = checkpoints.checkpoint_path(settings, options.stream_name)
+        self.checkpoint = options.checkpoint or checkpoints.checkpoint_path(settings, options.stream_name)
+        options.checkpoint = self.checkpoint
         # The stream id file marks the checkpoint beside it as aladia's own.
         self.stream_id_file = checkpoints.marker(self.checkpoint)
         self._kafka = None

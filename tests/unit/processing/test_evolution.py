@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aladia_etl.core.errors import ConfigError, SchemaDrift, ShapeChanged
+from aladia_etl.core.errors import ConfigError, RecordError, SchemaDrift, ShapeChanged
 from aladia_etl.processing.bundle import process
 from aladia_etl.warehouse.evolution import plan
 from aladia_etl.warehouse.row_mapping import row_mapper
@@ -14,7 +14,14 @@ from aladia_etl.warehouse.staging import StageStats
 from tests import factories
 
 
-def sink(*columns: str, known: tuple[str, ...] | None = None, optional: tuple[str, ...] = ()) -> Sink:
+def sink(
+    *columns: str,
+    known: tuple[str, ...] | None = None,
+    optional: tuple[str, ...] = (),
+    types: dict[str, tuple[str, str]] | None = None,
+) -> Sink:
+    """`types`: column → (warehouse type, converter kind); else id bigint and text."""
+    types = {"id": ("bigint", "int8"), **(types or {})}
     return Sink(
         name="mirror.shop__items",
         source_schema="shop",
@@ -27,8 +34,7 @@ def sink(*columns: str, known: tuple[str, ...] | None = None, optional: tuple[st
             SinkColumn(
                 c,
                 c,
-                "bigint" if c == "id" else "text",
-                "int8" if c == "id" else "text",
+                *types.get(c, ("text", "text")),
                 c == "id",
                 {"optional": True} if c in optional else {},
             )
@@ -42,13 +48,14 @@ def sink(*columns: str, known: tuple[str, ...] | None = None, optional: tuple[st
 class FakeWarehouse:
     """The one query the planner asks: the warehouse table's columns (fake transport, real planner)."""
 
-    def __init__(self, columns: list[str]) -> None:
+    def __init__(self, columns: list[str], types: dict[str, str] | None = None) -> None:
         self.columns = columns
+        self.types = {"id": "bigint", **(types or {})}
 
     def execute(self, query, params):
         class Rows:
             def fetchall(inner):
-                return [(c, "text") for c in self.columns]
+                return [(c, self.types.get(c, "text")) for c in self.columns]
 
         return Rows()
 
@@ -141,7 +148,7 @@ def test_a_table_that_cannot_be_read_again_does_not_stop_the_stream(monkeypatch)
     from aladia_etl.cdc import snapshots
     from aladia_etl.core.errors import UsageError
     from aladia_etl.core.settings import Settings
-    from aladia_etl.processing.loop import _backfill
+    from aladia_etl.processing.capture import backfill as _backfill
     from aladia_etl.processing.model import StreamProgress
 
     def refuse(settings, tables, where=None, merge=False):
@@ -153,3 +160,96 @@ def test_a_table_that_cannot_be_read_again_does_not_stop_the_stream(monkeypatch)
     _backfill(Settings(_env_file=None), ("shop.items",), progress, {})
     assert progress.notes and "no primary key" in progress.notes[0]
     assert "aladia cdc snapshot shop.items" in progress.notes[0]
+
+
+QTY_INT = {"qty": ("integer", "int4")}
+QTY_BIG = {"qty": ("bigint", "int8")}
+
+
+@pytest.mark.parametrize(
+    ("types", "row", "field"),
+    [
+        (QTY_INT, {"id": 1, "qty": 2**40}, "qty"),  # integer → bigint in the source
+        ({"qty": ("character varying(5)", "text")}, {"id": 1, "qty": "longer than five"}, "qty"),  # varchar(n) → m
+        ({"qty": ("numeric(6,2)", "numeric")}, {"id": 1, "qty": "123456.789"}, "qty"),  # precision and scale up
+        (QTY_INT, {"id": 1, "qty": "not a number"}, "qty"),  # integer → text: the plan decides what it is
+    ],
+)
+def test_a_value_its_column_cannot_hold_is_a_shape_change_of_a_mirror(types, row, field):
+    mapper = row_mapper(sink("id", "qty", types=types))
+    with pytest.raises(ShapeChanged) as info:
+        mapper(row)
+    assert info.value.misfit == (field,) and info.value.added == info.value.missing == ()
+
+
+def test_the_bundle_refuses_the_batch_of_a_misfit_and_a_model_table_keeps_dead_letters():
+    from aladia_etl.warehouse.mappers import Mappers
+
+    records = [factories.record("items", {"id": 1, "qty": 2**40}, 0, schema="shop")]
+    bundle = process(records, Mappers([sink("id", "qty", types=QTY_INT)]))
+    assert bundle.dead == []
+    assert bundle.stats.drift == {"mirror.shop__items": {"added": [], "missing": [], "misfit": ["qty"]}}
+    assert "misfit qty" in SchemaDrift(StageStats.from_json(bundle.stats.to_json()).drift).reason
+
+
+def test_a_widened_source_column_is_widened_and_the_value_then_fits():
+    planned = plan(FakeWarehouse(["id", "qty"], {"qty": "integer"}), (sink("id", "qty", types=QTY_BIG),))
+    (widened,) = planned.sinks
+    assert widened.columns[1].sql_type == "bigint"  # the warehouse plan widens the column (ddl.widens)
+    change = {"table": "shop.items", "kind": "type_change", "column": "qty", "detail": "integer → bigint"}
+    assert planned.changes == [{**change, "outcome": "widen"}]
+    assert row_mapper(widened)({"id": 1, "qty": 2**40}) == (1, 2**40)
+
+
+def test_a_narrowed_source_column_keeps_the_warehouse_type_and_its_converter():
+    planned = plan(FakeWarehouse(["id", "qty"], {"qty": "bigint"}), (sink("id", "qty", types=QTY_INT),))
+    (kept,) = planned.sinks
+    assert (kept.columns[1].sql_type, kept.columns[1].kind) == ("bigint", "int8")
+    assert planned.changes[0]["outcome"] == "keep" and planned.changes[0]["detail"] == "bigint → integer"
+
+
+@pytest.mark.parametrize(("have", "source"), [("integer", QTY_BIG), ("bigint", QTY_INT)])
+def test_type_change_fail_refuses_a_widening_and_a_narrowing_with_one_line(have, source):
+    with pytest.raises(ConfigError) as info:
+        plan(FakeWarehouse(["id", "qty"], {"qty": have}), (sink("id", "qty", types=source),), {"type_change": "fail"})
+    assert "'qty' of shop.items changed type" in info.value.reason and "schema_changes.type_change" in info.value.fix
+
+
+def test_an_incompatible_type_change_is_left_to_the_warehouse_plan():
+    planned = plan(FakeWarehouse(["id", "qty"], {"qty": "integer"}), (sink("id", "qty"),))  # integer → text
+    assert planned.sinks[0].columns[1].sql_type == "text" and not planned.changes
+
+
+def test_a_misfit_the_catalog_does_not_explain_becomes_a_dead_letter_after_the_re_plan():
+    drift = {"mirror.shop__items": {"added": [], "missing": [], "misfit": ["qty"]}}
+    planned = plan(FakeWarehouse(["id", "qty"], {"qty": "integer"}), (sink("id", "qty", types=QTY_INT),), drift=drift)
+    (checked,) = planned.sinks
+    assert checked.columns[1].rules == {"type_checked": True} and not planned.changes
+    with pytest.raises(RecordError, match="does not fit INTEGER"):
+        row_mapper(checked)({"id": 1, "qty": 2**40})
+
+
+@pytest.mark.parametrize(
+    ("text", "enabled"),
+    [
+        ('tables:\n  include: ["shop.*"]\n', True),  # capture is the default: nothing is left uncaptured
+        ('tables:\n  include: ["shop.*"]\nschema_changes:\n  new_table: ignore\n', False),
+        (None, False),  # the built-in pipeline has no include patterns to match
+    ],
+)
+def test_new_tables_are_looked_for_only_when_the_file_captures_them(tmp_path, text, enabled):
+    from aladia_etl.core.pipeline import load
+    from aladia_etl.core.settings import Settings
+    from aladia_etl.processing.capture import NewTables
+    from aladia_etl.processing.model import StreamOptions
+
+    options = StreamOptions(engine="spark")
+    if text is not None:
+        path = tmp_path / "aladia.yaml"
+        path.write_text(text)
+        options.pipeline = load(path)
+        options.schema_changes = options.pipeline.spec.schema_changes.model_dump()
+    watch = NewTables(Settings(_env_file=None), options)
+    assert watch.enabled is enabled
+    if not enabled:
+        assert watch.found() is None  # without reading the source
