@@ -1,17 +1,18 @@
 """Tables created in the source while a stream runs that match its pipeline file's `tables.include` patterns
-(`schema_changes.new_table: capture`): found by reading the source catalog every few seconds, then captured without
-restarting the stream — the publication and the connector's `table.include.list` follow, and the rows the table held
-before it was published are read through an incremental snapshot. The stream (`processing.loop`) plans the new
-warehouse tables and restarts its engine with their sinks before Debezium sends the first change of them; both
-engines find the new topics on their own (Spark's `subscribePattern`, Beam's partition discovery)."""
+(`schema_changes.new_table: capture`): a thread of the stream reads the source catalog, the publication and the
+connector's `table.include.list` every few seconds; a table the pipeline captures that one of them (or the engine)
+lacks is new. The stream (`processing.loop._capture`) then publishes it and names it in the connector first — Debezium
+writes its changes to a topic the running engine does not read yet — then plans its warehouse table, restarts the
+engine with its sink and topic, and asks Debezium to read the rows the table held before it was published
+(incremental snapshot). A step that fails is said once and tried again a minute later; the engine is only touched
+once the source side succeeded."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING
-
-import psycopg
 
 from aladia_etl.core.errors import AladiaError
 
@@ -21,61 +22,80 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aladia.stream")
 EVERY_S = 5.0
+RETRY_S = 60.0  # a table whose capture failed is tried again after this long
 PUBLISHED = "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s"
 
 
 class NewTables:
-    """Looks for new tables at most every EVERY_S seconds; `found()` returns the pipeline compiled with them (plain
-    sink data, as `StreamOptions.sinks`) and their names, or None."""
+    """Looks for new tables in a thread of its own, every EVERY_S seconds from `start()`; `found()` (never
+    blocking) returns the pipeline compiled with them (plain sink data, as `StreamOptions.sinks`) and their names."""
 
     def __init__(self, settings: Settings, options: StreamOptions) -> None:
         from aladia_etl.core.pipeline import Pipeline
 
         self.settings, self.options = settings, options
         self.enabled = isinstance(options.pipeline, Pipeline) and options.schema_changes.get("new_table") == "capture"
-        self._next = 0.0  # at the start too: a table created since `aladia cdc register`
+        self._lock = threading.Lock()
+        self._found: tuple[list[dict], tuple[str, ...]] | None = None
+        self._closed = threading.Event()
         self._refused: set[str] = set()  # what kept a new table from being captured: said once
-        self._given_up: set[str] = set()  # tables whose capture failed: left to `aladia init` and `cdc register`
+        self._retry_at: dict[str, float] = {}  # table → not tried again before this time.monotonic()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> NewTables:
+        if self.enabled and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="aladia-new-tables", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._closed.set()
 
     def found(self) -> tuple[list[dict], tuple[str, ...]] | None:
-        if not self.enabled or time.monotonic() < self._next:
-            return None
-        self._next = time.monotonic() + EVERY_S
+        with self._lock:
+            found, self._found = self._found, None
+        return found
+
+    def _run(self) -> None:
+        while not self._closed.is_set():  # at the start too: a table created since `aladia cdc register`
+            try:
+                found = self.look()
+            except Exception as exc:  # noqa: BLE001 - the source or Connect away: said once, looked for again
+                self.refused(exc)
+                found = None
+            if found is not None:
+                with self._lock:
+                    self._found = found
+            self._closed.wait(EVERY_S)
+
+    def look(self) -> tuple[list[dict], tuple[str, ...]] | None:
+        """The pipeline compiled from the source catalog and its tables that the publication, the connector or
+        the engine lacks (None: none)."""
+        from aladia_etl.cdc.connector import include_list
+        from aladia_etl.cdc.service import client_for
         from aladia_etl.source.bootstrap import connect
         from aladia_etl.source.catalog import read_catalog
         from aladia_etl.warehouse.compile import compile_pipeline
 
-        try:
-            with connect(self.settings) as source:
-                catalog = read_catalog(source)
-                published = {f"{r[0]}.{r[1]}" for r in source.execute(PUBLISHED, (self.settings.cdc.publication,))}
-            compiled = compile_pipeline(self.options.pipeline, catalog)  # type: ignore[arg-type]
-        except (AladiaError, psycopg.Error) as exc:  # the source away, a table aladia cannot mirror: goes on
-            self.refused(exc)
-            return None
-        new = tuple(t for t in compiled.captured if t not in published and t not in self._given_up)
-        if not new:
-            return None
-        return compiled.spec(), new
+        with connect(self.settings) as source:
+            catalog = read_catalog(source)
+            published = {f"{r[0]}.{r[1]}" for r in source.execute(PUBLISHED, (self.settings.cdc.publication,))}
+        compiled = compile_pipeline(self.options.pipeline, catalog)  # type: ignore[arg-type]
+        config = client_for(self.settings).config(self.settings.cdc.connector_name) or {}
+        included = set(config.get("table.include.list", "").split(","))
+        read = set(self.settings.capture)
+        now = time.monotonic()
+        new = tuple(
+            t
+            for t in compiled.captured
+            if (t not in published or include_list((t,)) not in included or t not in read)
+            and self._retry_at.get(t, 0.0) <= now
+        )
+        return (compiled.spec(), new) if new else None
 
-    def refused(self, exc: Exception, tables: tuple[str, ...] = ()) -> None:
-        """Say once what kept tables from being captured; `tables` are not tried again while the stream runs."""
-        self._given_up.update(tables)
-        reason = exc.reason if isinstance(exc, AladiaError) else f"{type(exc).__name__}: {exc}".strip()
-        if reason not in self._refused:
-            self._refused.add(reason)
-            fix = f" — {exc.fix}" if isinstance(exc, AladiaError) and exc.fix else ""
-            log.warning(
-                "new tables%s not captured: %s%s; 'aladia init' and 'aladia cdc register' capture them",
-                f" {list(tables)}" if tables else "",
-                reason,
-                fix,
-                extra=self._context(),
-            )
-
-    def capture(self, captured: tuple[str, ...], new: tuple[str, ...], progress: StreamProgress) -> None:
-        """Publish `captured` (every table of the pipeline), name them in the connector, and ask Debezium to read
-        the rows `new` held before they were published."""
+    def publish(self, captured: tuple[str, ...]) -> None:
+        """The source side: the publication holds `captured` (every table of the pipeline), and the connector
+        names them."""
         from aladia_etl.cdc.service import include_tables
         from aladia_etl.source.bootstrap import connect, publish
 
@@ -83,10 +103,24 @@ class NewTables:
             publish(source, self.settings.cdc.publication, captured)
             source.commit()
         include_tables(self.settings, captured)
-        backfill(self.settings, new, progress, self._context(), "they are missing from the warehouse")
 
-    def _context(self) -> dict[str, str]:
-        return {"engine": self.options.engine, "stream": self.options.stream_name}
+    def refused(self, exc: Exception, tables: tuple[str, ...] = ()) -> None:
+        """Say once what kept tables from being captured; `tables` are tried again after RETRY_S."""
+        for table in tables:
+            self._retry_at[table] = time.monotonic() + RETRY_S
+        reason = exc.reason if isinstance(exc, AladiaError) else f"{type(exc).__name__}: {exc}".strip()
+        if reason not in self._refused:
+            self._refused.add(reason)
+            fix = f" — {exc.fix}" if isinstance(exc, AladiaError) and exc.fix else ""
+            log.warning(
+                "new tables%s not captured yet: %s%s; tried again every %.0f s ('aladia init' and 'aladia cdc "
+                "register' capture them too)",
+                f" {list(tables)}" if tables else "",
+                reason,
+                fix,
+                RETRY_S,
+                extra={"engine": self.options.engine, "stream": self.options.stream_name},
+            )
 
 
 def backfill(

@@ -165,7 +165,8 @@ def run_stream(
     watch = _Watch(settings, options, progress)
     idle_since: float | None = None
     engine: Engine | None = None
-    last_drift: list[dict] = []
+    last_drift: list = []  # the drift the last re-plan handled, and the batches applied then
+    new_tables: NewTables | None = None
     log.info("stream starting", extra=context)
     try:
         with stop_on_signals(stop):
@@ -176,7 +177,7 @@ def run_stream(
                 progress.stopped_reason = "signal"
                 return progress
             watch.lock = lock
-            new_tables = NewTables(settings, options)
+            new_tables = NewTables(settings, options).start()
             engine = engine_class(options.engine)(settings, options, progress)
             engine.start()
             progress.state = "running"
@@ -230,6 +231,8 @@ def run_stream(
         raise
     finally:
         watch.close()
+        if new_tables is not None:
+            new_tables.close()
         published.now()
         if metrics is not None:
             metrics.close()
@@ -311,7 +314,7 @@ def _replan(
     progress: StreamProgress,
     engine: Engine,
     drift: SchemaDrift,
-    last: list[dict],
+    last: list,
 ) -> Engine:
     """A running stream met records of a changed table: stop the engine (the batch was not applied), compile the
     pipeline again from the source catalog, plan and apply the change, and start the engine again. `last`: the
@@ -320,12 +323,13 @@ def _replan(
 
     if not isinstance(options.pipeline, Pipeline):
         raise drift
-    if last and drift.drift == last[0]:  # the same shape again right after a re-plan: the catalog does not explain it
+    # the same shape again, with no batch applied since the re-plan: the catalog does not explain it
+    if last and drift.drift == last[0] and progress.batches == last[1]:
         raise ConfigError(
             f"{drift.reason}, and again after the stream re-planned its tables from the source catalog",
             "see the records with 'aladia consume'; fix the source table or the pipeline file, then start again",
         )
-    last[:] = [drift.drift]
+    last[:] = [drift.drift, progress.batches]
     log.warning("%s: re-planning", drift.reason, extra={"engine": options.engine, "stream": options.stream_name})
     with contextlib.suppress(SchemaDrift):  # an engine that raises its failure again when stopped (Beam)
         engine.stop()
@@ -358,31 +362,41 @@ def _capture(
     new: tuple[str, ...],
 ) -> Engine:
     """Tables created in the source that the pipeline file includes (`schema_changes.new_table: capture`): the
-    engine stops, their warehouse tables are created, the publication and the connector capture them, their rows
-    read through an incremental snapshot, and the engine starts again with their sinks. A step that fails (no
-    right to alter the publication, Connect away) is said once, and the engine goes on as it was."""
+    publication and the connector capture them (Debezium's changes wait in a topic the engine does not read yet),
+    then the engine stops, their warehouse tables are created, the engine starts again reading their topics with
+    their sinks, and their earlier rows are asked for (incremental snapshot). A step that fails (no right to alter
+    the publication, Connect away, the warehouse away) is said once and tried again later; the engine goes on."""
+    from aladia_etl.warehouse.evolution import SchemaChangeRefused
+
     context = {"engine": options.engine, "stream": options.stream_name}
     log.warning("new source tables %s: capturing them", list(new), extra=context)
-    before = options.sinks
-    restart = sinks != before  # tables created before the stream started already have their sinks
+    captured = tuple(dict.fromkeys(_source_of(s) for s in sinks))
+    try:
+        new_tables.publish(captured)
+    except (AladiaError, psycopg.Error) as exc:
+        new_tables.refused(exc, new)
+        return engine
+    before, reading = options.sinks, settings.capture
+    restart = sinks != before or set(captured) != set(reading)
     if restart:
         with contextlib.suppress(SchemaDrift):
             engine.stop()
-    options.sinks = sinks
-    options.from_beginning = False
-    captured = tuple(dict.fromkeys(_source_of(s) for s in sinks))
     try:
+        options.sinks = sinks
+        options.from_beginning = False
         with loader.connect(settings) as conn:
             _plan_tables(settings, options, conn, None, progress)
-            new_tables.capture(captured, new, progress)
-            settings.capture_more(captured)  # the engine reads their topics, the lag counts them
             changes = [{"table": t, "kind": "new_table", "column": "", "outcome": "capture"} for t in new]
             _note_changes(conn, options, progress, changes, {})
+        settings.capture_more(captured)  # the engine reads their topics, the lag counts them
+    except SchemaChangeRefused:  # the policy refuses a change of another planned table: the stream stops
+        raise
     except (AladiaError, psycopg.Error) as exc:
-        if isinstance(exc, ConfigError):  # a policy refused a change of the planned tables: the stream stops
-            raise
-        new_tables.refused(exc, new)
         options.sinks = before
+        settings.capture_more(reading)
+        new_tables.refused(exc, new)
+        return _started(settings, options, progress) if restart else engine
+    backfill(settings, new, progress, context, "they are missing from the warehouse")
     return _started(settings, options, progress) if restart else engine
 
 

@@ -222,7 +222,26 @@ def _plan_sink(conn: Connection, sink: Sink) -> list[Change]:
         wanted_tomb = {c.name: c.sql_type for c in sink.columns if c.name in sink.key}
         if not tomb:
             changes.append(Change("create tombstones", table, (create_tombstones(sink),)))
-        elif {k: v for k, v in tomb.items() if k not in ("source_commit_lsn", "source_lsn")} != wanted_tomb:
+        elif (
+            (have_tomb := {k: v for k, v in tomb.items() if k not in ("source_commit_lsn", "source_lsn")})
+            != (wanted_tomb)
+            and have_tomb.keys() == wanted_tomb.keys()
+            and all(have_tomb[k] == v or widens(have_tomb[k], v) for k, v in wanted_tomb.items())
+        ):  # a key column widened: the tombstones follow, their positions kept
+            name = tombstones_name(sink)
+            changes.append(
+                Change(
+                    "widen",
+                    f"{table} tombstones",
+                    tuple(
+                        f"ALTER TABLE {name} ALTER COLUMN {quoted(k)} TYPE {v}"
+                        for k, v in wanted_tomb.items()
+                        if have_tomb[k] != v
+                    ),
+                    detail="the key's type widened",
+                )
+            )
+        elif have_tomb != wanted_tomb:
             changes.append(
                 Change(
                     "recreate tombstones",

@@ -163,7 +163,9 @@ def _plan_types(sink: Sink, have: dict[str, str], policy: dict[str, str], seen: 
         change = {"table": sink.source, "kind": "type_change", "column": column.source, "detail": detail}
         if widens(current, column.sql_type):
             outcome = "widen"
-        elif widens(column.sql_type, current):  # narrowed in the source: every value still fits the warehouse
+        elif widens(column.sql_type, current) and not column.kind.endswith("timestamp"):
+            # narrowed in the source: every value still fits the warehouse. Not a timestamp: Debezium sends those of
+            # precision 0-3 in milliseconds, 4-6 in microseconds, so the source's type decides how values are read
             outcome = "keep"
             column = replace(column, sql_type=current, kind=_wider_kind(column.kind, current))
         else:  # neither holds the other's values: the warehouse plan refuses it without --allow-destructive

@@ -3,6 +3,8 @@ what the planner decides per policy from the source catalog, the warehouse table
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from aladia_etl.core.errors import ConfigError, RecordError, SchemaDrift, ShapeChanged
@@ -252,4 +254,61 @@ def test_new_tables_are_looked_for_only_when_the_file_captures_them(tmp_path, te
     watch = NewTables(Settings(_env_file=None), options)
     assert watch.enabled is enabled
     if not enabled:
-        assert watch.found() is None  # without reading the source
+        assert watch.start()._thread is None and watch.found() is None  # nothing reads the source
+
+
+def test_a_capture_that_failed_is_tried_again_later_and_said_once(caplog):
+    from aladia_etl.core.errors import ServiceUnavailable
+    from aladia_etl.core.settings import Settings
+    from aladia_etl.processing import capture
+    from aladia_etl.processing.model import StreamOptions
+
+    watch = capture.NewTables(Settings(_env_file=None), StreamOptions(engine="spark"))
+    down = ServiceUnavailable("Kafka Connect is not reachable", "start it")
+    with caplog.at_level("WARNING", logger="aladia.stream"):
+        watch.refused(down, ("shop.extra",))
+        watch.refused(down, ("shop.extra",))
+    assert [r.getMessage().count("Kafka Connect is not reachable") for r in caplog.records] == [1]
+    assert watch._retry_at["shop.extra"] > capture.time.monotonic() + capture.RETRY_S - 5
+
+
+def test_a_key_column_widened_widens_the_tombstones_and_keeps_their_positions():
+    from aladia_etl.warehouse import ddl
+
+    class Warehouse:
+        """The catalog queries the planner asks (fake transport, real planner)."""
+
+        def execute(self, query, params=()):
+            table = params[0] if params else ""
+            answers = {
+                "mirror.shop__items": [("id", "integer"), ("name", "text")],
+                "aladia_staging.mirror__shop__items": [("id", "bigint"), ("name", "text")],
+                "aladia_deleted.mirror__shop__items": [("id", "integer"), ("source_commit_lsn", "bigint")],
+            }
+
+            class Rows:
+                def fetchall(inner):
+                    return answers.get(table, [])
+
+                def fetchone(inner):
+                    return (["id"],) if query is ddl.KEY_OF else None
+
+            return Rows()
+
+    wide = replace(sink("id", "name"), deletes="hard")
+    changes = ddl._plan_sink(Warehouse(), wide)
+    actions = [(c.action, c.destructive) for c in changes]
+    assert ("widen", False) in actions and not any(d for _, d in actions)
+    (tombstones,) = [c for c in changes if c.table.endswith("tombstones")]
+    assert tombstones.sql == (f"ALTER TABLE {ddl.tombstones_name(wide)} ALTER COLUMN id TYPE bigint",)
+
+
+def test_a_narrowed_timestamp_is_not_kept_since_its_precision_decides_how_values_are_read():
+    source = {"at": ("timestamp(3) without time zone", "timestamp")}  # now sent in milliseconds
+    have = {"at": "timestamp without time zone"}  # the warehouse's, read in microseconds
+    planned = plan(FakeWarehouse(["id", "at"], have), (sink("id", "at", types=source),))
+    assert planned.sinks[0].columns[1].sql_type == "timestamp(3) without time zone" and not planned.changes
+    # the other way, while running: microseconds read as milliseconds do not fit, and the stream re-plans
+    with pytest.raises(ShapeChanged) as info:
+        row_mapper(sink("id", "at", types=source))({"id": 1, "at": 1_767_225_600_000_000})
+    assert info.value.misfit == ("at",)
