@@ -154,7 +154,9 @@ class ReadKafkaPartition(beam.DoFn):
                 watermark.set_watermark(Timestamp.of(newest / 1000))
             yield {"topic": topic, "partition": partition, "start": position, "end": after, "records": records}
             position = after
-            if time.monotonic() >= deadline:
+            # a chunk reaches the next step only when the call ends: at once when it caught up with the partition
+            caught_up = highwater is not None and after >= highwater
+            if caught_up or time.monotonic() >= deadline:
                 tracker.defer_remainder(Duration.of(0))
                 return
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from apache_beam.runners.runner import PipelineResult
 
 ENGINE = "beam"
-DEFAULT_PANE_S = 0.3
+DEFAULT_PANE_S = 0.1
 CHUNK = 5_000
 STALL_S = 120.0  # staged chunks waiting this long with nothing applied: the pipeline is relaunched
 MAX_ENDED_RUNS = 5  # jobs ending on their own, in a row without a batch applied, before the stream gives up
