@@ -250,6 +250,9 @@ def admin(settings: Settings, timeout_ms: int = 5000, request_timeout_ms: int = 
 
 
 def consumer(settings: Settings, timeout_ms: int = 5000, **config):
+    # aladia's consumers never create a topic: one asking about a topic deleted under it (the bench's cleanup, a
+    # user's) would bring it back on a broker that auto-creates topics
+    config.setdefault("allow_auto_create_topics", False)
     return kafka_client("KafkaConsumer", settings.kafka.client(), timeout_ms, **config)
 
 

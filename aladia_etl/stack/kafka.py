@@ -142,8 +142,7 @@ class LocalKafka(LocalComponent):
                 log_config,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                f"--cluster-id={cluster_id}",  # one form: a random id may start with "-", an option to argparse
                 "-c",
                 str(self.config_file),
                 *self.scram_users(),
