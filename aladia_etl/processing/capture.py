@@ -77,13 +77,13 @@ class NewTables:
         from aladia_etl.source.catalog import read_catalog
         from aladia_etl.warehouse.compile import compile_pipeline
 
+        config = client_for(self.settings).config(self.settings.cdc.connector_name)
+        if config is None:  # no connector registered: nothing is captured, and `aladia cdc register` will decide
+            return None
         with connect(self.settings) as source:
             catalog = read_catalog(source)
             published = {f"{r[0]}.{r[1]}" for r in source.execute(PUBLISHED, (self.settings.cdc.publication,))}
         compiled = compile_pipeline(self.options.pipeline, catalog)  # type: ignore[arg-type]
-        config = client_for(self.settings).config(self.settings.cdc.connector_name)
-        if config is None:  # no connector registered: nothing is captured, and `aladia cdc register` will decide
-            return None
         included = set(config.get("table.include.list", "").split(","))
         read = set(self.settings.capture)
         now = time.monotonic()
