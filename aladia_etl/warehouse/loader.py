@@ -3,8 +3,8 @@
 In the transaction: sum what the staging calls recorded for the batch's token (`stg_stats`: the database, not a
 caller's counters, says what is there), claim the batch id (a replayed batch finds it claimed and changes
 nothing), merge every staged table with an LSN guard (an older event never overwrites a newer one; deletes are
-soft), recompute the daily summary of every day the batch touched, keep the dead letters, advance the engine's
-offsets, clear the staging rows.
+soft), move the daily summary of every day the batch touched by what its orders add and take away, keep the dead
+letters, advance the engine's offsets, clear the staging rows.
 
 Connections passed here are autocommit connections; `conn.transaction()` makes the one real transaction.
 """
@@ -33,53 +33,73 @@ if TYPE_CHECKING:
 CLOSED = "('cancelled', 'refunded')"
 
 
-TOUCHED_BEFORE = """
-CREATE TEMP TABLE touched_days ON COMMIT DROP AS
-SELECT order_date AS day FROM fact_order
- WHERE order_id IN (SELECT order_id FROM stg_orders WHERE batch_token = ANY(%(tokens)s))
-    OR order_id IN (SELECT order_id FROM stg_order_items WHERE batch_token = ANY(%(tokens)s))
-    OR order_id IN (SELECT i.order_id FROM fact_order_item i
-                     WHERE i.order_item_id IN (SELECT order_item_id FROM stg_order_items
-                                                WHERE batch_token = ANY(%(tokens)s)))
+# The orders a batch touches: its staged orders, the orders its staged items name now, and the orders those items
+# belonged to before (an item moved to another order, or deleted by key alone). Read before the merge.
+TOUCHED_ORDERS = """
+CREATE TEMP TABLE touched_orders ON COMMIT DROP AS
+SELECT order_id FROM stg_orders WHERE batch_token = ANY(%(tokens)s) AND order_id IS NOT NULL
+ UNION
+SELECT order_id FROM stg_order_items WHERE batch_token = ANY(%(tokens)s) AND order_id IS NOT NULL
+ UNION
+SELECT i.order_id FROM fact_order_item i
+ WHERE i.order_id IS NOT NULL
+   AND i.order_item_id IN (SELECT order_item_id FROM stg_order_items WHERE batch_token = ANY(%(tokens)s))
 """
 
-TOUCHED_AFTER = """
-INSERT INTO touched_days
-SELECT order_date FROM fact_order
- WHERE order_id IN (SELECT order_id FROM stg_orders WHERE batch_token = ANY(%(tokens)s))
-    OR order_id IN (SELECT order_id FROM stg_order_items WHERE batch_token = ANY(%(tokens)s))
-"""
+OPEN = f"o.status NOT IN {CLOSED}"
 
-CLEAR_SUMMARY = "DELETE FROM daily_sales_summary WHERE day IN (SELECT day FROM touched_days)"
 
-# pg_advisory_xact_lock key: one transaction at a time merges orders and recomputes their days' summaries. Two writers
-# (a Spark and a Beam stream, a stream and `dlq replay`) would otherwise each recompute a day from a state that
-# lacks the other's uncommitted rows (a stale summary), or insert the same day twice (a unique violation). Taken
-# before anything of the orders is read, so each writer's days before and after its merge are exact.
-SUMMARY_LOCK = 7262
-
-RECOMPUTE_SUMMARY = f"""
-WITH days AS (SELECT DISTINCT day FROM touched_days WHERE day IS NOT NULL),
-items AS (
-    SELECT i.order_id, sum(i.quantity::numeric) AS qty
-      FROM fact_order_item i
-     WHERE NOT i.is_deleted
-       AND i.order_id IN (SELECT order_id FROM fact_order WHERE order_date IN (SELECT day FROM days))
-     GROUP BY i.order_id
-)
-INSERT INTO daily_sales_summary (day, orders, revenue, avg_order_value, items_sold, {", ".join(STATUS_COLUMNS)},
-                                 computed_at)
+def _contribution(sign: int) -> str:
+    """What the touched orders add to their days' summary rows, times `sign`: -1 before the merge takes it out, +1
+    after puts it back. A day's row is the sum of its orders' contributions, so the summary moves by the batch's
+    difference and costs the batch's orders, not the day's (a recompute read every order of the day: 0.5 s per batch
+    on a day of 200k orders)."""
+    statuses = ", ".join(f"{sign} * count(*) FILTER (WHERE o.status = '{s}')" for s in STATUS_COLUMNS)
+    return f"""
 SELECT o.order_date,
-       count(*),
-       coalesce(sum(o.total_amount) FILTER (WHERE o.status NOT IN {CLOSED}), 0),
-       round(avg(o.total_amount) FILTER (WHERE o.status NOT IN {CLOSED}), 2),
-       coalesce(sum(items.qty) FILTER (WHERE o.status NOT IN {CLOSED}), 0),
-       {", ".join(f"count(*) FILTER (WHERE o.status = '{s}')" for s in STATUS_COLUMNS)},
-       clock_timestamp()
-  FROM fact_order o LEFT JOIN items ON items.order_id = o.order_id
- WHERE NOT o.is_deleted AND o.order_date IN (SELECT day FROM days)
+       {sign} * count(*),
+       {sign} * coalesce(sum(o.total_amount) FILTER (WHERE {OPEN}), 0),
+       {sign} * count(o.total_amount) FILTER (WHERE {OPEN}),
+       {sign} * coalesce(sum(items.qty) FILTER (WHERE {OPEN}), 0),
+       {statuses}
+  FROM fact_order o
+  LEFT JOIN (SELECT order_id, sum(quantity::numeric) AS qty FROM fact_order_item
+              WHERE NOT is_deleted AND order_id IN (SELECT order_id FROM touched_orders)
+              GROUP BY order_id) items ON items.order_id = o.order_id
+ WHERE NOT o.is_deleted AND o.order_date IS NOT NULL AND o.order_id IN (SELECT order_id FROM touched_orders)
  GROUP BY o.order_date
 """
+
+
+_DELTA_COLUMNS = ("day", "orders", "revenue", "open_priced", "items_sold", *STATUS_COLUMNS)
+SUMMARY_BEFORE = f"""
+CREATE TEMP TABLE summary_delta ({", ".join(f"{c} {'date' if c == 'day' else 'numeric'}" for c in _DELTA_COLUMNS)})
+ON COMMIT DROP;
+INSERT INTO summary_delta {_contribution(-1)}
+"""
+SUMMARY_AFTER = f"INSERT INTO summary_delta {_contribution(1)}"
+
+# avg_order_value is the average amount of the day's open orders that have one: revenue / open_priced, rounded as
+# round(avg(...), 2) rounds it.
+_SUMS = ", ".join(f"sum({c}) AS {c}" for c in _DELTA_COLUMNS[1:])
+_ADDED = {c: f"daily_sales_summary.{c} + EXCLUDED.{c}" for c in _DELTA_COLUMNS[1:]}
+APPLY_SUMMARY_DELTA = f"""
+WITH delta AS (SELECT day, {_SUMS} FROM summary_delta GROUP BY day)
+INSERT INTO daily_sales_summary ({", ".join(_DELTA_COLUMNS)}, avg_order_value, computed_at)
+SELECT *, round(revenue / nullif(open_priced, 0), 2), clock_timestamp() FROM delta
+ON CONFLICT (day) DO UPDATE SET
+       {", ".join(f"{c} = {e}" for c, e in _ADDED.items())},
+       avg_order_value = round(({_ADDED["revenue"]}) / nullif({_ADDED["open_priced"]}, 0), 2),
+       computed_at = clock_timestamp()
+"""
+# a day without orders has no row (as a recompute from scratch leaves it)
+DROP_EMPTY_DAYS = "DELETE FROM daily_sales_summary WHERE orders = 0 AND day IN (SELECT day FROM summary_delta)"
+
+# pg_advisory_xact_lock key: one transaction at a time merges orders and moves their days' summaries. Two writers
+# (a Spark and a Beam stream, a stream and `dlq replay`) would otherwise each read a contribution that lacks the
+# other's uncommitted rows (a stale summary), or insert the same day twice (a unique violation). Taken before
+# anything of the orders is read, so each writer's contributions before and after its merge are exact.
+SUMMARY_LOCK = 7262
 
 KEEP_DEAD_LETTERS = """
 INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, engine, reason, raw_key, raw_value)
@@ -280,8 +300,8 @@ def merge_staged(
     conn: Connection, params: dict[str, Any], stats: StageStats, sinks: tuple[Sink, ...] | None = None
 ) -> tuple[int, int]:
     """Merge the staged rows of `params["tokens"]` of every sink that has some and, when the orders model's sinks
-    have, recompute the daily summary of every day they touch (inside the caller's transaction). Returns (rows
-    merged, days recomputed)."""
+    have, move the daily summary of every day they touch (inside the caller's transaction). Returns (rows merged,
+    days changed)."""
     if sinks is None:
         from aladia_etl.warehouse.compile import builtin
 
@@ -290,15 +310,16 @@ def merge_staged(
     touches_orders = any(s.summary == "daily_sales" and stats.rows.get(s.name) for s in sinks)
     if touches_orders:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SUMMARY_LOCK,))
-        conn.execute(TOUCHED_BEFORE, params)
+        conn.execute(TOUCHED_ORDERS, params)
+        conn.execute(SUMMARY_BEFORE)
     for sink in sinks:
         if stats.rows.get(sink.name):
             merged += merge.merge(conn, sink, params)
     days = 0
     if touches_orders:
-        conn.execute(TOUCHED_AFTER, params)
-        conn.execute(CLEAR_SUMMARY)
-        days = conn.execute(RECOMPUTE_SUMMARY, params).rowcount
+        conn.execute(SUMMARY_AFTER)
+        days = conn.execute(APPLY_SUMMARY_DELTA).rowcount
+        conn.execute(DROP_EMPTY_DAYS)
     return merged, days
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
 from aladia_etl.processing.bundle import stage
 from aladia_etl.warehouse import loader
+from aladia_etl.warehouse.schema import STATUS_COLUMNS
 
 ORDERS = "orders_db.public.orders"
 ITEMS = "orders_db.public.order_items"
@@ -250,3 +251,85 @@ def test_one_stream_per_name_and_dead_runs_staging_is_cleared(wh):
     finally:
         first.release()
     WriterLock(settings, "beam", "dup").acquire().release()  # released: free again
+
+
+def summary_from_facts(conn) -> dict:
+    """The daily summary computed here from the fact rows, as its definition says (open = not cancelled/refunded;
+    the average over open orders that have an amount; items of non-deleted items of open orders)."""
+    qty: dict = {}
+    for order_id, quantity in conn.execute("SELECT order_id, quantity FROM v_order_item"):
+        if quantity is not None:
+            qty[order_id] = qty.get(order_id, 0) + quantity
+    days: dict = {}
+    for order_id, status, total, day in conn.execute("SELECT order_id, status, total_amount, order_date FROM v_order"):
+        if day is None:
+            continue
+        d = days.setdefault(day, {"orders": 0, "revenue": Decimal(0), "priced": 0, "items": 0, "status": {}})
+        d["orders"] += 1
+        d["status"][status] = d["status"].get(status, 0) + 1
+        if status is not None and status not in ("cancelled", "refunded"):
+            d["items"] += qty.get(order_id, 0)
+            if total is not None:
+                d["revenue"] += total
+                d["priced"] += 1
+    out = {}
+    for day, d in days.items():
+        avg = (d["revenue"] / d["priced"]).quantize(Decimal("0.01"), ROUND_HALF_UP) if d["priced"] else None
+        counts = tuple(d["status"].get(s, 0) for s in STATUS_COLUMNS)
+        out[day] = (d["orders"], d["revenue"], avg, d["items"], *counts)
+    return out
+
+
+def stored_summary(conn) -> dict:
+    return {
+        r[0]: (r[1], r[2], r[3], int(r[4]), *r[5:])
+        for r in conn.execute(
+            "SELECT day, orders, revenue, avg_order_value, items_sold, pending, paid, shipped, delivered, cancelled, "
+            "refunded FROM daily_sales_summary"
+        )
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_summary_moved_by_each_batch_equals_one_computed_from_the_facts(wh, seed):
+    """Random batches of creates, updates (status, amount, day), deletes, items moved between orders, items before
+    their orders, stale events: after every batch the summary equals the one computed from the facts."""
+    import random
+
+    settings, conn = wh
+    rng = random.Random(seed)
+    b = Batches(settings, conn)
+    days = (DAY1, DAY2, "2026-11-22T23:59:59Z")
+    statuses = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded", "on_hold")
+    orders: dict = {}
+    items: dict = {}
+    lsn = 100
+    for _ in range(40):
+        events = []
+        for _ in range(rng.randint(1, 8)):
+            lsn += 1
+            kind = rng.random()
+            if kind < 0.45:
+                oid = rng.randint(1, 25)
+                if oid in orders and rng.random() < 0.2:
+                    events.append(order(oid, lsn, op="d", **orders.pop(oid)))
+                    continue
+                op = "u" if oid in orders else "c"
+                orders[oid] = {
+                    "status": rng.choice(statuses),
+                    "total": rng.choice(("0.00", "10.00", "19.99", "0.01", "1234.56")),
+                    "created": rng.choice(days),
+                }
+                events.append(order(oid, lsn, op=op, **orders[oid]))
+            elif kind < 0.9:
+                iid = rng.randint(1, 50)
+                if iid in items and rng.random() < 0.2:
+                    events.append(item(iid, lsn=lsn, op="d", **items.pop(iid)))
+                    continue
+                items[iid] = {"order_id": rng.randint(1, 28), "qty": rng.randint(1, 9)}
+                events.append(item(iid, lsn=lsn, **items[iid]))
+            else:  # an event older than what the warehouse holds: changes nothing
+                events.append(order(rng.randint(1, 25), rng.randint(1, 99), "paid", "99.00"))
+        b.apply(*events)
+        assert stored_summary(conn) == summary_from_facts(conn)
+    assert conn.execute("SELECT count(*) FROM daily_sales_summary WHERE orders = 0").fetchone()[0] == 0
