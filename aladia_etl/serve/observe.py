@@ -29,6 +29,7 @@ class WarehouseFigures:
     gaps: dict[str, dict[str, int]] = field(default_factory=dict)
     applied: dict[str, dict[tuple[str, int], int]] = field(default_factory=dict)
     table_rows: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (engine, stream, table) → rows
+    schema_changes: list[dict[str, Any]] = field(default_factory=list)  # warehouse.schema_history rows, newest first
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Snapshot:
             "pipeline": pipeline,
             "dead_letters": wh.dead_letters,
             "gaps": wh.gaps,
+            "schema_changes": wh.schema_changes,
             "series": {"pipeline": wh.series, "history": self.history},
             "window_s": self.window_s,
             "errors": self.errors,
@@ -113,6 +115,7 @@ def read_warehouse(settings: Settings, window_s: int) -> WarehouseFigures:
             gaps=figures.gap_totals(conn),
             applied=figures.applied_offsets(conn),
             table_rows=figures.table_rows(conn),
+            schema_changes=figures.schema_changes(conn),
         )
 
 

@@ -1,7 +1,7 @@
 """What the streams applied, read back from the warehouse: each applied batch's figures in `pipeline_batches`
 (records, rows, dead letters, tombstones, duration, source commit times), the dead letters by status, the accepted
-gaps and the applied offsets. These numbers outlive the streams' processes: `aladia status`, the health API and
-its /metrics (`aladia serve`) all read them here.
+gaps, the applied offsets and the newest schema changes. These numbers outlive the streams' processes: `aladia
+status`, the health API and its /metrics (`aladia serve`) all read them here.
 
 Freshness of a batch is the time from the newest source commit it carried (`max_source_ts`, Debezium's
 `source.ts_ms`) to the moment the warehouse committed it (`applied_at`).
@@ -170,6 +170,15 @@ def gap_totals(conn: Connection) -> dict[str, dict[str, int]]:
         "SELECT engine, count(*), coalesce(sum(to_offset - from_offset), 0) FROM pipeline_gaps GROUP BY engine"
     ).fetchall()
     return {e: {"gaps": n, "records": int(records)} for e, n, records in rows}
+
+
+def schema_changes(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest `limit` schema changes streams met (`schema_history`, migration 6), newest first."""
+    from aladia_etl.warehouse import schema_history
+
+    if scalar(conn, "SELECT to_regclass('schema_history') IS NULL"):
+        return []
+    return [row.as_dict() for row in reversed(schema_history.read(conn, limit=limit))]
 
 
 def applied_offsets(conn: Connection) -> dict[str, dict[tuple[str, int], int]]:

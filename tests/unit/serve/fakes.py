@@ -109,6 +109,22 @@ def figures() -> WarehouseFigures:
         series=series,
         dead_letters={"dead": 3, "replayed": 1},
         gaps={"beam": {"gaps": 1, "records": 17}},
+        schema_changes=[
+            {
+                "at": (now - timedelta(minutes=m)).isoformat(),
+                "engine": "beam",
+                "stream": "default",
+                "table": "public.accounts",
+                "kind": kind,
+                "column": column,
+                "detail": detail,
+                "outcome": outcome,
+            }
+            for m, kind, column, detail, outcome in (
+                (1, "type_change", "balance", "numeric(6,2) → numeric(12,4)", "widen"),
+                (5, "add_column", "tier", None, "evolve"),
+            )
+        ],
         applied={"beam": {(TOPICS[0], 0): 90, (TOPICS[1], 0): 180}},
     )
 

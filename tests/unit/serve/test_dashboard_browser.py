@@ -120,6 +120,15 @@ def test_the_dashboard_shows_what_the_api_says_and_follows_changes(served, brows
         streams["beam/default"].find_element(By.CSS_SELECTOR, "[data-field='lag']").get_attribute("data-value") == "12"
     )
 
+    changes = browser.find_elements(By.CSS_SELECTOR, "#schema-changes tr[data-change]")
+    assert len(changes) == len(data["schema_changes"]) == 2
+    for row, change in zip(changes, data["schema_changes"], strict=True):  # newest first, as the API lists them
+        assert row.find_element(By.CSS_SELECTOR, "[data-field='table']").text == change["table"]
+        assert row.find_element(By.CSS_SELECTOR, "[data-field='outcome']").text == change["outcome"]
+    assert changes[0].find_element(By.CSS_SELECTOR, "[data-field='change']").text == (
+        "type change balance (numeric(6,2) → numeric(12,4))"
+    )
+
     for chart in ("eps", "duration", "freshness", "dead", "lag", "wal"):
         svg = browser.find_element(By.ID, f"chart-{chart}")
         assert int(svg.get_attribute("data-series")) >= 1, chart
