@@ -16,6 +16,12 @@ def verify(
     table: list[str] = typer.Option(
         [], "--table", metavar="TABLE", help="Only this table (its name, source schema.table or warehouse table)."
     ),
+    rebuild_summary: bool = typer.Option(
+        False,
+        "--rebuild-summary",
+        help="Rebuild the daily summary from the warehouse's facts first (streams move it by differences: a row "
+        "edited by hand or restored apart from its facts stays wrong until rebuilt).",
+    ),
     as_json: bool = json_flag(),
 ) -> None:
     """Reconcile the warehouse with the source: rows, keys, every value, daily summaries. Exit 8 on a difference."""
@@ -43,6 +49,13 @@ def verify(
 
         with loader.connect(settings()) as conn:
             sinks = evolution.plan(conn, sinks, {"add_column": "ignore", "drop_column": "ignore"}).sinks
+    if rebuild_summary:
+        from aladia_etl.cli.render import err
+        from aladia_etl.warehouse import loader
+
+        with loader.connect(settings()) as conn:
+            days = loader.rebuild_summary(conn)
+        err.print(f"[green]✓[/green] daily summary rebuilt from the facts: {days} days")
     report = do_verify(settings(), sinks)
     if as_json:
         emit_json(report.as_dict())

@@ -169,7 +169,7 @@ class Model(_Strict):
     description: str | None = None
     tables: list[ModelTable] = Field(min_length=1)
     summary: Literal["daily_sales"] | None = Field(
-        None, description="daily_sales: the daily sales summary of the orders model, recomputed per touched day"
+        None, description="daily_sales: the daily sales summary of the orders model, moved by each batch's difference"
     )
 
     @model_validator(mode="after")

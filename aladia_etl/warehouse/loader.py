@@ -49,11 +49,12 @@ SELECT i.order_id FROM fact_order_item i
 OPEN = f"o.status NOT IN {CLOSED}"
 
 
-def _contribution(sign: int) -> str:
-    """What the touched orders add to their days' summary rows, times `sign`: -1 before the merge takes it out, +1
-    after puts it back. A day's row is the sum of its orders' contributions, so the summary moves by the batch's
-    difference and costs the batch's orders, not the day's (a recompute read every order of the day: 0.5 s per batch
-    on a day of 200k orders)."""
+def _contribution(sign: int, touched: bool = True) -> str:
+    """What the touched orders (all orders: `touched=False`) add to their days' summary rows, times `sign`: -1
+    before the merge takes it out, +1 after puts it back. A day's row is the sum of its orders' contributions, so the
+    summary moves by the batch's difference and costs the batch's orders, not the day's (a recompute read every order
+    of the day: 0.5 s per batch on a day of 200k orders)."""
+    only = "AND order_id IN (SELECT order_id FROM touched_orders)" if touched else ""
     statuses = ", ".join(f"{sign} * count(*) FILTER (WHERE o.status = '{s}')" for s in STATUS_COLUMNS)
     return f"""
 SELECT o.order_date,
@@ -64,9 +65,9 @@ SELECT o.order_date,
        {statuses}
   FROM fact_order o
   LEFT JOIN (SELECT order_id, sum(quantity::numeric) AS qty FROM fact_order_item
-              WHERE NOT is_deleted AND order_id IN (SELECT order_id FROM touched_orders)
+              WHERE NOT is_deleted {only}
               GROUP BY order_id) items ON items.order_id = o.order_id
- WHERE NOT o.is_deleted AND o.order_date IS NOT NULL AND o.order_id IN (SELECT order_id FROM touched_orders)
+ WHERE NOT o.is_deleted AND o.order_date IS NOT NULL {only.replace("order_id", "o.order_id", 1)}
  GROUP BY o.order_date
 """
 
@@ -94,6 +95,12 @@ ON CONFLICT (day) DO UPDATE SET
 """
 # a day without orders has no row (as a recompute from scratch leaves it)
 DROP_EMPTY_DAYS = "DELETE FROM daily_sales_summary WHERE orders = 0 AND day IN (SELECT day FROM summary_delta)"
+
+REBUILD_SUMMARY = f"""
+INSERT INTO daily_sales_summary ({", ".join(_DELTA_COLUMNS)}, avg_order_value, computed_at)
+SELECT *, round(revenue / nullif(open_priced, 0), 2), clock_timestamp()
+  FROM ({_contribution(1, touched=False)}) every_day ({", ".join(_DELTA_COLUMNS)})
+"""
 
 # pg_advisory_xact_lock key: one transaction at a time merges orders and moves their days' summaries. Two writers
 # (a Spark and a Beam stream, a stream and `dlq replay`) would otherwise each read a contribution that lacks the
@@ -321,6 +328,23 @@ def merge_staged(
         days = conn.execute(APPLY_SUMMARY_DELTA).rowcount
         conn.execute(DROP_EMPTY_DAYS)
     return merged, days
+
+
+def rebuild_summary(conn: Connection) -> int:
+    """Rebuild the whole daily summary from the facts, in one transaction under the summary lock (the streams move it
+    by differences: a row edited by hand, or restored apart from its facts, stays wrong until rebuilt). Returns the
+    days it holds."""
+    from aladia_etl.warehouse.migrations import LATEST, current_version
+
+    if current_version(conn) < LATEST:
+        raise AladiaError(
+            "the warehouse's schema is older than this aladia's: its daily summary cannot be rebuilt yet",
+            "run 'aladia migrate' (or start a stream, which migrates first)",
+        )
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SUMMARY_LOCK,))
+        conn.execute("DELETE FROM daily_sales_summary")
+        return conn.execute(REBUILD_SUMMARY).rowcount
 
 
 def clear_staged(conn: Connection, params: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.sql import scalar
 
 if TYPE_CHECKING:
@@ -63,6 +64,12 @@ def migrate(conn: Connection) -> list[Migration]:
             "applied_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())"
         )
         have = current_version(conn)
+        if have > LATEST:
+            raise AladiaError(
+                f"the warehouse's schema is version {have}, newer than this aladia's ({LATEST}): a later release "
+                "upgraded it, and this one would write to it in a shape it no longer has",
+                "upgrade aladia (pip install -U aladia-etl) wherever a stream or a command writes to this warehouse",
+            )
         pending = [m for m in migrations() if m.version > have]
         for migration in pending:
             for statement in migration.statements():

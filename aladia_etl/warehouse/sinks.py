@@ -84,7 +84,7 @@ class Sink:
     # means the table changed (`warehouse.evolution`). Empty: not checked (models take only their columns).
     known_fields: tuple[str, ...] = ()
     retired: tuple[str, ...] = ()  # warehouse columns of source columns dropped since: kept, no longer filled
-    summary: str | None = None  # daily_sales: the orders model's summary recompute
+    summary: str | None = None  # daily_sales: the orders model's summary, moved by each batch's difference
 
     @property
     def source(self) -> str:

@@ -174,6 +174,14 @@ def test_verify_detects_injected_differences(streamed, pipeline):
             assert report["daily_summary"]["different"] == [day.isoformat()]
             human = run_cli(["verify"], streamed)
             assert human.code == ExitCode.VERIFY_FAILED and "DIFF" in human.stdout
+            # the summary edited apart from its facts is rebuilt from them; the missing customer is still missing
+            conn.execute("UPDATE fact_order SET total_amount = %s WHERE order_id = %s", (total, order_id))
+            rebuilt = run_cli(["verify", "--rebuild-summary", "--json"], streamed)
+            assert rebuilt.code == ExitCode.VERIFY_FAILED and "daily summary rebuilt from the facts" in rebuilt.stderr
+            report = json.loads(rebuilt.stdout)
+            assert report["daily_summary"]["ok"] and report["daily_summary"]["days"] > 0
+            assert {t["table"]: t["missing"] for t in report["tables"]}["customers"] == 1
+            assert conn.execute("SELECT orders FROM daily_sales_summary WHERE day = %s", (day,)).fetchone()[0] == orders
         finally:
             conn.execute("UPDATE fact_order SET total_amount = %s WHERE order_id = %s", (total, order_id))
             conn.execute("UPDATE daily_sales_summary SET orders = %s WHERE day = %s", (orders, day))

@@ -333,3 +333,17 @@ def test_the_summary_moved_by_each_batch_equals_one_computed_from_the_facts(wh, 
         b.apply(*events)
         assert stored_summary(conn) == summary_from_facts(conn)
     assert conn.execute("SELECT count(*) FROM daily_sales_summary WHERE orders = 0").fetchone()[0] == 0
+
+
+def test_a_summary_edited_apart_from_its_facts_is_rebuilt_from_them(wh):
+    settings, conn = wh
+    b = Batches(settings, conn)
+    b.apply(order(1, 10, "paid", "15.00"), order(2, 11, "cancelled", "3.00", created=DAY2), item(1, 1, 12, qty=4))
+    exact = stored_summary(conn)
+    conn.execute("UPDATE daily_sales_summary SET orders = orders + 5, open_priced = 0")
+    conn.execute("INSERT INTO daily_sales_summary SELECT '2020-01-01', 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, now(), 1")
+    assert stored_summary(conn) != exact
+    assert loader.rebuild_summary(conn) == 2
+    assert stored_summary(conn) == exact == summary_from_facts(conn)
+    b.apply(order(1, 20, "paid", "25.00"))  # later differences start from the rebuilt rows
+    assert stored_summary(conn) == summary_from_facts(conn)

@@ -77,3 +77,27 @@ def test_a_first_release_warehouse_is_upgraded_in_place(empty_db, stack_env):
     assert dead[0] is not None and dead[1:] == ("dead", "malformed JSON", "malformed JSON")
     again = run_cli(["migrate"], env)
     assert again.code == 0 and "already at version" in again.stderr
+
+
+def test_a_warehouse_upgraded_by_a_later_release_is_refused_in_one_line(empty_db, stack_env):
+    settings, conn = empty_db
+    migrate(conn)
+    conn.execute("INSERT INTO schema_version (version, name) VALUES (%s, 'from_the_future')", (LATEST + 1,))
+    env = {**stack_env, "ALADIA_POSTGRES__WAREHOUSE_DB": settings.postgres.warehouse_db}
+    result = run_cli(["migrate"], env)
+    assert result.code != 0
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert f"schema is version {LATEST + 1}, newer than this aladia's ({LATEST})" in line
+    assert "pip install -U aladia-etl" in line and "Traceback" not in result.output
+
+
+def test_an_earlier_releases_summary_insert_fails_instead_of_leaving_a_wrong_divisor(empty_db):
+    _, conn = empty_db
+    migrate(conn)
+    import psycopg
+
+    with pytest.raises(psycopg.errors.NotNullViolation):
+        conn.execute(
+            "INSERT INTO daily_sales_summary (day, orders, revenue, avg_order_value, items_sold, pending, paid, "
+            "shipped, delivered, cancelled, refunded) VALUES ('2026-11-20', 1, 1, 1, 0, 0, 1, 0, 0, 0, 0)"
+        )
