@@ -89,6 +89,7 @@ def print_bench(result: dict[str, Any]) -> None:
                 _n(f["max_s"], 3),
             )
         out.print(ft)
+        _stages(fresh)
     for engine, s in result.get("startup", {}).items():
         out.print(
             f"start-up {engine}: first batch applied {_n(s['start_to_first_batch_s'], 1)} s after the stream started;"
@@ -124,3 +125,29 @@ def print_bench(result: dict[str, Any]) -> None:
         f" {m.get('java')}, Spark {m.get('spark')}, Beam {m.get('beam')}, Kafka {m.get('kafka')}, "
         f"Debezium {m.get('debezium')}"
     )
+
+
+STAGE_NAMES = {"to_batch_s": "commit → batch", "staging_s": "batch → apply", "apply_s": "apply → row"}
+STAGES_CAPTION = (
+    "commit → batch: Debezium, Kafka and the engine's wait (trigger, pane); batch → apply: reading, converting and "
+    "staging the batch; apply → row: the warehouse transaction up to the row's merge. The means add up to the total's."
+)
+
+
+def _stages(fresh: dict) -> None:
+    """Where each engine's freshness went, stage by stage (their means add up to the total's)."""
+    table = Table(
+        title="Where the freshness goes",
+        caption=STAGES_CAPTION,
+        show_header=True,
+        header_style="bold",
+        title_justify="left",
+        caption_justify="left",
+    )
+    for col in ("engine", "stage", "p50 s", "p99 s", "mean s"):
+        table.add_column(col)
+    for engine, f in fresh.items():
+        for name, s in (f.get("stages") or {}).items():
+            table.add_row(engine, STAGE_NAMES.get(name, name), _n(s["p50_s"], 3), _n(s["p99_s"], 3), _n(s["mean_s"], 3))
+    if table.row_count:
+        out.print(table)

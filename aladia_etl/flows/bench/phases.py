@@ -3,7 +3,7 @@
 - `drain`: an engine applying a filled backlog (records/s from its first batch to its last), its start-up (stream
   start → first batch applied) and its peak resident memory;
 - `startup`: the same start-up measured from the command line (`aladia stream` as a user runs it);
-- `freshness`: source commit → warehouse row, at a fixed rate;
+- `freshness`: source commit → warehouse row, at a fixed rate, and where that time goes (`STAGES`);
 - `capture`: Debezium alone — the highest rate at which the CDC topics keep up with the source;
 - `sustained`: per engine, the highest rate whose lag stays bounded.
 
@@ -159,6 +159,35 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     }
 
 
+# Where a row's freshness goes, per row, from its batch in `pipeline_batches` (the newest batch claimed before the row
+# was merged; a bench warehouse has one stream): its start is the claim time less the recorded duration. A row whose
+# batch has no recorded duration is left out.
+STAGES = {
+    # Debezium, Kafka, the engine's wait (Spark's trigger and query planning, Beam's read and pane)
+    "to_batch_s": "(b.applied_at - b.duration_ms * interval '1 millisecond') - t.source_ts",
+    # reading the batch's records, converting them, COPYing them into the staging tables
+    "staging_s": "b.duration_ms * interval '1 millisecond'",
+    # the apply transaction from its claim to the merge of this row
+    "apply_s": "t.loaded_at - b.applied_at",
+}
+_STAGE_ROWS = f"""
+SELECT {", ".join(f"extract(epoch FROM {expr})::float8" for expr in STAGES.values())}
+  FROM {{table}} t
+ CROSS JOIN LATERAL (SELECT applied_at, duration_ms FROM pipeline_batches
+                      WHERE applied_at <= t.loaded_at ORDER BY applied_at DESC LIMIT 1) b
+ WHERE t.source_ts >= %s AND b.duration_ms IS NOT NULL
+"""
+
+
+def stages(conn, tables: tuple[str, ...], since: datetime) -> dict[str, dict[str, float]]:
+    """Percentiles of each stage of `STAGES` over the rows of `tables` committed in the source since `since`. Each
+    stage's percentiles are its own (their p50s need not add up to the total's); their means do."""
+    rows = [r for table in tables for r in conn.execute(_STAGE_ROWS.format(table=table), (since,))]
+    if not rows:
+        return {}
+    return {name: _percentiles([r[i] for r in rows]) for i, name in enumerate(STAGES)}
+
+
 def freshness(bench, engine: str) -> dict[str, Any]:
     from aladia_etl.warehouse import loader
 
@@ -167,13 +196,15 @@ def freshness(bench, engine: str) -> dict[str, Any]:
     try:
         stream.caught_up()
         window_start = datetime.now(UTC)
-        stats = bench.simulate(rate=bench.options.rate, duration=bench.options.duration)
+        stats = bench.simulate_apart(bench.options.rate, bench.options.duration)
         stream.caught_up()
     finally:
         stream.close()
     latencies: list[float] = []
+    tables = ("dim_customer", "dim_product", "fact_order", "fact_order_item")
     with loader.connect(target) as conn:
-        for table in ("dim_customer", "dim_product", "fact_order", "fact_order_item"):
+        breakdown = stages(conn, tables, window_start)
+        for table in tables:
             latencies += [
                 r[0]
                 for r in conn.execute(
@@ -191,23 +222,27 @@ def freshness(bench, engine: str) -> dict[str, Any]:
         "duration_s": bench.options.duration,
         "rows": len(latencies),
         **(_percentiles(latencies) if valid else {}),
+        **({"stages": breakdown} if valid and breakdown else {}),
     }
 
 
-def _step(bench, rate: float, sample) -> dict[str, Any]:
+def _step(bench, rate: float, sample, apart: bool = False) -> dict[str, Any]:
     """Run the generator at `rate` for the step's length, sampling `sample(stats so far)` (a lag) every half
-    second."""
+    second. `apart`: the generator runs in a process of its own (`Bench.simulate_apart`; `sample` then gets None)."""
     samples: list[tuple[float, int]] = []
     done = threading.Event()
     out: dict[str, Any] = {"progress": None}
 
     def run() -> None:
         try:
-            out["stats"] = bench.simulate(
-                rate=rate,
-                duration=bench.options.sustained_seconds,
-                on_progress=lambda stats: out.__setitem__("progress", stats),
-            )
+            if apart:
+                out["stats"] = bench.simulate_apart(rate, bench.options.sustained_seconds)
+            else:
+                out["stats"] = bench.simulate(
+                    rate=rate,
+                    duration=bench.options.sustained_seconds,
+                    on_progress=lambda stats: out.__setitem__("progress", stats),
+                )
         finally:
             done.set()
 
@@ -232,12 +267,12 @@ def _step(bench, rate: float, sample) -> dict[str, Any]:
     }
 
 
-def _search(bench, sample, between=None) -> dict[str, Any]:
+def _search(bench, sample, between=None, apart: bool = False) -> dict[str, Any]:
     """Step up the rate; a step passes when the lag stays under 3 seconds' worth of changes during its second
     half. The highest passing valid step is the figure; a step the generator cannot reach ends the search."""
     steps, best = [], None
     for rate in bench.options.sustained_rates:
-        step = _step(bench, rate, sample)
+        step = _step(bench, rate, sample, apart)
         steps.append(step)
         if not step["valid"] or not step["passed"]:
             break
@@ -279,6 +314,6 @@ def sustained(bench, engine: str) -> dict[str, Any]:
     stream = Streaming(bench, engine, target, "bench-sustained")
     try:
         stream.caught_up()
-        return _search(bench, lambda _stats: stream.lag(), between=stream.caught_up)
+        return _search(bench, lambda _stats: stream.lag(), between=stream.caught_up, apart=True)
     finally:
         stream.close()

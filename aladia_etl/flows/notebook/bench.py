@@ -52,6 +52,7 @@ NUMBERS = frozenset(
         "p95_s",
         "p99_s",
         "max_s",
+        "mean_s",
     }
 )
 FLAGS = frozenset({"valid", "passed", "generator_limited", "warehouse_equals_source", "target_matches_source"})
