@@ -41,7 +41,7 @@ def stream(
         "--trigger-interval",
         metavar="DURATION",
         callback=duration_option("--trigger-interval"),
-        help="Micro-batch interval (Spark, default 1s) or pane interval (Beam, default 100ms), e.g. 500ms.",
+        help="Micro-batch interval (Spark, default 250ms) or pane interval (Beam, default 100ms), e.g. 500ms.",
     ),
     from_beginning: bool = typer.Option(
         False,

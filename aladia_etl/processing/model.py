@@ -47,7 +47,7 @@ class StreamOptions:
     until_idle: bool = False
     duration: float | None = None
     max_batches: int | None = None
-    trigger_interval: float | None = None  # None: the engine's default (Spark 1 s, Beam panes 0.1 s)
+    trigger_interval: float | None = None  # None: the engine's default (Spark 0.25 s, Beam panes 0.1 s)
     from_beginning: bool = False
     settle_s: float = 2.0
     stream_name: str = "default"

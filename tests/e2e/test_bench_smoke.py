@@ -50,6 +50,13 @@ def test_bench_smoke(pipeline, stack_env, tmp_path):
         fresh = data["freshness"][engine]
         assert fresh["rows"] > 0 and 0 <= fresh["p50_s"] <= fresh["p95_s"] <= fresh["p99_s"] <= fresh["max_s"]
         assert fresh["valid"] is (fresh["rate_achieved"] >= 0.95 * fresh["rate_target"])
+        if fresh["valid"]:  # where the time went: the stages' means add up to the total's
+            stages = fresh["stages"]
+            assert set(stages) == {"debezium_s", "to_batch_s", "staging_s", "apply_s"}, stages
+            assert min(stages[s]["p50_s"] for s in ("to_batch_s", "staging_s", "apply_s")) >= 0
+            parts = sum(stages[s]["mean_s"] for s in ("to_batch_s", "staging_s", "apply_s"))
+            assert abs(parts - fresh["mean_s"]) <= 0.01, (parts, fresh["mean_s"])
+            assert 0 <= stages["debezium_s"]["mean_s"] <= stages["to_batch_s"]["mean_s"]
         sustained = data["sustained"][engine]
         assert [s["rate"] for s in sustained["steps"]][:1] == [100.0]
         assert all({"achieved", "valid", "passed", "max_lag_second_half"} <= set(s) for s in sustained["steps"])

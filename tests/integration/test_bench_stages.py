@@ -48,3 +48,40 @@ def test_each_rows_time_is_split_at_its_batchs_start_and_claim(scratch_warehouse
     means = sum(s["mean_s"] for s in found.values())
     assert means == pytest.approx((2.1 + 2.3 + 1.7) / 3, abs=0.002)  # the stages' means add up to the total's
     assert stages(conn, ("fact_order",), at(60)) == {}
+
+
+def test_debeziums_part_is_each_records_kafka_time_less_its_source_commit(pipeline):
+    """Records written with known Kafka timestamps to a real topic: only those after the given offsets count, and
+    tombstones or records without a source time are skipped."""
+    import json
+
+    from kafka import KafkaProducer
+    from kafka.admin import NewTopic
+
+    from aladia_etl.bus.offsets import read_offsets
+    from aladia_etl.flows.bench.phases import debezium_latencies
+    from aladia_etl.flows.bench.setup import delete_topics
+    from aladia_etl.stack.connections import admin, closing
+
+    prefix = "bench-debezium-test"
+    topic = f"{prefix}.public.orders"
+    delete_topics(pipeline, prefix)
+    with closing(admin(pipeline)) as client:
+        client.create_topics([NewTopic(topic, 1, 1)])
+    producer = KafkaProducer(bootstrap_servers=pipeline.kafka.bootstrap_servers, acks="all")
+    try:
+
+        def send(ts_ms: int, value: dict | None) -> None:
+            body = None if value is None else json.dumps(value).encode()
+            producer.send(topic, key=b"k", value=body, timestamp_ms=ts_ms).get(timeout=30)
+
+        send(1_000_000, {"source": {"ts_ms": 999_000}})  # before the window
+        since = read_offsets(pipeline, [topic])
+        send(2_000_150, {"op": "c", "source": {"ts_ms": 2_000_000}})
+        send(2_000_300, None)  # a tombstone
+        send(2_000_400, {"op": "c", "source": {}})
+        send(3_000_500, {"op": "u", "source": {"ts_ms": 3_000_000}})
+        assert sorted(debezium_latencies(pipeline, since)) == [0.15, 0.5]
+    finally:
+        producer.close()
+        delete_topics(pipeline, prefix)

@@ -159,7 +159,8 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     }
 
 
-# Where a row's freshness goes, per row, from its batch in `pipeline_batches` (the newest batch claimed before the row
+# Where a row's freshness goes (Debezium's part of the first stage is measured on the records: `debezium_latencies`),
+# per row, from its batch in `pipeline_batches` (the newest batch claimed before the row
 # was merged; a bench warehouse has one stream): its start is the claim time less the recorded duration. A row whose
 # batch has no recorded duration is left out.
 STAGES = {
@@ -188,7 +189,38 @@ def stages(conn, tables: tuple[str, ...], since: datetime) -> dict[str, dict[str
     return {name: _percentiles([r[i] for r in rows]) for i, name in enumerate(STAGES)}
 
 
+def debezium_latencies(settings: Settings, since: list, timeout_s: float = 60.0) -> list[float]:
+    """Debezium's part of freshness: for each CDC record written after `since` (PartitionOffsets), its Kafka
+    timestamp (when Connect's producer sent it) minus its source commit time (`source.ts_ms`), in seconds.
+    Tombstones and records without a source time are skipped."""
+    from contextlib import closing
+
+    from kafka import TopicPartition
+
+    from aladia_etl.bus.offsets import read_offsets
+    from aladia_etl.bus.reader import range_consumer
+
+    end = {o.key: o.end for o in read_offsets(settings, sorted({o.topic for o in since}))}
+    out: list[float] = []
+    with closing(range_consumer(settings.kafka.client(), "aladia-bench-debezium")) as consumer:
+        for start in since:
+            stop, tp = end.get(start.key, start.end), TopicPartition(start.topic, start.partition)
+            consumer.assign([tp])
+            consumer.seek(tp, start.end)
+            deadline = time.monotonic() + timeout_s
+            while consumer.position(tp) < stop and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=500).values():
+                    for r in records:
+                        if r.offset >= stop or not r.value:
+                            continue
+                        source = json.loads(r.value).get("source") or {}
+                        if isinstance(source.get("ts_ms"), int):
+                            out.append((r.timestamp - source["ts_ms"]) / 1000)
+    return out
+
+
 def freshness(bench, engine: str) -> dict[str, Any]:
+    from aladia_etl.bus.offsets import read_offsets
     from aladia_etl.warehouse import loader
 
     target = bench.fresh_warehouse(engine, "fresh", "plain")
@@ -196,6 +228,7 @@ def freshness(bench, engine: str) -> dict[str, Any]:
     try:
         stream.caught_up()
         window_start = datetime.now(UTC)
+        offsets = read_offsets(bench.settings, bench.topics("plain"))
         stats = bench.simulate_apart(bench.options.rate, bench.options.duration)
         stream.caught_up()
     finally:
@@ -212,6 +245,9 @@ def freshness(bench, engine: str) -> dict[str, Any]:
                     (window_start,),
                 )
             ]
+    debezium = debezium_latencies(bench.settings, offsets)
+    if breakdown and debezium:  # the first part of commit → batch
+        breakdown = {"debezium_s": _percentiles(debezium), **breakdown}
     if not latencies:
         raise AladiaError("no rows were loaded during the freshness window", "see the engine's log")
     valid = valid_rate(bench.options.rate, stats.rate)

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 ENGINE = "spark"
+# The micro-batch trigger without --trigger-interval. On 2 cores a batch's staging job takes about 0.4 s, so at any
+# load the batches run back to back; 1 s (the default before 2026-12-04) made a change wait half a second on average
+# and halved the sustained rate (docs/PERFORMANCE.md).
+DEFAULT_TRIGGER_S = 0.25
 log = logging.getLogger("aladia.spark")
 
 
@@ -189,10 +193,11 @@ class SparkEngine:
             **kafka_source_options(self.settings, self.options, parallelism)
         )
         records = reader.load().select("topic", "partition", "offset", "key", "value")
+        trigger_s = self.options.trigger_interval or DEFAULT_TRIGGER_S
         self.query = (
             records.writeStream.foreachBatch(self._apply)
             .option("checkpointLocation", str(self.checkpoint))
-            .trigger(processingTime=f"{round((self.options.trigger_interval or 1.0) * 1000)} milliseconds")
+            .trigger(processingTime=f"{round(trigger_s * 1000)} milliseconds")
             .queryName(f"aladia_{self.options.stream_name}")
             .start()
         )
