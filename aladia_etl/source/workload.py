@@ -104,6 +104,10 @@ class _Clock:
     def writing_since(self) -> float:
         return self.started if self.writing is None else self.writing
 
+    def writing_for(self) -> float:
+        """Seconds of writing so far (0 while the workers still load the source's state)."""
+        return 0.0 if self.writing is None else time.monotonic() - self.writing
+
 
 class _Attempt:
     """The workers' threads from connecting until each has done its part, or until one of them fails."""
@@ -132,7 +136,7 @@ class _Attempt:
                     self.halt.set()
                 if on_progress:
                     progress = _sum([*done, *self._live()], self.workers, self.txn_size)
-                    progress.elapsed_s = time.monotonic() - self.clock.writing_since
+                    progress.elapsed_s = self.clock.writing_for()
                     on_progress(progress)
         finally:
             self.halt.set()

@@ -135,8 +135,9 @@ STAGE_NAMES = {
 }
 STAGES_CAPTION = (
     "commit → batch: Debezium, Kafka and the engine's wait (trigger, pane); batch → apply: reading, converting and "
-    "staging the batch; apply → row: the warehouse transaction up to the row's merge. Their means add up to the "
-    "total's; commit → Kafka (Debezium, from the records' Kafka timestamps) is part of commit → batch."
+    "staging the batch (Beam: from its pane's first chunk's staging, the pane's wait included); apply → row: the "
+    "warehouse transaction up to the row's merge. Their means add up to the total's; commit → Kafka (Debezium, from "
+    "the records' Kafka timestamps) is part of commit → batch."
 )
 
 

@@ -110,10 +110,21 @@ class Bench:
         if self._generator is None:
             import multiprocessing
 
-            self._generator = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return self._generator.submit(
-            _simulate_apart, self.src, rate, duration, self.options.workers, self.options.txn_size
-        ).result()
+            self._generator = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+            )
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._generator.submit(
+                _simulate_apart, self.src, rate, duration, self.options.workers, self.options.txn_size
+            ).result()
+        except BrokenProcessPool:
+            self._generator = None  # the next phase starts another
+            raise AladiaError(
+                "the bench's workload generator process ended abruptly (killed, or out of memory)",
+                "see the kernel log (dmesg) and rerun 'aladia bench'",
+            ) from None
 
     def fresh_warehouse(self, engine: str, phase: str, variant: str = "plain") -> Settings:
         from aladia_etl.flows.bench.setup import recreate_database
@@ -311,6 +322,14 @@ class Bench:
                     drop_database(self.settings, db)
         self.result["finished_at"] = datetime.now(UTC).isoformat()
         return self.result
+
+
+def _ignore_sigint() -> None:
+    """The generator process's start: Ctrl-C reaches it with the bench; between steps (waiting for work) it is the
+    bench's to handle, and during a step `simulate` installs its own handler (it stops writing and returns)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _simulate_apart(settings: Settings, rate: float, duration: float, workers: int, txn_size: int):
