@@ -182,11 +182,21 @@ def delete(settings: Settings, name: str, drop_slot: bool = False, timeout: floa
     return result
 
 
+def retire(client: ConnectClient, name: str, timeout: float = 60) -> None:
+    """Delete a connector once its tasks have shut down. Deleted while running, a task lives on for a moment: a
+    source task would write to topics deleted next and a sink's consumer would ask for them, and a broker that
+    auto-creates topics brings them back either way."""
+    client.stop(name)
+    wait_state(client, name, "STOPPED", timeout)
+    client.delete(name)
+
+
 def wait_state(client: ConnectClient, name: str, state: str, timeout: float) -> None:
+    """Until the connector is in `state`; STOPPED also waits for its tasks to be gone (shut down)."""
     deadline = time.monotonic() + timeout
     while True:
         status = client.status(name) or {}
-        if status.get("connector", {}).get("state") == state:
+        if status.get("connector", {}).get("state") == state and not (state == "STOPPED" and status.get("tasks")):
             return
         if time.monotonic() > deadline:
             raise AladiaError(

@@ -22,6 +22,8 @@ class FakeTransport(BaseAdapter):
     def send(self, request, **kwargs):
         self.requests.append(request)
         route = self.routes.get((request.method, request.path_url))
+        if callable(route):  # an answer that changes from one request to the next
+            route = route()
         if isinstance(route, Exception):
             raise route
         status, body = route if route else (404, {"error_code": 404, "message": "not found"})
@@ -97,3 +99,29 @@ def test_validate_uses_the_short_class_name():
     )
     assert client.validate("io.debezium.connector.postgresql.PostgresConnector", {"a": "b"})["error_count"] == 0
     assert json.loads(transport.requests[0].body) == {"a": "b"}
+
+
+def test_retire_deletes_only_once_the_tasks_are_gone():
+    """A connector deleted while its task still runs lets that task write to (or its consumer ask for) topics
+    deleted next, and a broker that auto-creates brings them back: retire stops it and waits for its tasks."""
+    from aladia_etl.cdc.service import retire
+
+    answers = iter(
+        [
+            {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]},
+            {"connector": {"state": "STOPPED"}, "tasks": [{"id": 0, "state": "RUNNING"}]},
+            {"connector": {"state": "STOPPED"}, "tasks": []},
+        ]
+    )
+    client, transport = client_with(
+        {
+            ("PUT", "/connectors/x/stop"): (202, None),
+            ("GET", "/connectors/x/status"): lambda: (200, next(answers)),
+            ("DELETE", "/connectors/x"): (204, None),
+        }
+    )
+    retire(client, "x", timeout=10)
+    calls = [(r.method, r.path_url) for r in transport.requests]
+    assert calls == [("PUT", "/connectors/x/stop")] + [("GET", "/connectors/x/status")] * 3 + [
+        ("DELETE", "/connectors/x")
+    ]

@@ -7,7 +7,7 @@ import time
 
 from psycopg import sql
 
-from aladia_etl.cdc.service import client_for, wait_running
+from aladia_etl.cdc.service import client_for, retire, wait_running
 from aladia_etl.core import versions
 from aladia_etl.core.errors import AladiaError
 from aladia_etl.core.settings import Settings
@@ -82,7 +82,7 @@ def run_jdbc_sink(settings: Settings, names: BenchNames, topics: list[str], tota
             time.sleep(0.25)
         finished = time.monotonic()
     finally:
-        client.delete(connector)
+        retire(client, connector)  # its consumer gone before the bench deletes the topics it reads
     measured = done - first_done
     seconds = finished - first_at if first_at else None
     return {

@@ -157,16 +157,12 @@ class Bench:
 
     # -- preparation -----------------------------------------------------------------------------------------
     def cleanup(self) -> None:
-        from aladia_etl.cdc.service import client_for, wait_state
+        from aladia_etl.cdc.service import client_for, retire
 
         client = client_for(self.settings)
         for name in client.connectors():
             if name.startswith("aladia-bench-"):  # this run's, or what a crashed earlier run left
-                # stopped first (its task shut down): a task still running after the delete call would write to
-                # the topics deleted below and create them again
-                client.stop(name)
-                wait_state(client, name, "STOPPED", 60)
-                client.delete(name)
+                retire(client, name)  # its task shut down before the topics are deleted below
         for _prefix, slot, _, _ in VARIANTS.values():
             drop_slot(self.settings, slot)
         drop_slot(self.settings, self.names.native_slot)
