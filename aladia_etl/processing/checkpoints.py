@@ -60,6 +60,26 @@ def _is_ours(checkpoint: Path) -> bool:
     return not (checkpoint.exists() and not checkpoint.is_dir())
 
 
+def carry(checkpoint: Path, to: Path) -> Path:
+    """Move a checkpoint aladia created (its marker too) to `to`; returns the path the stream goes on with. A stream
+    that captured a table while it ran reads the table's topic in the checkpoint it started with: named for the grown
+    set of topics, that checkpoint is the one the next start resumes (not a new one that reads every topic again).
+    An older checkpoint of aladia's at `to` is set aside first; anything else there, or a checkpoint aladia did not
+    mark, stays as it is (the stream goes on where it was)."""
+    if to == checkpoint or not _is_ours(checkpoint):
+        return checkpoint
+    try:
+        set_aside(to)
+    except ValueError:
+        return checkpoint
+    # the marker first: stopped in between, the next start finds a marker without its checkpoint (a fresh start
+    # from the earliest offsets) rather than a checkpoint that nothing marks as aladia's
+    marker(checkpoint).rename(marker(to))
+    if checkpoint.exists():
+        checkpoint.rename(to)
+    return to
+
+
 def set_aside(checkpoint: Path) -> Path | None:
     """Move a checkpoint aladia created out of the stream's way, kept under a name that says when
     (`<name>.set-aside-<UTC time>`, its marker beside it); returns where it went. None: there was nothing to move

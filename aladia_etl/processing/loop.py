@@ -25,6 +25,7 @@ from aladia_etl.processing.resilience import Outage, Stopped
 from aladia_etl.processing.state import StatePublisher
 from aladia_etl.warehouse import loader
 from aladia_etl.warehouse.schema import ensure_schema
+from aladia_etl.warehouse.sinks import capture_order
 from aladia_etl.warehouse.writers import WriterLock, clear_dead_staging
 
 if TYPE_CHECKING:
@@ -263,34 +264,35 @@ def _plan_tables(
     sinks = options.compiled_sinks()
     if sinks is None:
         return
-    from aladia_etl.warehouse import ddl, evolution
+    from aladia_etl.warehouse import ddl, evolution, schema_history
 
     context = {"engine": options.engine, "stream": options.stream_name}
     try:
-        planned = evolution.plan(conn, sinks, options.schema_changes, drift)
+        planned = evolution.plan(conn, sinks, options.schema_changes, drift, schema_history.recorded(conn))
     except evolution.SchemaChangeRefused as refused:
-        _note_changes(conn, options, progress, [refused.change], drift)
+        _note_changes(conn, options, progress, [refused.change])
         raise
     if planned.backfill:  # asked for before the DDL: a stream that stops in between asks again when it restarts
         backfill(settings, tuple(planned.backfill), progress, context)
     applied = ddl.apply_plan(conn, planned.sinks, options.allow_destructive, planned.drops)
     options.sinks = [s.as_dict() for s in planned.sinks]
-    _note_changes(conn, options, progress, planned.changes, drift)
+    _note_changes(conn, options, progress, planned.changes)
     for change in applied:
         log.info("warehouse: %s %s %s", change.action, change.table, change.detail, extra=context)
 
 
 def _note_changes(
-    conn: Connection, options: StreamOptions, progress: StreamProgress | None, changes: list[dict], drift: dict | None
+    conn: Connection, options: StreamOptions, progress: StreamProgress | None, changes: list[dict]
 ) -> None:
     """Log, count and record in `schema_history` the schema changes a plan met (applied or refused)."""
     from aladia_etl.warehouse import schema_history
 
     context = {"engine": options.engine, "stream": options.stream_name}
     events = []
+    recorded = schema_history.recorded(conn)
     for seen_change in changes:
-        # a kept difference is seen again at each start: not an event
-        standing = drift is None and seen_change["outcome"] in ("ignore", "keep")
+        # a difference kept earlier is met again by every plan (at each start and re-plan): not a new change
+        standing = seen_change["outcome"] in ("ignore", "keep") and schema_history.key(seen_change) in recorded
         if not standing:
             events.append(seen_change)
         log.log(
@@ -370,7 +372,7 @@ def _capture(
 
     context = {"engine": options.engine, "stream": options.stream_name}
     log.warning("new source tables %s: capturing them", list(new), extra=context)
-    captured = tuple(dict.fromkeys(_source_of(s) for s in sinks))
+    captured = capture_order(_source_of(s) for s in sinks)  # in the order a start names the checkpoint for
     try:
         new_tables.publish(captured)
     except (AladiaError, psycopg.Error) as exc:
@@ -387,7 +389,7 @@ def _capture(
         with loader.connect(settings) as conn:
             _plan_tables(settings, options, conn, None, progress)
             changes = [{"table": t, "kind": "new_table", "column": "", "outcome": "capture"} for t in new]
-            _note_changes(conn, options, progress, changes, {})
+            _note_changes(conn, options, progress, changes)
         settings.capture_more(captured)  # the engine reads their topics, the lag counts them
     except SchemaChangeRefused:  # the policy refuses a change of another planned table: the stream stops
         raise

@@ -60,7 +60,8 @@ class StreamOptions:
     master: str = "local[*]"
     conf: dict[str, str] = field(default_factory=dict)
     # the checkpoint of this run's first query: kept when the run captures a new table (its topics, which name
-    # checkpoints, grew), so the query resumes and reads only the new topic from its start
+    # checkpoints, grew), so the query resumes and reads only the new topic from its start; moved to the grown set's
+    # name (`checkpoints.carry`), where the next start finds it
     checkpoint: Path | None = None
     # Beam
     runner: str | None = None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aladia_etl.core.errors import ConfigError
 from aladia_etl.warehouse.ddl import COLUMNS_OF, OWN_COLUMNS, widens
 from aladia_etl.warehouse.merge import target as target_name
+from aladia_etl.warehouse.schema_history import Key, key
 from aladia_etl.warehouse.sinks import Sink
 
 if TYPE_CHECKING:
@@ -84,9 +85,11 @@ def plan(
     sinks: tuple[Sink, ...],
     policy: dict[str, str] | None = None,
     drift: dict[str, dict[str, list[str]]] | None = None,
+    recorded: set[Key] | frozenset[Key] = frozenset(),
 ) -> Evolution:
     """`sinks` compiled from the current source catalog, adjusted to the warehouse's mirror tables by `policy`;
-    `drift`: what a running stream's records showed (sink → added and missing fields)."""
+    `drift`: what a running stream's records showed (sink → added and missing fields); `recorded`: the changes
+    `schema_history` holds (`schema_history.key`)."""
     policy = {**DEFAULT_POLICY, **(policy or {})}
     drift = drift or {}
     out = Evolution(sinks=())
@@ -96,8 +99,11 @@ def plan(
             adjusted.append(sink)
             continue
         have = {n: t for n, t in conn.execute(COLUMNS_OF, (target_name(sink),)).fetchall() if n not in OWN_COLUMNS}
-        planned = _plan_sink(sink, set(have), policy, drift.get(sink.name, {}), out)
-        adjusted.append(_plan_types(planned, have, policy, drift.get(sink.name, {}), out))
+        seen = drift.get(sink.name, {})
+        before = len(out.changes)
+        planned = _plan_sink(sink, set(have), policy, seen, out)
+        _name_a_rename([c for c in out.changes[before:] if key(c) not in recorded], planned, have)
+        adjusted.append(_plan_types(planned, have, policy, seen, out))
     out.sinks = tuple(adjusted)
     return out
 
@@ -145,6 +151,24 @@ def _plan_sink(sink: Sink, have: set[str], policy: dict[str, str], seen: dict[st
     if backfill and sink.source not in out.backfill:
         out.backfill.append(sink.source)
     return replace(sink, columns=tuple(columns), known_fields=tuple(sorted(known)), retired=tuple(retired))
+
+
+def _name_a_rename(changes: list[dict[str, Any]], sink: Sink, have: dict[str, str]) -> None:
+    """The WAL cannot tell `RENAME COLUMN` from a drop and an add: when, of the changes not recorded before (a column
+    dropped and kept long ago is met by every plan), one column of the table went and one of the same type came,
+    both say it may be a rename. Each still follows its own policy (nothing is lost under the defaults: the old
+    column keeps its values, the new one is read again), and the line says what happened to both."""
+    added = [c for c in changes if c["kind"] == "add_column"]
+    dropped = [c for c in changes if c["kind"] == "drop_column"]
+    if len(added) != 1 or len(dropped) != 1:
+        return
+    new = next((c for c in sink.columns if c.source == added[0]["column"]), None)
+    if new is None:  # add_column: ignore leaves no column whose type could be compared
+        return
+    if have.get(dropped[0]["column"]) != new.sql_type:
+        return
+    added[0]["detail"] = f"renamed from {dropped[0]['column']}?"
+    dropped[0]["detail"] = f"renamed to {added[0]['column']}?"
 
 
 def _plan_types(sink: Sink, have: dict[str, str], policy: dict[str, str], seen: dict[str, Any], out: Evolution) -> Sink:

@@ -4,7 +4,7 @@ they happen, listed by `aladia schema history`."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -35,6 +35,23 @@ def record(conn: Connection, engine: str, stream: str, changes: list[dict[str, s
             "VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [(engine, stream, c["table"], c["kind"], c["column"], c.get("detail"), c["outcome"]) for c in changes],
         )
+
+
+Key = tuple[str, str, str, str, str]
+
+
+def key(change: dict[str, Any]) -> Key:
+    """What makes a change the same one met again: its table, kind, column and outcome, and a type change's types
+    (an added or dropped column's detail only says what it may have been renamed from or to)."""
+    detail = change.get("detail") or "" if change["kind"] == "type_change" else ""
+    return change["table"], change["kind"], change["column"], detail, change["outcome"]
+
+
+def recorded(conn: Connection) -> set[Key]:
+    """The key of every change recorded: a difference kept since (a column ignored, a narrower type kept) that a
+    plan meets again is no new change."""
+    rows = conn.execute("SELECT DISTINCT source_table, kind, column_name, detail, outcome FROM schema_history")
+    return {key({"table": r[0], "kind": r[1], "column": r[2], "detail": r[3], "outcome": r[4]}) for r in rows}
 
 
 def read(conn: Connection, tables: list[str] | None = None, limit: int = 1000) -> list[SchemaChangeRow]:

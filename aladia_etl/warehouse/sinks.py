@@ -11,6 +11,7 @@ catalog) compile to the same sinks, so that the processing path (`processing.bun
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -115,6 +116,16 @@ class Sink:
         )
 
 
+def capture_order(tables: Iterable[str]) -> tuple[str, ...]:
+    """Source tables (`schema.table`) in the one order that names a Spark checkpoint (`checkpoints.checkpoint_name`):
+    the demo tables in their own order, as the built-in pipeline always had them, else sorted."""
+    chosen = set(tables)
+    demo = ("public.customers", "public.products", "public.orders", "public.order_items")
+    if chosen <= set(demo):
+        return tuple(t for t in demo if t in chosen)
+    return tuple(sorted(chosen))
+
+
 @dataclass(frozen=True)
 class CompiledPipeline:
     sinks: tuple[Sink, ...]
@@ -124,11 +135,7 @@ class CompiledPipeline:
     def captured(self) -> tuple[str, ...]:
         """The source tables captured (`schema.table`), in a stable order (the demo tables in their own order, as
         the built-in pipeline always had them)."""
-        tables = {s.source for s in self.sinks}
-        demo = ("public.customers", "public.products", "public.orders", "public.order_items")
-        if tables <= set(demo):
-            return tuple(t for t in demo if t in tables)
-        return tuple(sorted(tables))
+        return capture_order(s.source for s in self.sinks)
 
     def spec(self) -> list[dict[str, Any]]:
         """Plain data for the engines' workers (`bundle.sinks_for`)."""

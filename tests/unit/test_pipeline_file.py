@@ -248,6 +248,11 @@ def test_a_valid_file_compiles_to_mirrors_with_the_overrides(tmp_path):
         "line",
     )
     assert compiled.captured == ("public.events", "public.orders", "sales.lines")
+    # whatever order the tables come in (a running stream's sinks, a start's catalog): one order names the checkpoint
+    from aladia_etl.warehouse.sinks import capture_order
+
+    assert capture_order(reversed(compiled.captured)) == compiled.captured
+    assert capture_order(["public.order_items", "public.customers"]) == ("public.customers", "public.order_items")
 
 
 def test_without_a_file_the_built_in_model_captures_the_demo_tables():

@@ -100,7 +100,11 @@ class SparkEngine:
         self._busy = threading.Event()
         self._stopping = False
         self._error: BaseException | None = None
-        self.checkpoint = options.checkpoint or checkpoints.checkpoint_path(settings, options.stream_name)
+        named = checkpoints.checkpoint_path(settings, options.stream_name)
+        # Restarted by this run after it captured a table: the checkpoint it started with goes on, now under the name
+        # of the grown set of topics, where the next start finds it (the new topic's partitions are read from their
+        # earliest offsets either way).
+        self.checkpoint = checkpoints.carry(options.checkpoint, named) if options.checkpoint else named
         options.checkpoint = self.checkpoint
         # The stream id file marks the checkpoint beside it as aladia's own.
         self.stream_id_file = checkpoints.marker(self.checkpoint)

@@ -116,6 +116,48 @@ def test_a_dropped_column_is_kept_in_the_warehouse_by_default_and_dropped_when_a
     assert dropped.drops == {("mirror.shop__items", "qty")} and dropped.sinks[0].retired == ()
 
 
+@pytest.mark.parametrize("drop_column", ["ignore", "evolve"])
+def test_one_column_gone_and_one_of_its_type_come_is_said_to_be_a_rename_and_each_follows_its_policy(drop_column):
+    """`ALTER TABLE … RENAME COLUMN qty TO quantity` reaches the stream as a drop and an add: both changes name the
+    other column, and neither loses data (the old column kept, or dropped while the new one is read again)."""
+    types = {"qty": ("integer", "int4"), "quantity": ("integer", "int4")}
+    planned = plan(
+        FakeWarehouse(["id", "name", "qty"], {"qty": "integer"}),
+        (sink("id", "name", "quantity", types=types),),
+        {"drop_column": drop_column},
+    )
+    assert planned.changes == [
+        {"table": "shop.items", "kind": "add_column", "column": "quantity", "outcome": "evolve",
+         "detail": "renamed from qty?"},
+        {"table": "shop.items", "kind": "drop_column", "column": "qty", "outcome": drop_column,
+         "detail": "renamed to quantity?"},
+    ]  # fmt: skip
+    assert planned.backfill == ["shop.items"]  # the new column is read again: no value of the old one is missing
+    # another type, or two columns added, is no rename: nothing is said that is not known
+    other = plan(FakeWarehouse(["id", "name", "qty"], {"qty": "integer"}), (sink("id", "name", "quantity"),))
+    two = plan(FakeWarehouse(["id", "qty"], {"qty": "integer"}), (sink("id", "name", "quantity", types=types),))
+    assert not [c for c in other.changes + two.changes if "detail" in c]
+
+
+def test_a_column_dropped_and_kept_long_ago_is_no_part_of_a_rename():
+    """Under drop_column: ignore the warehouse keeps a dropped column, and every later plan meets its drop again:
+    a change schema_history recorded is left out when pairing a rename, either way round."""
+    ints = {"score": ("integer", "int4"), "points": ("integer", "int4"), "bonus": ("integer", "int4")}
+    old_drop = ("shop.items", "drop_column", "qty", "", "ignore")
+    warehouse = FakeWarehouse(["id", "name", "qty", "score"], {"qty": "integer", "score": "integer"})
+    renamed = plan(warehouse, (sink("id", "name", "points", types=ints),), recorded={old_drop})
+    assert {c["column"]: c.get("detail") for c in renamed.changes} == {
+        "points": "renamed from score?",
+        "score": "renamed to points?",
+        "qty": None,
+    }
+    # a column added now beside one dropped long ago is no rename of it
+    kept = FakeWarehouse(["id", "name", "score"], {"score": "integer"})
+    old_score = ("shop.items", "drop_column", "score", "", "ignore")
+    added = plan(kept, (sink("id", "name", "bonus", types=ints),), recorded={old_score})
+    assert not [c for c in added.changes if "detail" in c]
+
+
 @pytest.mark.parametrize(
     ("kind", "have", "columns"), [("add_column", ["id"], ("id", "tier")), ("drop_column", ["id", "qty"], ("id",))]
 )

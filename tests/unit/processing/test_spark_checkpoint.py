@@ -123,3 +123,30 @@ def test_set_aside_refuses_what_aladia_did_not_mark(tmp_path):
     with pytest.raises(ValueError, match="is not a checkpoint aladia created"):
         set_aside(unmarked)
     assert unmarked.is_dir()
+
+
+def test_a_checkpoint_that_read_a_captured_table_goes_on_under_the_grown_set_of_topics_name(tmp_path):
+    """A stream that captured a table while it ran: the next start (named for the grown set of topics) resumes the
+    checkpoint instead of reading every topic again; nothing there already, or not aladia's, is left alone."""
+    from aladia_etl.processing.checkpoints import carry
+
+    started = _checkpoint(tmp_path, "s-aaaaaaaaaa", commits=("0", "1"))
+    grown = tmp_path / "s-bbbbbbbbbb"
+    assert carry(started, grown) == grown
+    assert last_committed_batch(grown) == 1 and marker(grown).read_text() == "abc"
+    assert not started.exists() and not marker(started).exists()
+    assert carry(grown, grown) == grown  # already there
+
+    # an older checkpoint of the grown set (an earlier run's) is set aside, kept, not overwritten
+    newer = _checkpoint(tmp_path, "s-cccccccccc", commits=("0", "1", "2"))
+    assert carry(newer, grown) == grown and last_committed_batch(grown) == 2
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("s-bbbbbbbbbb.set-aside-") and p.is_dir()]
+    assert len(kept) == 1 and last_committed_batch(kept[0]) == 1
+    # what aladia did not mark is never moved, nor moved over
+    unmarked = tmp_path / "s-dddddddddd"
+    (unmarked / "commits").mkdir(parents=True)
+    assert carry(unmarked, tmp_path / "s-eeeeeeeeee") == unmarked and unmarked.exists()
+    foreign = tmp_path / "s-ffffffffff"
+    foreign.mkdir()
+    mine = _checkpoint(tmp_path, "s-9999999999", commits=("0",))
+    assert carry(mine, foreign) == mine and mine.exists() and foreign.exists()
