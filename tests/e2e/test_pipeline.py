@@ -226,3 +226,76 @@ def test_switching_engines_on_the_same_warehouse_stays_exact(pipeline, stack_env
         result = stream(stack_env, engine, "--until-idle")
         assert result["lag"] == 0
         assert_exact(stack_env)
+
+
+def test_ctrl_c_in_a_terminal_stops_the_stream_gracefully(pipeline, stack_env, engine):
+    """Ctrl-C reaches the terminal's whole foreground process group: the stream and the processes its engine started
+    (Spark's JVM; Beam's Prism and SDK workers). PySpark and Beam install SIGINT handlers of their own that cancelled
+    the batch (Spark: exit 130, no summary) or stopped Prism before the drain (Beam: tracebacks, a relaunch). The
+    stream must stop as on SIGTERM: the running work drained, exit 0, its summary, no process of its own left."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aladia_etl", "stream", "--engine", engine, "--duration", "600", "--json"],
+        env=env_for(stack_env),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job has
+        # and a terminal's SIGINT disposition: started in the background by a non-interactive shell (CI runners),
+        # this process may have inherited SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        before = batches_applied(pipeline, engine)
+        simulate(stack_env, 300, "--seed", "777")
+        wait_until(
+            lambda: proc.poll() is not None or batches_applied(pipeline, engine) > before,
+            timeout=300,
+            what="the stream to apply a batch",
+        )
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        group = _processes_of_group(proc.pid)
+        assert len(group) > 1, group  # the engine's own processes are in the group that Ctrl-C reaches
+        started = _children(proc.pid)  # Spark's JVM; Beam's Prism (a session of its own) and SDK workers
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out)["stopped_reason"] == "signal"
+    assert "Traceback" not in err and "UNREACHABLE" not in err, err[-3000:]
+
+    def left() -> list[str]:
+        alive = _processes()
+        return [cmd for pid, cmd in started.items() if pid in alive and alive[pid][2] == cmd]
+
+    wait_until(lambda: not left(), timeout=60, what=lambda: f"every process the stream started to end: {left()}")
+    stream(stack_env, engine, "--until-idle")
+    assert_exact(stack_env)
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid → (parent, process group, cmdline) of every live process."""
+    from pathlib import Path
+
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                found[int(entry.name)] = (int(fields[1]), int(fields[2]), cmdline)
+    return found
+
+
+def _processes_of_group(pgid: int) -> list[int]:
+    return [pid for pid, (_, group, _) in _processes().items() if group == pgid]
+
+
+def _children(pid: int) -> dict[int, str]:
+    return {child: cmd for child, (parent, _, cmd) in _processes().items() if parent == pid}

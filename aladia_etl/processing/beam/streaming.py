@@ -107,11 +107,12 @@ class BeamStreamingEngine:
         flags = list(self.options.pipeline_options)
         runner = self.options.runner
         if runner in PRISM_NAMES:
+            from aladia_etl.processing.beam.interrupts import prism_launcher
             from aladia_etl.stack.prism import ensure_prism
 
             flags += [
                 "--runner=PrismRunner",
-                f"--prism_location={ensure_prism(self.settings)}",
+                f"--prism_location={prism_launcher(self.settings, ensure_prism(self.settings))}",
                 "--prism_log_level=error",
             ]
             if _PRISM_LOST:  # Beam keeps one Prism per process and would submit to the dead one again
@@ -129,8 +130,10 @@ class BeamStreamingEngine:
         from apache_beam.transforms.window import GlobalWindows
 
         from aladia_etl.bus.topics import cdc_topics
+        from aladia_etl.core.signals import keeping_the_sigint_handler
         from aladia_etl.processing.beam.control import worker_name
         from aladia_etl.processing.beam.discovery import DiscoverPartitions, FirstSight
+        from aladia_etl.processing.beam.interrupts import worker_python
         from aladia_etl.processing.beam.kafka_source import ReadKafkaPartition
         from aladia_etl.processing.beam.panes import ApplyChunks, StageChunk
         from aladia_etl.processing.continuity import resume_positions
@@ -159,8 +162,9 @@ class BeamStreamingEngine:
         pane_s = self.options.trigger_interval or DEFAULT_PANE_S
         chunks_per_pane = max(1, self.options.max_records_per_batch // CHUNK)
         dlq = {"kafka": self.settings.kafka.client(), "topic": self.options.dlq_topic}
-        # a worker process runs `python` from PATH: the one running aladia
-        os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        # a worker process runs `python` from PATH: the one running aladia, deaf to the terminal's Ctrl-C
+        launchers = [str(worker_python(self.settings)), os.path.dirname(sys.executable)]
+        os.environ["PATH"] = os.pathsep.join([*launchers, os.environ.get("PATH", "")])
         pipeline = beam.Pipeline(options=PipelineOptions(self.runner_flags()))
         kafka_config = self.settings.kafka.client()
         starts = {f"{t}/{p}": start for (t, p), start in resume.starts.items()}
@@ -195,7 +199,8 @@ class BeamStreamingEngine:
                 min_ram=f"{STAGE_WORKERS + 1}MB"  # an environment (so a worker process) of its own
             )
         )
-        self.result = pipeline.run()
+        with keeping_the_sigint_handler():  # Beam's job server would stop Prism on Ctrl-C, before the drain
+            self.result = pipeline.run()
         self.progress.pipeline = {
             "runner": self.options.runner or "PrismRunner",
             "started_at": datetime.now(UTC).isoformat(),

@@ -11,6 +11,7 @@ from typing import Any
 from aladia_etl.core import versions
 from aladia_etl.core.errors import MissingDependency
 from aladia_etl.core.settings import Settings
+from aladia_etl.core.signals import keeping_the_sigint_handler
 from aladia_etl.processing.spark import cds
 from aladia_etl.processing.spark.cds import DriverArchive
 from aladia_etl.stack.artifacts import ArtifactStore, spark_kafka_bundle
@@ -105,6 +106,9 @@ def build_session(
         builder = builder.config("spark.submit.pyFiles", str(package_zip(settings)))
     for key, value in conf.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    # PySpark's context replaces the main thread's SIGINT handler with one that cancels every job and raises
+    # KeyboardInterrupt: Ctrl-C ended a stream mid-batch (exit 130, no summary) where SIGTERM stopped it gracefully
+    with keeping_the_sigint_handler():
+        session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session, archive
