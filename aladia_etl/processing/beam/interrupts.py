@@ -5,8 +5,9 @@ for how it starts them, so aladia hands it two launchers of its own, written und
 
 - `python` (first on the workers' PATH: they run `python` from it): aladia's interpreter with SIGINT ignored, which
   Python keeps ignored; the worker pool stops its workers with SIGTERM.
-- `prism` (Beam's `--prism_location`): the Prism binary in a session of its own (`setsid`), out of the terminal's
-  process group; Beam's own SIGINT to its pid, when it shuts Prism down, still reaches it.
+- `prism` (Beam's `--prism_location`): the Prism binary in a session of its own, out of the terminal's process
+  group (Beam's own SIGINT to its pid, when it shuts Prism down, still reaches it), and with a death signal, so that
+  it ends with the stream that started it (a kill -9, a hangup) instead of outliving it in its session.
 
 The stream's stop (its flag in the control row) then drains the job as SIGTERM does."""
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -46,13 +46,26 @@ def worker_python(settings: Settings) -> Path:
     return _write(launchers_dir(settings) / "python", script).parent
 
 
+# Run by the launcher: a session of its own, and the death signal set before exec (it survives exec), checked
+# against a parent that died first.
+_PRISM_START = (
+    "import ctypes, os, signal, sys\n"
+    "parent = os.getppid()\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != parent:\n"
+    "    sys.exit(1)\n"
+    "os.setsid()\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
 def prism_launcher(settings: Settings, prism: Path) -> Path:
-    """A launcher running `prism` in a session of its own; `prism` itself where `setsid` is missing."""
-    setsid = shutil.which("setsid")
-    if setsid is None:
+    """A launcher running `prism` in a session of its own (out of the terminal's process group), killed when the
+    process that started it ends (a kill -9 of the stream, a hangup): a session of its own would outlive both."""
+    if not sys.platform.startswith("linux"):
         return prism
     script = (
-        "#!/bin/sh\n# written by aladia: Prism out of the terminal's process group\n"
-        f'exec {shlex.quote(setsid)} {shlex.quote(str(prism))} "$@"\n'
+        "#!/bin/sh\n# written by aladia: Prism in a session of its own, ended with the stream that started it\n"
+        f'exec {shlex.quote(sys.executable)} -S -c {shlex.quote(_PRISM_START)} {shlex.quote(str(prism))} "$@"\n'
     )
     return _write(launchers_dir(settings) / "prism", script)
