@@ -267,29 +267,35 @@ def _plan_tables(
     from aladia_etl.warehouse import ddl, evolution, schema_history
 
     context = {"engine": options.engine, "stream": options.stream_name}
+    recorded = schema_history.recorded(conn)
     try:
-        planned = evolution.plan(conn, sinks, options.schema_changes, drift, schema_history.recorded(conn))
+        planned = evolution.plan(conn, sinks, options.schema_changes, drift, recorded)
     except evolution.SchemaChangeRefused as refused:
-        _note_changes(conn, options, progress, [refused.change])
+        _note_changes(conn, options, progress, [refused.change], recorded)
         raise
     if planned.backfill:  # asked for before the DDL: a stream that stops in between asks again when it restarts
         backfill(settings, tuple(planned.backfill), progress, context)
     applied = ddl.apply_plan(conn, planned.sinks, options.allow_destructive, planned.drops)
     options.sinks = [s.as_dict() for s in planned.sinks]
-    _note_changes(conn, options, progress, planned.changes)
+    _note_changes(conn, options, progress, planned.changes, recorded)
     for change in applied:
         log.info("warehouse: %s %s %s", change.action, change.table, change.detail, extra=context)
 
 
 def _note_changes(
-    conn: Connection, options: StreamOptions, progress: StreamProgress | None, changes: list[dict]
+    conn: Connection,
+    options: StreamOptions,
+    progress: StreamProgress | None,
+    changes: list[dict],
+    recorded: set | None = None,
 ) -> None:
-    """Log, count and record in `schema_history` the schema changes a plan met (applied or refused)."""
+    """Log, count and record in `schema_history` the schema changes a plan met (applied or refused); `recorded`:
+    what `schema_history.recorded` gave the plan (read here when not given)."""
     from aladia_etl.warehouse import schema_history
 
     context = {"engine": options.engine, "stream": options.stream_name}
     events = []
-    recorded = schema_history.recorded(conn)
+    recorded = schema_history.recorded(conn) if recorded is None else recorded
     for seen_change in changes:
         # a difference kept earlier is met again by every plan (at each start and re-plan): not a new change
         standing = seen_change["outcome"] in ("ignore", "keep") and schema_history.key(seen_change) in recorded

@@ -254,7 +254,7 @@ def test_ctrl_c_in_a_terminal_stops_the_stream_gracefully(pipeline, stack_env, e
             what="the stream to apply a batch",
         )
         assert proc.poll() is None, proc.stderr.read()[-3000:]
-        group = _processes_of_group(proc.pid)
+        group = _group_members(proc.pid)
         assert len(group) > 1, group  # the engine's own processes are in the group that Ctrl-C reaches
         started = _children(proc.pid)  # Spark's JVM; Beam's Prism (a session of its own) and SDK workers
         os.killpg(proc.pid, signal.SIGINT)
@@ -291,10 +291,6 @@ def _processes() -> dict[int, tuple[int, int, str]]:
             if fields[0] != "Z":
                 found[int(entry.name)] = (int(fields[1]), int(fields[2]), cmdline)
     return found
-
-
-def _processes_of_group(pgid: int) -> list[int]:
-    return [pid for pid, (_, group, _) in _processes().items() if group == pgid]
 
 
 def _children(pid: int) -> dict[int, str]:

@@ -163,8 +163,10 @@ class BeamStreamingEngine:
         chunks_per_pane = max(1, self.options.max_records_per_batch // CHUNK)
         dlq = {"kafka": self.settings.kafka.client(), "topic": self.options.dlq_topic}
         # a worker process runs `python` from PATH: the one running aladia, deaf to the terminal's Ctrl-C
-        launchers = [str(worker_python(self.settings)), os.path.dirname(sys.executable)]
-        os.environ["PATH"] = os.pathsep.join([*launchers, os.environ.get("PATH", "")])
+        # (once: a relaunch finds them there)
+        path = os.environ.get("PATH", "").split(os.pathsep)
+        first = [str(worker_python(self.settings)), os.path.dirname(sys.executable)]
+        os.environ["PATH"] = os.pathsep.join([*first, *(p for p in path if p not in first)])
         pipeline = beam.Pipeline(options=PipelineOptions(self.runner_flags()))
         kafka_config = self.settings.kafka.client()
         starts = {f"{t}/{p}": start for (t, p), start in resume.starts.items()}
