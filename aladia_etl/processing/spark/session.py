@@ -41,6 +41,11 @@ def check_pyspark() -> str:
     return installed
 
 
+# The driver JVM compiles with C1 only. On 2 cores its C2 compiler threads took a third of the CPU of a stream's start
+# (15 CPU-seconds to the first batch, 10 with C1 only) while the hot work of a stream runs in its Python workers:
+# measured, a start reached its first batch 1.4 s sooner and a 53k-record drain was no slower (docs/ENGINES.md).
+# A user's own `-XX:TieredStopAtLevel` in spark.driver.extraJavaOptions comes later and wins.
+DRIVER_JIT = "-XX:TieredStopAtLevel=1"
 REDACTED_OPTIONS = r"(?i)url|password|secret|token|jaas|keystore\.key|key\.password"
 
 
@@ -57,6 +62,21 @@ def package_zip(settings: Settings) -> Path:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 zf.write(path, Path("aladia_etl") / path.relative_to(root))
     return target
+
+
+def driver_java_options(log_config: Path, archive: DriverArchive | None, users: str = "") -> str:
+    """The driver JVM's options: aladia's first, the user's `spark.driver.extraJavaOptions` last (the JVM takes the
+    last value of an option given twice)."""
+    return " ".join(
+        option
+        for option in (
+            f'"-Dlog4j2.configurationFile={log_config}"',  # quoted: Spark splits these options on spaces
+            archive.java_options if archive else "",
+            DRIVER_JIT,
+            users,
+        )
+        if option
+    )
 
 
 def build_session(
@@ -76,15 +96,7 @@ def build_session(
     log_config.write_text(DRIVER_LOG4J2.format(log=logs / "spark-driver.log"))
     conf = dict(conf or {})
     archive = cds.prepare(settings, jars, spark_version, conf, os.environ)
-    java_options = " ".join(
-        option
-        for option in (
-            f'"-Dlog4j2.configurationFile={log_config}"',  # quoted: Spark splits these options on spaces
-            archive.java_options if archive else "",
-            conf.pop("spark.driver.extraJavaOptions", ""),  # the user's, after aladia's
-        )
-        if option
-    )
+    java_options = driver_java_options(log_config, archive, conf.pop("spark.driver.extraJavaOptions", ""))
 
     from pyspark.sql import SparkSession
 
