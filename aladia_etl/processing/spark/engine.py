@@ -69,6 +69,15 @@ def _warm_up(conninfo: dict, batches):
     yield pa.RecordBatch.from_pydict({"ok": [True]})
 
 
+def _collect_quietly(frame) -> None:
+    """The warm-up only saves the first batch time: its failure (the warehouse away, the session stopping) is the
+    first batch's to meet and report."""
+    try:
+        frame.collect()
+    except Exception:
+        log.debug("the Spark workers' warm-up failed", exc_info=True)
+
+
 def kafka_source_options(settings: Settings, options: StreamOptions, parallelism: int) -> dict[str, str]:
     """The Kafka source's options (read with `readStream.format("kafka")`)."""
     source = {
@@ -184,7 +193,10 @@ class SparkEngine:
         self.spark = spark
         conninfo = self.settings.postgres.conninfo(self.settings.postgres.warehouse_db)
         workers = spark.sparkContext.defaultParallelism
-        spark.range(0, workers, numPartitions=workers).mapInArrow(partial(_warm_up, conninfo), "ok boolean").collect()
+        warm_up = spark.range(0, workers, numPartitions=workers).mapInArrow(partial(_warm_up, conninfo), "ok boolean")
+        # While its job runs, the query starts and plans its first batch, whose job then queues behind it.
+        warming = threading.Thread(target=_collect_quietly, args=(warm_up,), name="spark-warm-up", daemon=True)
+        warming.start()
         self._start_query()
 
     def _start_query(self) -> None:
