@@ -41,10 +41,11 @@ class TableReport:
     rejected: list[int] = field(default_factory=list)  # source rows the transform rejects (dead-lettered)
     columns: dict[str, int] = field(default_factory=dict)  # of the different rows: how many differ in each column
     duplicates: int = 0  # source rows whose key another row has too (a key: override that is not unique)
+    absent: bool = False  # the warehouse has no table for it (a source table not captured yet)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.different or self.duplicates)
+        return not (self.absent or self.missing or self.extra or self.different or self.duplicates)
 
     def as_dict(self) -> dict:
         return {
@@ -58,6 +59,7 @@ class TableReport:
             "rejected": len(self.rejected),
             "different_columns": self.columns,
             "duplicate_keys": self.duplicates,
+            "in_warehouse": not self.absent,
             "samples": {
                 "missing": self.missing[:SAMPLE],
                 "extra": self.extra[:SAMPLE],
@@ -205,9 +207,12 @@ def _verify_mirror(src, wh, sink: Sink) -> TableReport:
         src.execute(statement)
         wh.execute(statement)
     source, counted = _mirror_rows(src, sink, sink.source_schema, sink.source_table, False, source=True)
+    target = sql.Identifier(sink.target_schema, sink.target_table).as_string(wh)
+    absent = scalar(wh, "SELECT to_regclass(%s)", (target,)) is None  # a table included but not captured yet
     live = sink.deletes == "soft"
-    warehouse, _ = _mirror_rows(wh, sink, sink.target_schema, sink.target_table, live, source=False)
+    warehouse = {} if absent else _mirror_rows(wh, sink, sink.target_schema, sink.target_table, live, source=False)[0]
     report = compare_table(sink.name, source, warehouse, sink.column_names)
+    report.absent = absent
     report.source_rows = counted
     report.duplicates = counted - len(source)  # source rows that share a key: the warehouse keeps one of them
     return report

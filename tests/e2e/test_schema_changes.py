@@ -1,8 +1,9 @@
 """Columns added to and dropped from a mirrored table while a stream runs, by the pipeline file's `schema_changes`
 policy, for **both engines**: `ADD COLUMN … DEFAULT …` on a populated table (the rows that existed hold the default
 in the source without a change event: the stream re-reads them), `DROP COLUMN` (the warehouse keeps the column), a
-rename (seen as both: the old column keeps its values, the new one is read again), and `add_column: fail` (the
-stream stops with one line, nothing of the batch applied); types widened while the stream runs (integer → bigint,
+rename (seen as both: the old column keeps its values, the new one is read again), `add_column: fail` (the
+stream stops with one line, nothing of the batch applied), then `add_column: ignore`, `drop_column: evolve` and
+`new_table: ignore` (verify names the table the warehouse lacks); types widened while the stream runs (integer → bigint,
 varchar(5) → varchar(20), numeric(6,2) → numeric(12,4)), a narrowing (the warehouse keeps its type) and
 `type_change: fail`."""
 
@@ -13,12 +14,14 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
 import pytest
 
+from aladia_etl.processing.capture import EVERY_S
 from tests.e2e.helpers import wait_until
 from tests.helpers import REPO, env_for, fresh_database, run_cli
 
@@ -29,8 +32,8 @@ def _source(settings):
     return psycopg.connect(**settings.postgres.conninfo(settings.postgres.source_db), autocommit=True)
 
 
-def _verified(env) -> bool:
-    result = run_cli(["verify", "--json"], env, timeout=300)
+def _verified(env, *tables: str) -> bool:
+    result = run_cli(["verify", "--json", *(f"--table={t}" for t in tables)], env, timeout=300)
     return result.code == 0 and json.loads(result.stdout)["ok"]
 
 
@@ -203,6 +206,59 @@ def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
     )
     assert _column(warehouse, table, "name", [2]) == ["item 2!"]  # the update was not applied
     assert "refused" not in _types(warehouse, table)
+
+    # the other value of each: add_column: ignore, drop_column: evolve, new_table: ignore
+    path.write_text(
+        f'tables:\n  include: ["{schema}.*"]\nschema_changes:\n  add_column: ignore\n  drop_column: evolve\n'
+        "  new_table: ignore\n"
+    )
+    with _streaming(env, engine) as run:
+        # the update the last run refused is applied now, without the column it carried
+        wait_until(
+            lambda: _column(warehouse, table, "name", [2]) == ["changed"] and _verified(env),
+            timeout=300,
+            interval=2,
+            what="the stream to apply the refused update without its column",
+        )
+        assert "refused" not in _types(warehouse, table)
+        with _source(warehouse) as src:
+            src.execute(f"CREATE TABLE {schema}.later (id bigint PRIMARY KEY, note text)")
+            src.execute(f"INSERT INTO {schema}.later VALUES (1, 'not captured')")
+            created = time.monotonic()
+            src.execute(f"ALTER TABLE {schema}.items DROP COLUMN tier")
+            src.execute(f"UPDATE {schema}.items SET name = 'tier gone', refused = 'y' WHERE id = 3")
+        # verify of the whole pipeline now names the table the warehouse lacks (below): this table's own is exact
+        wait_until(
+            lambda: "tier" not in _types(warehouse, table) and _verified(env, f"{schema}.items"),
+            timeout=300,
+            interval=2,
+            what=lambda: f"the dropped column to be dropped from the warehouse ({sorted(_types(warehouse, table))})",
+        )
+        assert _column(warehouse, table, "name", [3]) == ["tier gone"]
+        # with capture, the stream's catalog reader looks every EVERY_S: two looks' time passes with the stream on
+        wait_until(lambda: time.monotonic() - created > 2 * EVERY_S, 60, interval=0.5, what="two catalog looks")
+        assert not run.ended()
+    assert run.code == 0, run.err[-3000:]
+    final = json.loads(run.out)
+    seen = [(c["table"], c["kind"], c["column"], c["outcome"], c.get("detail")) for c in final["schema_changes"]]
+    assert seen == [
+        (f"{schema}.items", "add_column", "refused", "ignore", None),
+        # the columns dropped earlier and kept by the default go now, at the start, by drop_column: evolve
+        (f"{schema}.items", "drop_column", "qty", "evolve", None),
+        (f"{schema}.items", "drop_column", "score", "evolve", None),
+        (f"{schema}.items", "drop_column", "tier", "evolve", None),
+    ]
+    assert {"qty", "score", "tier", "refused"}.isdisjoint(_types(warehouse, table))
+    assert _types(warehouse, f"{schema}__later") == {}  # left to the next init and cdc register
+    result = run_cli(["verify", "--json"], env, timeout=300)
+    assert result.code != 0, result.output
+    report = {t["table"]: t for t in json.loads(result.stdout)["tables"]}
+    assert report[f"mirror.{table}"]["ok"], report
+    later = report[f"mirror.{schema}__later"]
+    assert (later["in_warehouse"], later["ok"], later["missing"]) == (False, False, 1), later
+    with _source(warehouse) as src:
+        found = src.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (f"{schema}_pub",))
+        assert "later" not in {r[0] for r in found}
 
 
 def _types(settings, table: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ def print_verify(report) -> None:
         table.add_row(
             t.table,
             str(t.source_rows),
-            str(t.warehouse_rows),
+            "no table" if t.absent else str(t.warehouse_rows),
             str(len(t.missing)),
             str(len(t.extra)),
             str(len(t.different)),
@@ -37,6 +37,12 @@ def print_verify(report) -> None:
             mark,
         )
     out.print(table)
+    for t in report.tables:
+        if t.absent:
+            err.print(
+                f"[yellow]![/yellow] {t.table} is in the pipeline but not in the warehouse: 'aladia init' and "
+                "'aladia cdc register' capture it, or a stream with schema_changes.new_table: capture"
+            )
     err.print(
         "[green]✓[/green] warehouse equals the source"
         if report.ok
