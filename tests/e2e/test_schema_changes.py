@@ -1,11 +1,11 @@
 """Columns added to and dropped from a mirrored table while a stream runs, by the pipeline file's `schema_changes`
 policy, for **both engines**: `ADD COLUMN … DEFAULT …` on a populated table (the rows that existed hold the default
 in the source without a change event: the stream re-reads them), `DROP COLUMN` (the warehouse keeps the column), a
-rename (seen as both: the old column keeps its values, the new one is read again), `add_column: fail` (the
-stream stops with one line, nothing of the batch applied), then `add_column: ignore`, `drop_column: evolve` and
-`new_table: ignore` (verify names the table the warehouse lacks); types widened while the stream runs (integer → bigint,
-varchar(5) → varchar(20), numeric(6,2) → numeric(12,4)), a narrowing (the warehouse keeps its type) and
-`type_change: fail`."""
+rename (seen as both: the old column keeps its values, the new one is read again), `add_column: fail` (the stream
+stops with one line, nothing of the batch applied), then `add_column: ignore`, `drop_column: evolve` and `new_table:
+ignore` (verify names the table the warehouse lacks), and `drop_column: fail`; types widened while the stream runs
+(integer → bigint, varchar(5) → varchar(20), numeric(6,2) → numeric(12,4)), a narrowing (the warehouse keeps its
+type) and `type_change: fail`."""
 
 from __future__ import annotations
 
@@ -71,11 +71,12 @@ def _streaming(env, engine: str) -> Iterator[Run]:
         print(run.err[-8000:])  # shown when the test fails
 
 
-def _refused(env, engine: str, warehouse, statements: list[str]) -> Run:
-    """A stream that must stop by itself once `statements` ran in the source (when given)."""
+def _refused(env, engine: str, warehouse, statements: list[str], tables: tuple[str, ...] = ()) -> Run:
+    """A stream that must stop by itself once `statements` ran in the source (when given), after it mirrored
+    `tables` (all: none given) exactly."""
     with _streaming(env, engine) as run:
         if statements:
-            wait_until(lambda: _verified(env), timeout=300, interval=2, what="the stream to start")
+            wait_until(lambda: _verified(env, *tables), timeout=300, interval=2, what="the stream to start")
             with _source(warehouse) as src:
                 for statement in statements:
                     src.execute(statement)
@@ -256,6 +257,19 @@ def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
     assert report[f"mirror.{table}"]["ok"], report
     later = report[f"mirror.{schema}__later"]
     assert (later["in_warehouse"], later["ok"], later["missing"]) == (False, False, 1), later
+
+    # drop_column: fail — the stream stops at the first record without the column, with one line, nothing applied
+    path.write_text(f'tables:\n  include: ["{schema}.*"]\nschema_changes:\n  drop_column: fail\n  new_table: ignore\n')
+    statements = [
+        f"ALTER TABLE {schema}.items DROP COLUMN code",
+        f"UPDATE {schema}.items SET name = 'not applied' WHERE id = 4",
+    ]
+    run = _refused(env, engine, warehouse, statements, tables=(f"{schema}.items",))
+    assert f"column 'code' was dropped from {schema}.items in the source, and schema_changes.drop_column is fail" in (
+        run.err
+    )
+    assert _column(warehouse, table, "name", [4]) == ["item 4!"]  # the update was not applied
+    assert "code" in _types(warehouse, table)
     with _source(warehouse) as src:
         found = src.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (f"{schema}_pub",))
         assert "later" not in {r[0] for r in found}
