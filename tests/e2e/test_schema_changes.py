@@ -4,8 +4,8 @@ in the source without a change event: the stream re-reads them), `DROP COLUMN` (
 rename (seen as both: the old column keeps its values, the new one is read again), `add_column: fail` (the stream
 stops with one line, nothing of the batch applied), then `add_column: ignore`, `drop_column: evolve` and `new_table:
 ignore` (verify names the table the warehouse lacks), and `drop_column: fail`; types widened while the stream runs
-(integer → bigint, varchar(5) → varchar(20), numeric(6,2) → numeric(12,4)), a narrowing (the warehouse keeps its
-type) and `type_change: fail`."""
+(integer → bigint, varchar(5) → varchar(20), numeric(6,2) → numeric(12,4), then varchar(20) → text), a narrowing
+(the warehouse keeps its type) and `type_change: fail`."""
 
 from __future__ import annotations
 
@@ -359,6 +359,27 @@ def test_types_widened_while_streaming_follow_the_policy(evolving):
         ("code", "character varying(20) → character varying(18)", "keep"),  # once, though every start meets it
         ("qty", "bigint → numeric(20,0)", "fail"),
     ]
+
+    # under the default again: the refused widening is applied at the start, and varchar → text while running
+    path.write_text(f'tables:\n  include: ["{schema}.*"]\n')
+    with _streaming(env, engine) as run:
+        wait_until(
+            lambda: _column(warehouse, table, "name", [8]) == ["refused"] and _verified(env),
+            timeout=300,
+            interval=2,
+            what="the refused widening to be applied",
+        )
+        with _source(warehouse) as src:
+            src.execute(f"ALTER TABLE {schema}.items ALTER COLUMN code TYPE text")
+            src.execute(f"UPDATE {schema}.items SET code = repeat('long ', 10) WHERE id = 9")
+        wait_until(lambda: _verified(env), timeout=300, interval=2, what="the code column to become text")
+        assert _column(warehouse, table, "code", [9]) == ["long " * 10]
+        assert (_types(warehouse, table)["qty"], _types(warehouse, table)["code"]) == ("numeric(20,0)", "text")
+    assert run.code == 0, run.err[-3000:]
+    assert {(c["column"], c["detail"], c["outcome"]) for c in json.loads(run.out)["schema_changes"]} == {
+        ("qty", "bigint → numeric(20,0)", "widen"),
+        ("code", "character varying(20) → text", "widen"),
+    }
 
 
 def test_a_table_created_while_streaming_is_captured_with_its_earlier_rows(evolving):
