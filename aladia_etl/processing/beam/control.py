@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,6 +21,8 @@ log = logging.getLogger("aladia.beam")
 # {"conninfo", "engine", "stream", "run_id", "max_outage_s", "log_file"}: what every step gets, as plain data
 RunSpec = dict[str, Any]
 _LOGGING: list[str] = []  # the log file this worker process writes to, once set
+_SHARED: dict[tuple[str, str], Outage] = {}  # (run id, part) → the outage every instance of a step shares
+_SHARED_LOCK = threading.Lock()
 
 
 def worker_name() -> str:
@@ -111,7 +114,16 @@ class RunControl:
             raise exc
         self._over = self._stop = True
 
-    def outage(self, what: str, part: str) -> Outage:
+    def outage(self, what: str, part: str, shared: bool = False) -> Outage:
+        """The outage of `part`, reported in the control row. `shared`: one per run and part in this process, for a
+        step whose failed call returns instead of retrying (the reader defers its partition): the residual may run on
+        another instance of the step, whose success must end the outage the first one reported."""
+        if shared:
+            with _SHARED_LOCK:
+                found = _SHARED.get((self.run_id, part))
+                if found is None:
+                    found = _SHARED[(self.run_id, part)] = self.outage(what, part)
+                return found
         from aladia_etl.warehouse import control
 
         spec = self.spec

@@ -74,7 +74,7 @@ class ReadKafkaPartition(beam.DoFn):
     def setup(self) -> None:
         self.consumers: dict[tuple[str, int], Any] = {}  # kafka-python's KafkaConsumer (untyped)
         self.control = RunControl(self.spec)
-        self.outage = self.control.outage("Kafka (reading)", "source")
+        self.outage = self.control.outage("Kafka (reading)", "source", shared=True)
 
     def _consumer(self, topic: str, partition: int):
         from aladia_etl.bus.reader import range_consumer
