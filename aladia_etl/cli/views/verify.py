@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def print_verify(report) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from aladia_etl.cli.render import err, out
@@ -14,7 +15,7 @@ def print_verify(report) -> None:
     for t in report.tables:
         mark = "[green]ok[/green]" if t.ok else "[red]DIFF[/red]"
         table.add_row(
-            t.table,
+            escape(t.table),
             str(t.source_rows),
             "no table" if t.absent else str(t.warehouse_rows),
             str(len(t.missing)),
@@ -40,7 +41,7 @@ def print_verify(report) -> None:
     for t in report.tables:
         if t.absent:
             err.print(
-                f"[yellow]![/yellow] {t.table} is in the pipeline but not in the warehouse: 'aladia init' and "
+                f"[yellow]![/yellow] {escape(t.table)} is in the pipeline but not in the warehouse: 'aladia init' and "
                 "'aladia cdc register' capture it, or a stream with schema_changes.new_table: capture"
             )
     err.print(

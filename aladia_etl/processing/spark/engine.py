@@ -69,15 +69,6 @@ def _warm_up(conninfo: dict, batches):
     yield pa.RecordBatch.from_pydict({"ok": [True]})
 
 
-def _collect_quietly(frame) -> None:
-    """The warm-up only saves the first batch time: its failure (the warehouse away, the session stopping) is the
-    first batch's to meet and report."""
-    try:
-        frame.collect()
-    except Exception:
-        log.debug("the Spark workers' warm-up failed", exc_info=True)
-
-
 def kafka_source_options(settings: Settings, options: StreamOptions, parallelism: int) -> dict[str, str]:
     """The Kafka source's options (read with `readStream.format("kafka")`)."""
     source = {
@@ -118,6 +109,7 @@ class SparkEngine:
         # The stream id file marks the checkpoint beside it as aladia's own.
         self.stream_id_file = checkpoints.marker(self.checkpoint)
         self._kafka = None
+        self._warming: threading.Thread | None = None  # the workers' warm-up job, run while the query starts
         self._archive: DriverArchive | None = None  # the driver JVM's class-data archive, written on its first exit
         self.sinks = options.compiled_sinks()
         self._stop = threading.Event()
@@ -195,9 +187,19 @@ class SparkEngine:
         workers = spark.sparkContext.defaultParallelism
         warm_up = spark.range(0, workers, numPartitions=workers).mapInArrow(partial(_warm_up, conninfo), "ok boolean")
         # While its job runs, the query starts and plans its first batch, whose job then queues behind it.
-        warming = threading.Thread(target=_collect_quietly, args=(warm_up,), name="spark-warm-up", daemon=True)
-        warming.start()
+        self._warming = threading.Thread(target=self._warm_up, args=(warm_up,), name="spark-warm-up", daemon=True)
+        self._warming.start()
         self._start_query()
+
+    def _warm_up(self, frame) -> None:
+        """The warm-up only saves the first batch time: its failure (the workers' setup, the warehouse away from
+        them) is the first batch's to meet and report; said as a warning unless the stream was stopping."""
+        try:
+            frame.collect()
+        except Exception as exc:  # noqa: BLE001 - any failure: the first batch meets and reports it
+            if not self._stopping:
+                first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                log.warning("the Spark workers' warm-up failed: %s", first[:300])
 
     def _start_query(self) -> None:
         """The streaming query, from the checkpoint (also after a service outage stopped it)."""
@@ -347,7 +349,9 @@ class SparkEngine:
         if self.query is not None:
             self.query.stop()
         if self.spark is not None:
-            self.spark.stop()
+            self.spark.stop()  # cancels a warm-up job still running, whose thread ends before the gateway goes
+        if self._warming is not None:
+            self._warming.join(timeout=30)
         if self._kafka is not None:
             self._kafka.close()
         cds.finish(self._archive, keep=self.progress.batches > 0)

@@ -178,20 +178,21 @@ def test_a_driver_that_used_the_archive_is_left_alone(settings, monkeypatch):
 
 def test_the_drivers_options_put_the_users_last_where_the_jvm_takes_them(tmp_path):
     """aladia's C1-only default is one the user can undo: the JVM keeps the last value of an option given twice."""
-    import shutil
-
     from aladia_etl.processing.spark.session import DRIVER_JIT, driver_java_options
 
     archive = cds.DriverArchive(tmp_path / "driver-k-1.jsa")
     options = driver_java_options(tmp_path / "log4j2.properties", archive, "-XX:TieredStopAtLevel=4")
     assert options.index(archive.java_options) < options.index(DRIVER_JIT) < options.index("TieredStopAtLevel=4")
     assert driver_java_options(tmp_path / "l", None).endswith(DRIVER_JIT)
-    java = shutil.which("java")
+    java = cds.java_executable()  # the one spark-submit runs
     assert java, "java is needed (Java 17+)"
 
     def level(*flags: str) -> str:
-        out = subprocess.run([java, *flags, "-XX:+PrintFlagsFinal", "-version"], capture_output=True, text=True)
-        return next(line.split()[3] for line in out.stdout.splitlines() if " TieredStopAtLevel " in line)
+        run = [str(java), *flags, "-XX:+PrintFlagsFinal", "-version"]
+        out = subprocess.run(run, capture_output=True, text=True, timeout=60)
+        found = [line.split()[3] for line in out.stdout.splitlines() if " TieredStopAtLevel " in line]
+        assert found, f"{java} does not report TieredStopAtLevel: {out.stderr[-500:]}"
+        return found[0]
 
     assert level(DRIVER_JIT) == "1"
     assert level(DRIVER_JIT, "-XX:TieredStopAtLevel=4") == "4"

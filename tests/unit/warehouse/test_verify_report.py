@@ -25,3 +25,12 @@ def test_the_report_names_the_table_and_how_to_capture_it(capsys):
     assert "no table" in captured.out
     assert "shop.later is in the pipeline but not in the warehouse" in captured.err
     assert "aladia cdc register" in captured.err and "shop.items is" not in captured.err
+
+
+def test_a_table_name_is_shown_as_it_is_not_as_markup(capsys):
+    from aladia_etl.cli.views.verify import print_verify
+
+    odd = TableReport("shop.[bold]later", source_rows=1, missing=[1], absent=True)
+    print_verify(VerifyReport([odd], SummaryReport(applies=False), "now"))
+    captured = capsys.readouterr()
+    assert "shop.[bold]later is in the pipeline" in captured.err
