@@ -19,6 +19,7 @@ from psycopg import sql
 from aladia_etl.core.errors import AladiaError, RecordError
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.sql import scalar
+from aladia_etl.warehouse.merge import target
 from aladia_etl.warehouse.row_mapping import row_mapper
 from aladia_etl.warehouse.schema import STATUS_COLUMNS
 from aladia_etl.warehouse.sinks import Sink
@@ -207,8 +208,7 @@ def _verify_mirror(src, wh, sink: Sink) -> TableReport:
         src.execute(statement)
         wh.execute(statement)
     source, counted = _mirror_rows(src, sink, sink.source_schema, sink.source_table, False, source=True)
-    target = sql.Identifier(sink.target_schema, sink.target_table).as_string(wh)
-    absent = scalar(wh, "SELECT to_regclass(%s)", (target,)) is None  # a table included but not captured yet
+    absent = scalar(wh, "SELECT to_regclass(%s)", (target(sink),)) is None  # a table included, not captured yet
     live = sink.deletes == "soft"
     warehouse = {} if absent else _mirror_rows(wh, sink, sink.target_schema, sink.target_table, live, source=False)[0]
     report = compare_table(sink.name, source, warehouse, sink.column_names)
