@@ -15,7 +15,7 @@ import psycopg
 from aladia_etl.bus.offsets import commit_group_offsets, lag, partition_offsets
 from aladia_etl.bus.topics import cdc_topics
 from aladia_etl.core import names
-from aladia_etl.core.errors import AladiaError, ConfigError, SchemaDrift
+from aladia_etl.core.errors import AladiaError, SchemaDrift
 from aladia_etl.core.faults import describe
 from aladia_etl.core.settings import Settings
 from aladia_etl.core.signals import stop_on_signals
@@ -331,13 +331,9 @@ def _replan(
 
     if not isinstance(options.pipeline, Pipeline):
         raise drift
-    # the same shape again, with no batch applied since the re-plan: the catalog does not explain it
-    if last and drift.drift == last[0] and progress.batches == last[1]:
-        raise ConfigError(
-            f"{drift.reason}, and again after the stream re-planned its tables from the source catalog",
-            "see the records with 'aladia consume'; fix the source table or the pipeline file, then start again",
-        )
-    last[:] = [drift.drift, progress.batches]
+    from aladia_etl.warehouse import evolution
+
+    seen = evolution.drift_to_plan(last, drift, progress.batches)
     log.warning("%s: re-planning", drift.reason, extra={"engine": options.engine, "stream": options.stream_name})
     with contextlib.suppress(SchemaDrift):  # an engine that raises its failure again when stopped (Beam)
         engine.stop()
@@ -352,7 +348,7 @@ def _replan(
     options.sinks = [s for s in compile_pipeline(options.pipeline, catalog).spec() if _source_of(s) in captured]
     options.from_beginning = False  # the position was moved back once, at the start
     with loader.connect(settings) as conn:
-        _plan_tables(settings, options, conn, drift.drift, progress)
+        _plan_tables(settings, options, conn, seen, progress)
     return _started(settings, options, progress)
 
 

@@ -29,11 +29,12 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from aladia_etl.core.errors import ConfigError
+from aladia_etl.core.errors import ConfigError, SchemaDrift
 from aladia_etl.warehouse.ddl import COLUMNS_OF, OWN_COLUMNS, widens
 from aladia_etl.warehouse.merge import target as target_name
 from aladia_etl.warehouse.schema_history import Key, key
 from aladia_etl.warehouse.sinks import Sink
+from aladia_etl.warehouse.staging import StageStats
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -210,3 +211,20 @@ def _wider_kind(kind: str, warehouse_type: str) -> str:
     if found is None:
         return kind
     return f"array:{found}" if array else found
+
+
+def drift_to_plan(last: list, drift: SchemaDrift, batches: int) -> dict:
+    """The drift a re-plan covers: `drift`'s, and while no batch was applied since the last re-plan, also what that
+    one covered (`last`: [its drift, the batches applied then], updated here). The same batch read again holds
+    records of every shape met since: a replay from before a column was dropped and before another was added
+    shows one, then the other. Nothing new since the last re-plan: the catalog does not explain it (ConfigError)."""
+    seen = drift.drift
+    if last and batches == last[1]:
+        seen = StageStats.union_drift(last[0], drift.drift)
+        if seen == last[0]:
+            raise ConfigError(
+                f"{drift.reason}, and again after the stream re-planned its tables from the source catalog",
+                "see the records with 'aladia consume'; fix the source table or the pipeline file, then start again",
+            )
+    last[:] = [seen, batches]
+    return seen

@@ -102,6 +102,14 @@ class StageStats:
             self.saw_drift(sink, change.get("added", ()), change.get("missing", ()), change.get("misfit", ()))
         return self
 
+    @staticmethod
+    def union_drift(*drifts: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, list[str]]]:
+        """What records showed across `drifts` (each a `drift` value), field by field."""
+        stats = StageStats()
+        for drift in drifts:
+            stats.merge(StageStats(drift=drift))
+        return stats.drift
+
     def to_json(self) -> str:
         return json.dumps(
             {
