@@ -207,3 +207,12 @@ def test_the_check_finds_what_does_not_exist(text, problem):
 def test_the_check_accepts_what_exists(text):
     for mention in mentions(text):
         assert resolve(mention, root_command())[1] == [], mention
+
+
+def test_the_readme_stays_a_first_screen_and_a_map():
+    """#24: the README is where a newcomer starts (the two commands, the demo, the tour, the map of docs/); the
+    internals live in docs/. It stays within 200 lines, and its first lines after the title hold the two commands."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines: move the detail into docs/"
+    first = "\n".join(lines[:30])
+    assert "aladia demo" in first and "scripts/test" in first, first
