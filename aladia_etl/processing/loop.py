@@ -193,6 +193,7 @@ def run_stream(
                 found = new_tables.found()
                 if found:
                     engine = _capture(settings, options, progress, engine, new_tables, *found)
+                    last_drift.clear()  # its plan starts from the catalog: a drift met next is planned afresh
                     continue
                 watch.measure()
                 progress.state = "retrying" if progress.retrying else "running"

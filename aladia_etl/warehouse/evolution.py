@@ -217,10 +217,13 @@ def drift_to_plan(last: list, drift: SchemaDrift, batches: int) -> dict:
     """The drift a re-plan covers: `drift`'s, and while no batch was applied since the last re-plan, also what that
     one covered (`last`: [its drift, the batches applied then], updated here). The same batch read again holds
     records of every shape met since: a replay from before a column was dropped and before another was added
-    shows one, then the other. Nothing new since the last re-plan: the catalog does not explain it (ConfigError)."""
+    shows one, then the other. Nothing new since the last re-plan: the catalog does not explain it (ConfigError).
+    The last re-plan's misfits are not carried: a column it widened fits now, and marking it `type_checked` would
+    send the values of a second widening in this run to dead letters instead of a re-plan."""
     seen = drift.drift
     if last and batches == last[1]:
-        seen = StageStats.union_drift(last[0], drift.drift)
+        kept = {sink: {k: v for k, v in change.items() if k != "misfit"} for sink, change in last[0].items()}
+        seen = StageStats.union_drift(kept, drift.drift)
         if seen == last[0]:
             raise ConfigError(
                 f"{drift.reason}, and again after the stream re-planned its tables from the source catalog",

@@ -287,9 +287,9 @@ def test_columns_added_and_dropped_while_streaming_follow_the_policy(evolving):
         f"ALTER TABLE {schema}.items DROP COLUMN code",
         f"UPDATE {schema}.items SET name = 'not applied' WHERE id = 4",
     ]
-    # Probed: add_column is evolve again, so the start adds `refused` and reads the topic from the beginning, whose
-    # first batch holds records of columns dropped since and records older than columns added since; the stream
-    # re-plans for both shapes (it once alternated between the two, a re-plan each, and applied nothing)
+    # Probed: add_column is evolve again, so the start adds `refused`; Spark's first batch then held records of
+    # columns dropped since and records older than columns added since, and the stream re-plans for both shapes (it
+    # once alternated between the two, a re-plan each, and applied nothing)
     run = _refused(env, engine, warehouse, schema, statements, tables=(f"{schema}.items",))
     assert f"column 'code' was dropped from {schema}.items in the source, and schema_changes.drop_column is fail" in (
         run.err
