@@ -42,10 +42,15 @@ def test_stream_until_idle_makes_the_warehouse_equal_the_source(pipeline, stack_
 
 
 def test_replay_from_the_beginning_changes_nothing(pipeline, stack_env, engine):
+    from aladia_etl.bus.offsets import read_offsets
+    from aladia_etl.bus.topics import cdc_topics
+
     stream(stack_env, engine, "--until-idle")
     before = snapshot(pipeline)
+    # what the topics hold now (not a count an earlier test left: this test also runs alone)
+    held = sum(o.end - o.begin for o in read_offsets(pipeline, cdc_topics(pipeline)))
     result = stream(stack_env, engine, "--until-idle", "--from-beginning")
-    assert result["records"] > 6000  # everything was read again ...
+    assert held > 0 and result["records"] >= held  # everything the topics hold was read again ...
     assert snapshot(pipeline) == before  # ... and not one row, LSN or load time changed
     assert_exact(stack_env)
 
