@@ -74,31 +74,27 @@ def _streaming(env, engine: str) -> Iterator[Run]:
 PROBE = 299  # the row whose change shows that a stream has planned its tables and applies records
 
 
-def _refused(
-    env, engine: str, warehouse, schema: str, statements: list[str], tables: tuple[str, ...] = (), probe: bool = True
-) -> Run:
-    """A stream that must stop by itself once `statements` ran in the source (when given): with `probe`, run only
-    once the stream applied a change made after it started (so that it refuses a record, not the catalog at its
-    start) and mirrors `tables` (all: none given) exactly."""
+def _refused(env, engine: str, warehouse, schema: str, statements: list[str], tables: tuple[str, ...] = ()) -> Run:
+    """A stream that must stop by itself once `statements` ran in the source (when given): they run only once the
+    stream applied a change made after it started (so that it refuses a record, not the catalog at its start) and
+    mirrors `tables` (all: none given) exactly."""
     with _streaming(env, engine) as run:
         if statements:
-            if probe:
-                with _source(warehouse) as src:
-                    src.execute(f"UPDATE {schema}.items SET name = name || '+' WHERE id = %s", (PROBE,))
-                    (expected,) = src.execute(f"SELECT name FROM {schema}.items WHERE id = %s", (PROBE,)).fetchone()
-                wait_until(
-                    lambda: (
-                        _column(warehouse, f"{schema}__items", "name", [PROBE]) == [expected]
-                        and _verified(env, *tables)
-                    ),
-                    timeout=300,
-                    interval=2,
-                    what=lambda: (
-                        f"the stream to apply a change made after it started (warehouse: "
-                        f"{_column(warehouse, f'{schema}__items', 'name', [PROBE])}, expected {expected!r}; verify: "
-                        f"{run_cli(['verify', '--json', *(f'--table={t}' for t in tables)], env).output[-800:]})"
-                    ),
-                )
+            with _source(warehouse) as src:
+                src.execute(f"UPDATE {schema}.items SET name = name || '+' WHERE id = %s", (PROBE,))
+                (expected,) = src.execute(f"SELECT name FROM {schema}.items WHERE id = %s", (PROBE,)).fetchone()
+            wait_until(
+                lambda: (
+                    _column(warehouse, f"{schema}__items", "name", [PROBE]) == [expected] and _verified(env, *tables)
+                ),
+                timeout=300,
+                interval=2,
+                what=lambda: (
+                    f"the stream to apply a change made after it started (warehouse: "
+                    f"{_column(warehouse, f'{schema}__items', 'name', [PROBE])}, expected {expected!r}; verify: "
+                    f"{run_cli(['verify', '--json', *(f'--table={t}' for t in tables)], env).output[-800:]})"
+                ),
+            )
             with _source(warehouse) as src:
                 for statement in statements:
                     src.execute(statement)
